@@ -1,0 +1,41 @@
+/** Conversions between the JSON bodies and the key service's inputs and results. */
+import type { FastifyRequest } from 'fastify'
+import type { EncryptionContext } from '../src/crypto/context.js'
+import { decodeBase64Strict } from '../src/crypto/base64.js'
+import { KeywrapError, toProblem } from '../src/errors.js'
+import type { RewrapResult, UnwrapResult, WrappedKeyInput } from '../src/keys/key-service.js'
+
+export interface AliasParams {
+  alias: string
+}
+
+export interface WrappedKeyBody {
+  wrappedKey: string
+  context?: EncryptionContext
+}
+
+export function decodeKeyBytes(text: string, pointer: string, maxBytes: number): Buffer {
+  const bytes = decodeBase64Strict(text)
+  if (!bytes || bytes.length === 0 || bytes.length > maxBytes) {
+    const detail = `must be 1 to ${maxBytes} bytes in canonical base64 (with padding)`
+    throw new KeywrapError('invalid_request', `${pointer} ${detail}`, { errors: [{ pointer, detail }] })
+  }
+  return bytes
+}
+
+export function toWrappedKeyInput(body: WrappedKeyBody): WrappedKeyInput {
+  return body.context === undefined ? { wrappedKey: body.wrappedKey } : { wrappedKey: body.wrappedKey, context: body.context }
+}
+
+export function unwrapPayload(result: UnwrapResult) {
+  return { plaintext: result.plaintext.toString('base64'), keyVersion: result.keyVersion, primary: result.primary }
+}
+
+export function rewrapPayload(result: RewrapResult) {
+  return { wrappedKey: result.wrappedKey, keyVersion: result.keyVersion, rewrapped: result.rewrapped }
+}
+
+/** A batch result: the item's payload, or its problem (one bad item never fails the others). */
+export function batchItem<R>(request: FastifyRequest, result: R | KeywrapError, payload: (result: R) => object): object {
+  return result instanceof KeywrapError ? { error: toProblem(result, request.id) } : payload(result)
+}

@@ -1,0 +1,9 @@
+import { defineRoute, principalOf } from './route.js'
+
+export default defineRoute({
+  operationId: 'listKeys',
+  authenticated: true,
+  async handle(request, _reply, { keys }) {
+    return { keys: keys.listKeys(principalOf(request)).map((alias) => ({ alias })) }
+  },
+})

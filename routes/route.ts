@@ -1,0 +1,50 @@
+/**
+ * What a route file declares: the operation it implements (method, path and schemas come from
+ * openapi.yaml under that operationId), whether it needs a bearer token, and a thin handler.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Principal } from '../src/auth/principal.js'
+import type { DekCache } from '../src/cache/dek-cache.js'
+import type { Contract } from '../src/http/openapi-contract.js'
+import type { Caller, KeyService } from '../src/keys/key-service.js'
+import type { KeyRegistry } from '../src/providers/key-registry.js'
+
+export interface RouteServices {
+  readonly keys: KeyService
+  readonly registry: KeyRegistry
+  readonly cache: DekCache
+  readonly contract: Contract
+}
+
+export interface RouteDefinition {
+  readonly operationId: string
+  readonly authenticated: boolean
+  handle(request: FastifyRequest, reply: FastifyReply, services: RouteServices): Promise<unknown>
+}
+
+export function defineRoute(definition: RouteDefinition): RouteDefinition {
+  return definition
+}
+
+/** The authenticated caller of a request (routes with `authenticated: true` only). */
+export function callerOf(request: FastifyRequest): Caller {
+  const principal = request.principal
+  if (!principal) throw new Error('callerOf() on a route that does not authenticate')
+  const userAgent = request.headers['user-agent']
+  return {
+    principal,
+    requestId: request.id,
+    remoteAddress: request.ip,
+    ...(userAgent !== undefined && { userAgent }),
+  }
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  return callerOf(request).principal
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined
+  }
+}

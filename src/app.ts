@@ -1,0 +1,95 @@
+/**
+ * Builds the Fastify application from its parts. It never listens and reads no environment: the
+ * server (or a test) builds the parts and passes them in.
+ */
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { AuditSink } from './audit/audit-sink.js'
+import type { Authenticator } from './auth/authenticator.js'
+import type { Policy } from './auth/policy.js'
+import type { DekCache } from './cache/dek-cache.js'
+import type { Config } from './config/config.js'
+import { loadContract, type Contract } from './http/openapi-contract.js'
+import { installProblemReplies } from './http/problem-replies.js'
+import { KeyService } from './keys/key-service.js'
+import type { KeyRegistry } from './providers/key-registry.js'
+import { routes } from '../routes/index.js'
+import type { RouteServices } from '../routes/route.js'
+
+export interface AppDependencies {
+  readonly config: Config
+  readonly registry: KeyRegistry
+  readonly cache: DekCache
+  readonly authenticator: Authenticator
+  readonly policy: Policy
+  readonly audit: AuditSink
+  readonly contract?: Contract
+  /** Fastify's logger option; false silences request logs (tests). */
+  readonly logger?: FastifyServerOptions['logger']
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const { config } = deps
+  const contract = deps.contract ?? loadContract()
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: config.http.bodyLimitBytes,
+    requestTimeout: config.http.requestTimeoutMs,
+    trustProxy: config.http.trustProxy,
+    return503OnClosing: true,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const offered = request.headers['x-request-id']
+      return typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID()
+    },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
+    },
+  })
+  app.decorateRequest('principal', undefined)
+  installProblemReplies(app)
+
+  const services: RouteServices = {
+    keys: new KeyService({ registry: deps.registry, cache: deps.cache, policy: deps.policy, audit: deps.audit }),
+    registry: deps.registry,
+    cache: deps.cache,
+    contract,
+  }
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    reply.header('x-content-type-options', 'nosniff')
+    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
+  })
+
+  for (const route of routes) {
+    const operation = contract.operations.get(route.operationId)
+    if (!operation) throw new Error(`routes/${route.operationId}: openapi.yaml has no operation with this operationId`)
+    app.route({
+      method: operation.method,
+      url: operation.url,
+      schema: operation.schema,
+      // Authenticate before the body is even parsed: an anonymous caller gets 401 and nothing else.
+      ...(route.authenticated && {
+        onRequest: async (request) => {
+          request.principal = await deps.authenticator.authenticate(request.headers.authorization)
+        },
+      }),
+      // A POST whose fields are all optional may come with no body at all.
+      ...(operation.schema.body && {
+        preValidation: async (request) => {
+          request.body ??= {}
+        },
+      }),
+      handler: (request, reply) => route.handle(request, reply, services),
+    })
+  }
+
+  await app.register(swagger, { mode: 'static', specification: { document: contract.document as never } })
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, tryItOutEnabled: true } })
+  return app
+}

@@ -1,0 +1,73 @@
+/**
+ * The development token issuer: an Ed25519 key pair in KEYWRAP_HOME/dev-issuer.json, created on first
+ * use, so that `npx keywrap token` and the server agree without any setup. Never for production.
+ */
+import { mkdir, readFile, link, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose'
+import { writeFileAtomic } from '../support/file-lock.js'
+import { DEV_ISSUER } from '../config/config.js'
+
+export interface DevIssuerKeys {
+  readonly kid: string
+  readonly privateKey: CryptoKey
+  readonly publicKey: CryptoKey
+}
+
+interface StoredIssuer {
+  kid: string
+  privateJwk: JWK
+}
+
+export async function loadDevIssuer(home: string): Promise<DevIssuerKeys> {
+  const path = join(home, 'dev-issuer.json')
+  const stored = (await readStored(path)) ?? (await createStored(home, path))
+  const { d: _private, ...publicJwk } = stored.privateJwk
+  return {
+    kid: stored.kid,
+    privateKey: (await importJWK(stored.privateJwk, 'EdDSA')) as CryptoKey,
+    publicKey: (await importJWK(publicJwk, 'EdDSA')) as CryptoKey,
+  }
+}
+
+export async function mintDevToken(
+  keys: DevIssuerKeys,
+  options: { subject: string; audience: string; ttlSeconds: number },
+): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: keys.kid })
+    .setIssuer(DEV_ISSUER)
+    .setSubject(options.subject)
+    .setAudience(options.audience)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + options.ttlSeconds)
+    .setJti(randomBytes(12).toString('base64url'))
+    .sign(keys.privateKey)
+}
+
+async function readStored(path: string): Promise<StoredIssuer | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as StoredIssuer
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new Error(`The development issuer ${path} cannot be read: ${(error as Error).message}`)
+  }
+}
+
+/** link() fails if the file exists, so when two processes race the first key wins and both use it. */
+async function createStored(home: string, path: string): Promise<StoredIssuer> {
+  await mkdir(home, { recursive: true, mode: 0o700 })
+  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
+  const stored: StoredIssuer = { kid: `dev-${randomBytes(6).toString('hex')}`, privateJwk: await exportJWK(privateKey) }
+  const candidate = `${path}.${process.pid}.new`
+  await writeFileAtomic(candidate, `${JSON.stringify(stored, null, 2)}\n`)
+  try {
+    await link(candidate, path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  } finally {
+    await unlink(candidate).catch(() => undefined)
+  }
+  return (await readStored(path))!
+}

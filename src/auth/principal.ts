@@ -1,0 +1,6 @@
+/** Who is calling, as established by a verified token. */
+export interface Principal {
+  /** The name grants match: the token's `sub` (or a verified email, for issuers that vouch for one). */
+  readonly id: string
+  readonly issuer: string
+}

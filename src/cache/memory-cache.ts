@@ -1,0 +1,49 @@
+/** L1: an in-process LRU with a TTL, bounded by entries. */
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
+
+interface Entry extends CachedDek {
+  readonly alias: string
+}
+
+export class MemoryDekCache implements DekCache {
+  private readonly entries: LRUCache<string, Entry> | undefined
+
+  constructor(options: { maxEntries: number; ttlSeconds: number }) {
+    if (options.maxEntries > 0 && options.ttlSeconds > 0) {
+      this.entries = new LRUCache({ max: options.maxEntries, ttl: options.ttlSeconds * 1000, ttlAutopurge: false })
+    }
+  }
+
+  async get(key: DekCacheKey): Promise<CacheHit | undefined> {
+    const entry = this.entries?.get(entryKey(key))
+    return entry && { plaintext: entry.plaintext, version: entry.version, level: 'l1' }
+  }
+
+  async set(key: DekCacheKey, dek: CachedDek): Promise<void> {
+    this.entries?.set(entryKey(key), { alias: key.alias, plaintext: dek.plaintext, version: dek.version })
+  }
+
+  async delete(key: DekCacheKey): Promise<void> {
+    this.entries?.delete(entryKey(key))
+  }
+
+  async purge(alias: string): Promise<void> {
+    if (!this.entries) return
+    for (const [key, entry] of this.entries.entries()) if (entry.alias === alias) this.entries.delete(key)
+  }
+
+  status(): 'ok' | 'disabled' {
+    return this.entries ? 'ok' : 'disabled'
+  }
+
+  async close(): Promise<void> {
+    this.entries?.clear()
+  }
+}
+
+/** A digest keeps entry keys small whatever the size of the context. */
+function entryKey(key: DekCacheKey): string {
+  return createHash('sha256').update(key.wrappedKey).update('\0').update(key.aad).digest('base64url')
+}

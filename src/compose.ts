@@ -1,0 +1,49 @@
+/**
+ * The real parts, built from configuration: what `npm start`, the CLI and the benchmark run.
+ */
+import type { AppDependencies } from './app.js'
+import { StdoutAuditSink } from './audit/stdout-sink.js'
+import type { AuditSink } from './audit/audit-sink.js'
+import { JwtAuthenticator, type TrustedIssuer } from './auth/authenticator.js'
+import { loadDevIssuer } from './auth/dev-issuer.js'
+import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
+import { MemoryDekCache } from './cache/memory-cache.js'
+import { DEV_ISSUER, type Config } from './config/config.js'
+import { createKeyRegistry } from './providers/create-providers.js'
+
+/** Project id for log entries when none is configured (development only; production requires one). */
+const LOCAL_PROJECT_ID = 'keywrap-local'
+
+export async function composeDependencies(
+  config: Config,
+  overrides: { audit?: AuditSink; logger?: AppDependencies['logger'] } = {},
+): Promise<AppDependencies> {
+  const registry = await createKeyRegistry(config)
+  const failed = await registry.refreshAll()
+  if (failed.length > 0) {
+    const reasons = registry.status().filter((s) => !s.ready).map((s) => `keys.${s.alias}: ${s.lastError}`)
+    await registry.close()
+    throw new Error(`keywrap cannot read its keys:\n  - ${reasons.join('\n  - ')}`)
+  }
+  const issuers: TrustedIssuer[] = []
+  if (config.auth.devIssuer) {
+    const dev = await loadDevIssuer(config.home)
+    issuers.push({ issuer: DEV_ISSUER, audience: config.auth.audience, algorithms: ['EdDSA'], key: dev.publicKey })
+  }
+  return {
+    config,
+    registry,
+    cache: new MemoryDekCache(config.cache),
+    authenticator: new JwtAuthenticator(issuers, { maxTokenBytes: config.auth.maxTokenBytes }),
+    policy: policyFor(config),
+    audit:
+      overrides.audit ??
+      new StdoutAuditSink({ projectId: config.googleProjectId ?? LOCAL_PROJECT_ID, logName: config.audit.logName }),
+    ...(overrides.logger !== undefined && { logger: overrides.logger }),
+  }
+}
+
+function policyFor(config: Config): Policy {
+  if (config.policy) return new GrantPolicy(config.policy.grants)
+  return config.mode === 'development' && config.auth.devIssuer ? developmentPolicy(DEV_ISSUER) : new GrantPolicy([])
+}

@@ -1,0 +1,42 @@
+/**
+ * keywrap's configuration: one typed, validated, frozen object, read once at start-up from the
+ * environment and the optional KEYWRAP_CONFIG file. This is the only module that reads process.env.
+ */
+import type { Operation } from '../auth/operations.js'
+
+export type Mode = 'development' | 'production'
+
+export interface Grant {
+  readonly principals: readonly string[]
+  readonly keys: readonly string[]
+  readonly operations: readonly (Operation | '*')[]
+  readonly issuer?: string
+}
+
+export interface Config {
+  readonly mode: Mode
+  readonly host: string
+  readonly port: number
+  /** Directory for the embedded default's state: local keyring and development issuer. */
+  readonly home: string
+  readonly configFile: string | undefined
+  /** alias → provider URI (local://NAME or gcp-kms://projects/…/cryptoKeys/…). */
+  readonly keys: Readonly<Record<string, string>>
+  readonly keyRefreshSeconds: number
+  readonly cache: { readonly ttlSeconds: number; readonly maxEntries: number }
+  readonly auth: {
+    /** Accept tokens from the development issuer (KEYWRAP_HOME/dev-issuer.json). */
+    readonly devIssuer: boolean
+    readonly audience: string
+    readonly maxTokenBytes: number
+  }
+  /** undefined: no policy section was given (development: the development issuer's principals may do everything). */
+  readonly policy: { readonly grants: readonly Grant[] } | undefined
+  readonly http: { readonly bodyLimitBytes: number; readonly requestTimeoutMs: number; readonly trustProxy: boolean }
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  readonly audit: { readonly logName: string }
+  readonly googleProjectId: string | undefined
+}
+
+export const DEV_ISSUER = 'urn:keywrap:dev'
+export const DEFAULT_AUDIENCE = 'keywrap'

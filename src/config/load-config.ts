@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { isOperation } from '../auth/operations.js'
+import { DEFAULT_AUDIENCE, type Config, type Grant, type Mode } from './config.js'
+
+/** Every environment variable keywrap reads, with its default; the README's settings table mirrors this. */
+export const ENVIRONMENT_SETTINGS = {
+  NODE_ENV: 'development',
+  HOST: '127.0.0.1 in development, 0.0.0.0 in production',
+  PORT: '8080',
+  KEYWRAP_HOME: './.keywrap',
+  KEYWRAP_CONFIG: '(none)',
+  KEYWRAP_KEY_REFRESH_SECONDS: '60',
+  KEYWRAP_CACHE_TTL_SECONDS: '600',
+  KEYWRAP_CACHE_MAX_ENTRIES: '100000',
+  KEYWRAP_BODY_LIMIT_BYTES: '1048576',
+  KEYWRAP_REQUEST_TIMEOUT_MS: '10000',
+  KEYWRAP_TRUST_PROXY: 'false in development, true in production',
+  KEYWRAP_LOG_LEVEL: 'info',
+  KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
+  GOOGLE_CLOUD_PROJECT: '(none)',
+} as const
+
+export class ConfigError extends Error {
+  readonly violations: readonly string[]
+  constructor(violations: readonly string[]) {
+    super(`keywrap cannot start; fix these settings:\n${violations.map((v) => `  - ${v}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.violations = violations
+  }
+}
+
+const ALIAS = /^[a-z0-9][a-z0-9_-]{0,62}$/
+const LOCAL_URI = /^local:\/\/([a-z0-9][a-z0-9_-]{0,62})$/
+const GCP_KMS_URI = /^gcp-kms:\/\/projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const FILE_SECTIONS = ['keys', 'auth', 'policy']
+const AUTH_FIELDS = ['devIssuer', 'audience', 'maxTokenBytes']
+const GRANT_FIELDS = ['principals', 'keys', 'operations', 'issuer']
+
+/** Reads and validates every setting; throws ConfigError listing all violations at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const violations: string[] = []
+  const setting = new SettingReader(env, violations)
+
+  const nodeEnv = env.NODE_ENV ?? 'development'
+  const mode: Mode = nodeEnv === 'production' ? 'production' : 'development'
+  const configFile = env.KEYWRAP_CONFIG || undefined
+  const file = configFile ? readConfigFile(configFile, violations) : {}
+
+  for (const section of Object.keys(file)) {
+    if (!FILE_SECTIONS.includes(section)) violations.push(`${configFile}: unknown section "${section}" (known: ${FILE_SECTIONS.join(', ')})`)
+  }
+  const keys = readKeys(file.keys, mode, violations)
+  const auth = readAuth(file.auth, mode, violations)
+  const policy = readPolicy(file.policy, violations)
+
+  const config: Config = {
+    mode,
+    host: env.HOST || (mode === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    port: setting.integer('PORT', 8080, 0, 65535),
+    home: resolve(env.KEYWRAP_HOME || '.keywrap'),
+    configFile,
+    keys,
+    keyRefreshSeconds: setting.integer('KEYWRAP_KEY_REFRESH_SECONDS', 60, 1, 86_400),
+    cache: {
+      ttlSeconds: setting.integer('KEYWRAP_CACHE_TTL_SECONDS', 600, 0, 86_400),
+      maxEntries: setting.integer('KEYWRAP_CACHE_MAX_ENTRIES', 100_000, 0, 10_000_000),
+    },
+    auth,
+    policy,
+    http: {
+      bodyLimitBytes: setting.integer('KEYWRAP_BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+      requestTimeoutMs: setting.integer('KEYWRAP_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000),
+      trustProxy: setting.boolean('KEYWRAP_TRUST_PROXY', mode === 'production'),
+    },
+    logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, 'info'),
+    audit: { logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, 'keywrap-audit') },
+    googleProjectId: env.GOOGLE_CLOUD_PROJECT || undefined,
+  }
+  if (violations.length > 0) throw new ConfigError(violations)
+  return deepFreeze(config)
+}
+
+class SettingReader {
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly violations: string[],
+  ) {}
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name]
+    if (raw === undefined || raw === '') return fallback
+    const value = Number(raw)
+    if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
+      this.violations.push(`${name}="${raw}" must be a whole number from ${min} to ${max}`)
+      return fallback
+    }
+    return value
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.env[name]
+    if (raw === undefined || raw === '') return fallback
+    if (raw === 'true' || raw === '1') return true
+    if (raw === 'false' || raw === '0') return false
+    this.violations.push(`${name}="${raw}" must be true or false`)
+    return fallback
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.env[name]
+    if (raw === undefined || raw === '') return fallback
+    if ((allowed as readonly string[]).includes(raw)) return raw as T
+    this.violations.push(`${name}="${raw}" must be one of ${allowed.join(', ')}`)
+    return fallback
+  }
+
+  pattern(name: string, pattern: RegExp, fallback: string): string {
+    const raw = this.env[name]
+    if (raw === undefined || raw === '') return fallback
+    if (pattern.test(raw)) return raw
+    this.violations.push(`${name}="${raw}" must match ${pattern}`)
+    return fallback
+  }
+}
+
+type Json = Record<string, unknown>
+
+function readConfigFile(path: string, violations: string[]): Json {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    violations.push(`KEYWRAP_CONFIG=${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    return {}
+  }
+  try {
+    const parsed: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text)
+    if (isObject(parsed)) return parsed
+    violations.push(`KEYWRAP_CONFIG=${path} must hold an object with keys, auth and policy sections`)
+  } catch (error) {
+    violations.push(`KEYWRAP_CONFIG=${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`)
+  }
+  return {}
+}
+
+function readKeys(section: unknown, mode: Mode, violations: string[]): Record<string, string> {
+  const keys: Record<string, string> = {}
+  if (section !== undefined && !isObject(section)) {
+    violations.push('keys must be an object mapping each alias to a provider URI')
+    return keys
+  }
+  for (const [alias, uri] of Object.entries(section ?? {})) {
+    if (!ALIAS.test(alias)) violations.push(`keys.${alias}: an alias is 1-63 of a-z, 0-9, "-" and "_", starting with a letter or digit`)
+    else if (typeof uri !== 'string' || !(LOCAL_URI.test(uri) || GCP_KMS_URI.test(uri))) {
+      violations.push(`keys.${alias}: "${String(uri)}" is neither local://NAME nor gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K`)
+    } else keys[alias] = uri
+  }
+  // The embedded default always serves alias `default`, so the README's first curl works on any config.
+  if (mode === 'development' && !('default' in (section ?? {}))) keys.default = 'local://default'
+  if (Object.keys(keys).length === 0 && violations.length === 0) violations.push('keys must name at least one alias')
+  return keys
+}
+
+function readAuth(section: unknown, mode: Mode, violations: string[]): Config['auth'] {
+  const auth = { devIssuer: mode === 'development', audience: DEFAULT_AUDIENCE, maxTokenBytes: 8192 }
+  if (section === undefined) return auth
+  if (!isObject(section)) {
+    violations.push('auth must be an object')
+    return auth
+  }
+  for (const field of Object.keys(section)) {
+    if (!AUTH_FIELDS.includes(field)) violations.push(`auth.${field} is not a setting (known: ${AUTH_FIELDS.join(', ')})`)
+  }
+  if (section.devIssuer !== undefined) {
+    if (typeof section.devIssuer === 'boolean') auth.devIssuer = section.devIssuer
+    else violations.push('auth.devIssuer must be true or false')
+  }
+  if (section.audience !== undefined) {
+    if (typeof section.audience === 'string' && section.audience.length > 0) auth.audience = section.audience
+    else violations.push('auth.audience must be a non-empty string')
+  }
+  if (section.maxTokenBytes !== undefined) {
+    const value = section.maxTokenBytes
+    if (Number.isInteger(value) && (value as number) >= 512 && (value as number) <= 65_536) auth.maxTokenBytes = value as number
+    else violations.push('auth.maxTokenBytes must be a whole number from 512 to 65536')
+  }
+  return auth
+}
+
+function readPolicy(section: unknown, violations: string[]): Config['policy'] {
+  if (section === undefined) return undefined
+  if (!isObject(section) || !Array.isArray(section.grants)) {
+    violations.push('policy must be an object with a grants array')
+    return { grants: [] }
+  }
+  const grants: Grant[] = []
+  section.grants.forEach((raw: unknown, index: number) => {
+    const where = `policy.grants[${index}]`
+    if (!isObject(raw)) {
+      violations.push(`${where} must be an object with principals, keys and operations`)
+      return
+    }
+    for (const field of Object.keys(raw)) {
+      if (!GRANT_FIELDS.includes(field)) violations.push(`${where}.${field} is not a grant field (known: ${GRANT_FIELDS.join(', ')})`)
+    }
+    const principals = stringList(raw.principals, `${where}.principals`, violations)
+    const keys = stringList(raw.keys, `${where}.keys`, violations)
+    const operations = stringList(raw.operations, `${where}.operations`, violations)
+    for (const operation of operations) {
+      if (operation !== '*' && !isOperation(operation)) violations.push(`${where}.operations: "${operation}" is not an operation`)
+    }
+    if (raw.issuer !== undefined && typeof raw.issuer !== 'string') violations.push(`${where}.issuer must be a string`)
+    const grant: Grant = { principals, keys, operations: operations as Grant['operations'] }
+    grants.push(typeof raw.issuer === 'string' ? { ...grant, issuer: raw.issuer } : grant)
+  })
+  return { grants }
+}
+
+function stringList(value: unknown, where: string, violations: string[]): string[] {
+  if (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && item.length > 0)) return value
+  violations.push(`${where} must be a non-empty list of strings`)
+  return []
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,28 @@
+/**
+ * The encryption context and the alias, encoded as the additional authenticated data (AAD) that binds a
+ * wrapped key to them. Canonical: entries sorted by the UTF-8 bytes of their names, every string
+ * length-prefixed, so key order never matters and no two different contexts encode alike.
+ */
+
+export type EncryptionContext = Readonly<Record<string, string>>
+
+const DOMAIN = Buffer.from('keywrap/aad/v1', 'utf8')
+
+export function encodeAad(alias: string, context: EncryptionContext | undefined): Buffer {
+  const entries = Object.entries(context ?? {})
+    .map(([name, value]) => [Buffer.from(name, 'utf8'), Buffer.from(value, 'utf8')] as const)
+    .sort(([a], [b]) => Buffer.compare(a, b))
+  const parts: Buffer[] = [DOMAIN, lengthPrefixed(Buffer.from(alias, 'utf8')), uint32(entries.length)]
+  for (const [name, value] of entries) parts.push(lengthPrefixed(name), lengthPrefixed(value))
+  return Buffer.concat(parts)
+}
+
+function lengthPrefixed(bytes: Buffer): Buffer {
+  return Buffer.concat([uint32(bytes.length), bytes])
+}
+
+function uint32(value: number): Buffer {
+  const buffer = Buffer.alloc(4)
+  buffer.writeUInt32BE(value)
+  return buffer
+}

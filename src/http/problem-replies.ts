@@ -1,0 +1,92 @@
+/**
+ * One place turns every failure into RFC 9457 problem+json: keywrap's own errors, Fastify's validation
+ * and body-parsing errors, unknown routes, and anything unexpected (logged, answered as a bare 500).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isKeywrapError, KeywrapError, toProblem, type ProblemFieldError } from '../errors.js'
+
+const FASTIFY_CODES: Readonly<Record<string, () => KeywrapError>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: () => new KeywrapError('payload_too_large'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new KeywrapError('unsupported_media_type'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => new KeywrapError('invalid_request', 'The body is empty; send a JSON object.'),
+  FST_ERR_CTP_INVALID_JSON_BODY: () => new KeywrapError('invalid_request', 'The body is not valid JSON.'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new KeywrapError('invalid_request', 'Content-Length does not match the body.'),
+  FST_ERR_CTP_INVALID_TYPE: () => new KeywrapError('unsupported_media_type'),
+}
+
+export function installProblemReplies(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = asKeywrapError(error)
+    if (problem.status >= 500) {
+      request.log.error({ err: problem.cause ?? error, code: problem.code }, 'request failed')
+    }
+    return sendProblem(request, reply, problem)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? request.url
+    const otherMethods = ['GET', 'POST'].filter((method) => method !== request.method)
+    if (otherMethods.some((method) => app.findRoute({ method, url: path }) !== null)) {
+      return sendProblem(request, reply, new KeywrapError('method_not_allowed', `${request.method} is not accepted here.`))
+    }
+    return sendProblem(request, reply, new KeywrapError('not_found', `Nothing is at ${request.method} ${path}.`))
+  })
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: KeywrapError): FastifyReply {
+  if (error.code === 'unauthenticated') {
+    const hasToken = request.headers.authorization !== undefined
+    reply.header('www-authenticate', hasToken ? 'Bearer realm="keywrap", error="invalid_token"' : 'Bearer realm="keywrap"')
+  }
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
+  return reply
+    .code(error.status)
+    .header('cache-control', 'no-store')
+    .type('application/problem+json')
+    .serializer(JSON.stringify)
+    .send(toProblem(error, request.id))
+}
+
+function asKeywrapError(error: FastifyError): KeywrapError {
+  if (isKeywrapError(error)) return error
+  if (error.validation) {
+    const context = error.validationContext ?? 'body'
+    const errors: ProblemFieldError[] = error.validation.map((issue) => ({
+      pointer: `/${context}${issue.instancePath}${missingPropertySuffix(issue.params)}`,
+      detail: describeIssue(issue.keyword, issue.params, issue.message),
+    }))
+    const summary = errors.map((e) => `${e.pointer} ${e.detail}`).join('; ')
+    return new KeywrapError('invalid_request', summary, { errors })
+  }
+  const mapped = error.code ? FASTIFY_CODES[error.code] : undefined
+  if (mapped) return mapped()
+  if (error instanceof SyntaxError) return new KeywrapError('invalid_request', 'The body is not valid JSON.')
+  if (error.statusCode === 413) return new KeywrapError('payload_too_large')
+  if (error.statusCode === 415) return new KeywrapError('unsupported_media_type')
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new KeywrapError('invalid_request', 'The request is not valid HTTP for this service.')
+  }
+  return new KeywrapError('internal', undefined, { cause: error })
+}
+
+function missingPropertySuffix(params: Record<string, unknown>): string {
+  if (typeof params.missingProperty === 'string') return `/${params.missingProperty}`
+  if (typeof params.additionalProperty === 'string') return `/${params.additionalProperty}`
+  if (typeof params.propertyName === 'string') return `/${params.propertyName}`
+  return ''
+}
+
+function describeIssue(keyword: string, params: Record<string, unknown>, message: string | undefined): string {
+  switch (keyword) {
+    case 'additionalProperties':
+      return 'is not a known field'
+    case 'required':
+      return 'is required'
+    case 'enum':
+      return `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
+    case 'pattern':
+      return 'has the wrong format'
+    default:
+      return message ?? 'is not valid'
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * The four key operations, written once and used by the single and the batch routes alike. Each call
+ * is one key access: authorised (principal × alias × operation), run, and audited before its result is
+ * returned. Nothing here knows about HTTP.
+ */
+import type { AuditSink } from '../audit/audit-sink.js'
+import type { AuditEntry, CacheLevel } from '../audit/audit-entry.js'
+import type { KeyOperation } from '../auth/operations.js'
+import type { Policy } from '../auth/policy.js'
+import type { Principal } from '../auth/principal.js'
+import type { DekCache, DekCacheKey } from '../cache/dek-cache.js'
+import { SingleFlight } from '../cache/single-flight.js'
+import { encodeAad, type EncryptionContext } from '../crypto/context.js'
+import { generateDataKey, type DataKeySize } from '../crypto/data-key.js'
+import { formatWrappedKey, parseWrappedKey, type WrappedKey } from '../crypto/wrapped-key.js'
+import { isKeywrapError, KeywrapError } from '../errors.js'
+import type { KeyDescription, KeyProvider, KeyVersionInfo } from '../providers/key-provider.js'
+import type { KeyRegistry } from '../providers/key-registry.js'
+
+/** Who is asking and about which request; what the audit entry needs besides the operation. */
+export interface Caller {
+  readonly principal: Principal
+  readonly requestId: string
+  readonly remoteAddress?: string
+  readonly userAgent?: string
+}
+
+export interface WrapResult {
+  readonly wrappedKey: string
+  readonly keyVersion: string
+}
+export interface GenerateResult extends WrapResult {
+  readonly plaintext?: Buffer
+}
+export interface UnwrapResult {
+  readonly plaintext: Buffer
+  readonly keyVersion: string
+  readonly primary: boolean
+}
+export interface RewrapResult extends WrapResult {
+  readonly rewrapped: boolean
+}
+export interface WrappedKeyInput {
+  readonly wrappedKey: string
+  readonly context?: EncryptionContext
+}
+
+export interface KeyServiceDependencies {
+  readonly registry: KeyRegistry
+  readonly cache: DekCache
+  readonly policy: Policy
+  readonly audit: AuditSink
+}
+
+/** What an operation reports to its audit entry besides success or failure. */
+interface AccessRecord {
+  keyVersion?: string
+  cacheLevel?: CacheLevel
+}
+
+const BATCH_PARALLELISM = 32
+
+export class KeyService {
+  private readonly deps: KeyServiceDependencies
+  private readonly unwrapFlights = new SingleFlight<{ plaintext: Buffer; version: number }>()
+
+  constructor(deps: KeyServiceDependencies) {
+    this.deps = deps
+  }
+
+  generateDataKey(
+    caller: Caller,
+    alias: string,
+    input: { context?: EncryptionContext; bytes: DataKeySize; includePlaintext: boolean },
+  ): Promise<GenerateResult> {
+    return this.access(caller, alias, 'generateDataKey', input.context, undefined, async (provider, record) => {
+      const plaintext = generateDataKey(input.bytes)
+      const wrapped = await this.wrapAndCache(alias, provider, plaintext, input.context, record)
+      return input.includePlaintext ? { ...wrapped, plaintext } : wrapped
+    })
+  }
+
+  wrap(caller: Caller, alias: string, input: { plaintext: Buffer; context?: EncryptionContext }): Promise<WrapResult> {
+    return this.access(caller, alias, 'wrap', input.context, undefined, (provider, record) =>
+      this.wrapAndCache(alias, provider, input.plaintext, input.context, record),
+    )
+  }
+
+  unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<UnwrapResult> {
+    return this.access(caller, alias, 'unwrap', input.context, batchIndex, async (provider, record) => {
+      const { wrapped, version, description } = this.usableWrappedKey(provider, input.wrappedKey, record)
+      const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
+      return { plaintext: dek, keyVersion: version.name, primary: version.version === description.primaryVersion }
+    })
+  }
+
+  rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<RewrapResult> {
+    return this.access(caller, alias, 'rewrap', input.context, batchIndex, async (provider, record) => {
+      const { wrapped, version, description } = this.usableWrappedKey(provider, input.wrappedKey, record)
+      if (version.version === description.primaryVersion) {
+        record.cacheLevel = 'none'
+        return { wrappedKey: input.wrappedKey, keyVersion: version.name, rewrapped: false }
+      }
+      const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
+      const rewrapped = await this.wrapAndCache(alias, provider, dek, input.context, record)
+      return { ...rewrapped, rewrapped: true }
+    })
+  }
+
+  batchUnwrap(caller: Caller, alias: string, items: readonly WrappedKeyInput[]): Promise<(UnwrapResult | KeywrapError)[]> {
+    return mapSettled(items, (item, index) => this.unwrap(caller, alias, item, index))
+  }
+
+  batchRewrap(caller: Caller, alias: string, items: readonly WrappedKeyInput[]): Promise<(RewrapResult | KeywrapError)[]> {
+    return mapSettled(items, (item, index) => this.rewrap(caller, alias, item, index))
+  }
+
+  /** The aliases the principal holds any grant on. */
+  listKeys(principal: Principal): string[] {
+    return this.deps.registry.aliases().filter((alias) => this.deps.policy.allowsAny(principal, alias))
+  }
+
+  describeKey(principal: Principal, alias: string): KeyDescription {
+    if (!this.deps.policy.allows(principal, alias, 'keys.read')) throw new KeywrapError('forbidden', `You may not read key "${alias}".`)
+    const provider = this.deps.registry.get(alias)
+    if (!provider) throw new KeywrapError('key_not_found', `No key has the alias "${alias}".`)
+    try {
+      return provider.describe()
+    } catch (error) {
+      throw new KeywrapError('provider_unavailable', `Key "${alias}" has not been read from its provider yet.`, { cause: error, retryAfterSeconds: 5 })
+    }
+  }
+
+  /**
+   * Authorise, run and audit one key access. Authorisation comes before the alias lookup so that a
+   * caller learns nothing about aliases it holds no grant on.
+   */
+  private async access<T>(
+    caller: Caller,
+    alias: string,
+    operation: KeyOperation,
+    context: EncryptionContext | undefined,
+    batchIndex: number | undefined,
+    run: (provider: KeyProvider, record: AccessRecord) => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now()
+    const record: AccessRecord = {}
+    const audit = (outcome: AuditEntry['outcome'], error?: KeywrapError) =>
+      this.writeAudit({
+        time: new Date().toISOString(),
+        operation,
+        principal: caller.principal.id,
+        issuer: caller.principal.issuer,
+        alias,
+        keyVersion: record.keyVersion,
+        outcome,
+        errorCode: error?.code,
+        cacheLevel: record.cacheLevel,
+        context,
+        batchIndex,
+        requestId: caller.requestId,
+        remoteAddress: caller.remoteAddress,
+        userAgent: caller.userAgent,
+        latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      })
+
+    if (!this.deps.policy.allows(caller.principal, alias, operation)) {
+      const denied = new KeywrapError('forbidden', `You may not ${operation} with key "${alias}".`)
+      await audit('denied', denied)
+      throw denied
+    }
+    let result: T
+    try {
+      const provider = this.deps.registry.get(alias)
+      if (!provider) throw new KeywrapError('key_not_found', `No key has the alias "${alias}".`)
+      result = await run(provider, record)
+    } catch (error) {
+      const failure = isKeywrapError(error) ? error : new KeywrapError('internal', undefined, { cause: error })
+      await audit('failed', failure)
+      throw failure
+    }
+    await audit('allowed')
+    return result
+  }
+
+  private async writeAudit(entry: AuditEntry): Promise<void> {
+    try {
+      await this.deps.audit.write(entry)
+    } catch (error) {
+      throw new KeywrapError('audit_unavailable', undefined, { cause: error, retryAfterSeconds: 1 })
+    }
+  }
+
+  /** Parses the wrapped key and checks, from the last refresh, that its version may be used. */
+  private usableWrappedKey(
+    provider: KeyProvider,
+    text: string,
+    record: AccessRecord,
+  ): { wrapped: WrappedKey; version: KeyVersionInfo; description: KeyDescription } {
+    const wrapped = parseWrappedKey(text)
+    if (!wrapped) throw new KeywrapError('cannot_unwrap')
+    const description = provider.describe()
+    const version = description.versions.find((v) => v.version === wrapped.version)
+    if (!version) throw new KeywrapError('cannot_unwrap')
+    record.keyVersion = version.name
+    assertUsable(version)
+    return { wrapped, version, description }
+  }
+
+  private async unwrapCached(
+    alias: string,
+    provider: KeyProvider,
+    wrapped: WrappedKey,
+    input: WrappedKeyInput,
+    record: AccessRecord,
+  ): Promise<Buffer> {
+    const key: DekCacheKey = { alias, wrappedKey: input.wrappedKey, aad: encodeAad(alias, input.context) }
+    const hit = await this.deps.cache.get(key)
+    if (hit && hit.version === wrapped.version) {
+      record.cacheLevel = hit.level
+      return hit.plaintext
+    }
+    record.cacheLevel = 'provider'
+    const flightKey = `${alias}\0${input.wrappedKey}\0${key.aad.toString('base64')}`
+    const { plaintext } = await this.unwrapFlights.run(flightKey, async () => {
+      const decrypted = await provider.decrypt(wrapped.ciphertext, key.aad, wrapped.version)
+      if (decrypted.version !== undefined && decrypted.version !== wrapped.version) throw new KeywrapError('cannot_unwrap')
+      const dek = { plaintext: decrypted.plaintext, version: wrapped.version }
+      await this.deps.cache.set(key, dek)
+      return dek
+    })
+    return plaintext
+  }
+
+  private async wrapAndCache(
+    alias: string,
+    provider: KeyProvider,
+    plaintext: Buffer,
+    context: EncryptionContext | undefined,
+    record: AccessRecord,
+  ): Promise<WrapResult> {
+    const aad = encodeAad(alias, context)
+    const { ciphertext, version } = await provider.encrypt(plaintext, aad)
+    const versionInfo = provider.describe().versions.find((v) => v.version === version)
+    const keyVersion = versionInfo?.name ?? `${provider.uri}/versions/${version}`
+    record.keyVersion = keyVersion
+    record.cacheLevel ??= 'provider'
+    const wrappedKey = formatWrappedKey({ version, ciphertext })
+    await this.deps.cache.set({ alias, wrappedKey, aad }, { plaintext, version })
+    return { wrappedKey, keyVersion }
+  }
+}
+
+function assertUsable(version: KeyVersionInfo): void {
+  if (version.state === 'ENABLED') return
+  if (version.state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version.version} is destroyed.`)
+  throw new KeywrapError('key_version_not_enabled', `Key version ${version.version} is ${version.state}.`)
+}
+
+/** Runs `work` over the items with bounded parallelism; a failed item becomes its error, in order. */
+async function mapSettled<I, R>(items: readonly I[], work: (item: I, index: number) => Promise<R>): Promise<(R | KeywrapError)[]> {
+  const results = new Array<R | KeywrapError>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++
+      try {
+        results[index] = await work(items[index]!, index)
+      } catch (error) {
+        results[index] = isKeywrapError(error) ? error : new KeywrapError('internal', undefined, { cause: error })
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(BATCH_PARALLELISM, items.length) }, worker))
+  return results
+}

@@ -1,0 +1,122 @@
+/**
+ * local://NAME: a KEK from the local keyring file, AES-256-GCM. Its ciphertext carries the version
+ * that made it (as Cloud KMS ciphertexts do), authenticated together with the caller's AAD:
+ *   uint32 version | 12-byte IV | ciphertext | 16-byte tag
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
+import { KeywrapError } from '../../errors.js'
+import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider, KeyVersionInfo } from '../key-provider.js'
+import type { KeyringFile, StoredKey } from './keyring-file.js'
+
+const IV_BYTES = 12
+const TAG_BYTES = 16
+const HEADER_BYTES = 4
+
+interface LoadedKey {
+  readonly description: KeyDescription
+  readonly secrets: ReadonlyMap<number, KeyObject>
+}
+
+export class LocalKeyProvider implements KeyProvider {
+  readonly uri: string
+  private readonly name: string
+  private readonly keyring: KeyringFile
+  private loaded: LoadedKey | undefined
+
+  constructor(name: string, keyring: KeyringFile) {
+    this.name = name
+    this.uri = `local://${name}`
+    this.keyring = keyring
+  }
+
+  async encrypt(plaintext: Buffer, aad: Buffer): Promise<EncryptResult> {
+    const { description, secrets } = this.current()
+    const version = description.primaryVersion
+    const secret = this.usableSecret(secrets, description, version)
+    const header = Buffer.alloc(HEADER_BYTES)
+    header.writeUInt32BE(version)
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv('aes-256-gcm', secret, iv)
+    cipher.setAAD(this.boundAad(header, aad))
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
+    return { ciphertext: Buffer.concat([header, iv, body, cipher.getAuthTag()]), version }
+  }
+
+  async decrypt(ciphertext: Buffer, aad: Buffer, claimedVersion: number): Promise<DecryptResult> {
+    if (ciphertext.length < HEADER_BYTES + IV_BYTES + TAG_BYTES + 1) throw new KeywrapError('cannot_unwrap')
+    const header = ciphertext.subarray(0, HEADER_BYTES)
+    const version = header.readUInt32BE()
+    if (version !== claimedVersion) throw new KeywrapError('cannot_unwrap')
+    const { description, secrets } = this.current()
+    const secret = this.usableSecret(secrets, description, version)
+    const iv = ciphertext.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES)
+    const tag = ciphertext.subarray(ciphertext.length - TAG_BYTES)
+    const decipher = createDecipheriv('aes-256-gcm', secret, iv)
+    decipher.setAAD(this.boundAad(header, aad))
+    decipher.setAuthTag(tag)
+    try {
+      const body = ciphertext.subarray(HEADER_BYTES + IV_BYTES, ciphertext.length - TAG_BYTES)
+      return { plaintext: Buffer.concat([decipher.update(body), decipher.final()]), version }
+    } catch {
+      throw new KeywrapError('cannot_unwrap')
+    }
+  }
+
+  describe(): KeyDescription {
+    return this.current().description
+  }
+
+  async refresh(): Promise<KeyDescription> {
+    const stored = await this.keyring.readKey(this.name)
+    if (!stored) throw new Error(`The local keyring ${this.keyring.path} has no key named ${this.name}.`)
+    this.loaded = this.load(stored)
+    return this.loaded.description
+  }
+
+  async close(): Promise<void> {}
+
+  private current(): LoadedKey {
+    if (!this.loaded) throw new Error(`${this.uri} is used before its first refresh.`)
+    return this.loaded
+  }
+
+  private usableSecret(secrets: ReadonlyMap<number, KeyObject>, description: KeyDescription, version: number): KeyObject {
+    const info = description.versions.find((v) => v.version === version)
+    if (!info) throw new KeywrapError('cannot_unwrap')
+    if (info.state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
+    if (info.state !== 'ENABLED') {
+      throw new KeywrapError('key_version_not_enabled', `Key version ${version} is ${info.state}.`)
+    }
+    const secret = secrets.get(version)
+    if (!secret) throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
+    return secret
+  }
+
+  /** The keyring name and version are bound too, so a ciphertext cannot move between local keys. */
+  private boundAad(header: Buffer, aad: Buffer): Buffer {
+    return Buffer.concat([Buffer.from(`keywrap/local/v1\0${this.name}\0`, 'utf8'), header, aad])
+  }
+
+  private load(stored: StoredKey): LoadedKey {
+    const versions: KeyVersionInfo[] = stored.versions.map((v) => ({
+      version: v.version,
+      name: `${this.uri}/versions/${v.version}`,
+      state: v.state,
+      createTime: v.createTime,
+    }))
+    const secrets = new Map<number, KeyObject>()
+    for (const v of stored.versions) {
+      if (v.material) secrets.set(v.version, createSecretKey(Buffer.from(v.material, 'base64')))
+    }
+    return {
+      description: {
+        uri: this.uri,
+        provider: 'local',
+        primaryVersion: stored.primary,
+        versions,
+        refreshedAt: new Date().toISOString(),
+      },
+      secrets,
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * `npm start`: builds the real parts from configuration, listens on HOST:PORT, and on SIGTERM or
+ * SIGINT stops accepting, lets in-flight requests finish and closes everything.
+ */
+import { resolve } from 'node:path'
+import { buildApp } from './app.js'
+import { composeDependencies } from './compose.js'
+import { settleMetadataServerDetection } from './config/google-environment.js'
+import { ConfigError, loadConfig } from './config/load-config.js'
+import type { Config } from './config/config.js'
+import { requestLoggerOptions } from './http/request-logger.js'
+
+async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`)
+      process.exit(78) // EX_CONFIG
+    }
+    throw error
+  }
+  settleMetadataServerDetection()
+  const deps = await composeDependencies(config, { logger: requestLoggerOptions(config.logLevel) })
+  const app = await buildApp(deps)
+  deps.registry.startRefreshing(config.keyRefreshSeconds, app.log)
+
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down')
+    const forced = setTimeout(() => process.exit(1), 8000)
+    forced.unref()
+    await app.close()
+    await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
+    clearTimeout(forced)
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+
+  await app.listen({ host: config.host, port: config.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  if (config.mode === 'development' && config.auth.devIssuer) printWelcome(config, port)
+}
+
+function printWelcome(config: Config, port: number): void {
+  const home = config.home === resolve('.keywrap') ? '' : `KEYWRAP_HOME=${config.home} `
+  process.stderr.write(
+    [
+      '',
+      `keywrap is listening on http://localhost:${port} (development; keys in ${config.home})`,
+      'Mint a token and call it:',
+      `  export T=$(${home}npx keywrap token --sub alice)`,
+      `  curl -s -X POST localhost:${port}/v1/keys/default:generateDataKey -H "authorization: Bearer $T" -H 'content-type: application/json' -d '{}'`,
+      `API reference: http://localhost:${port}/docs`,
+      '',
+    ].join('\n'),
+  )
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`keywrap failed to start: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+})
