@@ -51,6 +51,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     },
   })
   app.decorateRequest('principal', undefined)
+  // Bodies are JSON or nothing; any other media type is a 415, not a string for the schema to reject.
+  app.removeContentTypeParser(['text/plain'])
   installProblemReplies(app)
 
   const services: RouteServices = {

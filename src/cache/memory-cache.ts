@@ -10,9 +10,15 @@ interface Entry extends CachedDek {
 export class MemoryDekCache implements DekCache {
   private readonly entries: LRUCache<string, Entry> | undefined
 
-  constructor(options: { maxEntries: number; ttlSeconds: number }) {
+  /** `now` (milliseconds) replaces the monotonic clock, for tests of expiry. */
+  constructor(options: { maxEntries: number; ttlSeconds: number; now?: () => number }) {
     if (options.maxEntries > 0 && options.ttlSeconds > 0) {
-      this.entries = new LRUCache({ max: options.maxEntries, ttl: options.ttlSeconds * 1000, ttlAutopurge: false })
+      this.entries = new LRUCache({
+        max: options.maxEntries,
+        ttl: options.ttlSeconds * 1000,
+        ttlAutopurge: false,
+        ...(options.now && { perf: { now: options.now }, ttlResolution: 0 }),
+      })
     }
   }
 

@@ -78,9 +78,12 @@ function jsonSchemaOf(holder: unknown): Schema | undefined {
   return content?.['application/json']?.schema
 }
 
-/** /v1/keys/{alias}:unwrap → /v1/keys/:alias(^[^/:]+)::unwrap (a literal colon is written "::"). */
+/**
+ * /v1/keys/{alias}:unwrap → /v1/keys/:alias(^[^/:]+)::unwrap (a literal colon is written "::"). A
+ * parameter never spans a colon, so /v1/keys/a:typo matches no route rather than GET /v1/keys/{alias}.
+ */
 export function toFastifyUrl(specPath: string): string {
-  return specPath.replace(/\{(\w+)\}(:?)/g, (_, name: string, colon: string) => (colon ? `:${name}(^[^/:]+)::` : `:${name}`))
+  return specPath.replace(/\{(\w+)\}(:?)/g, (_, name: string, colon: string) => `:${name}(^[^/:]+)${colon ? '::' : ''}`)
 }
 
 /** Inlines local `#/components/...` references; the spec has no recursive schemas. */

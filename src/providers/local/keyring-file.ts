@@ -3,6 +3,7 @@
  * KEK per local://NAME, each with numbered AES-256 versions. Shared by every process on that home:
  * writes happen under the home's lock and replace the file atomically.
  */
+import { watch } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -83,6 +84,25 @@ export class KeyringFile {
       }
       stored.state = state
     })
+  }
+
+  /**
+   * Calls `listener` soon after the keyring file is replaced (by any process), so a running server
+   * sees `keywrap keys rotate` at once; the periodic refresh stays as the backstop where file
+   * events are not delivered. Returns a function that stops watching.
+   */
+  watch(listener: () => void): () => void {
+    let timer: NodeJS.Timeout | undefined
+    const watcher = watch(this.home, { persistent: false }, (_event, file) => {
+      if (file !== 'keyring.json') return
+      clearTimeout(timer)
+      timer = setTimeout(listener, 20)
+    })
+    watcher.on('error', () => watcher.close())
+    return () => {
+      clearTimeout(timer)
+      watcher.close()
+    }
   }
 
   private async update(change: (document: KeyringDocument) => void): Promise<void> {

@@ -22,6 +22,7 @@ export class LocalKeyProvider implements KeyProvider {
   private readonly name: string
   private readonly keyring: KeyringFile
   private loaded: LoadedKey | undefined
+  private stopWatching: (() => void) | undefined
 
   constructor(name: string, keyring: KeyringFile) {
     this.name = name
@@ -70,10 +71,14 @@ export class LocalKeyProvider implements KeyProvider {
     const stored = await this.keyring.readKey(this.name)
     if (!stored) throw new Error(`The local keyring ${this.keyring.path} has no key named ${this.name}.`)
     this.loaded = this.load(stored)
+    this.stopWatching ??= this.keyring.watch(() => void this.refresh().catch(() => undefined))
     return this.loaded.description
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.stopWatching?.()
+    this.stopWatching = undefined
+  }
 
   private current(): LoadedKey {
     if (!this.loaded) throw new Error(`${this.uri} is used before its first refresh.`)

@@ -1,0 +1,73 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryDekCache } from '../../src/cache/memory-cache.js'
+import { SingleFlight } from '../../src/cache/single-flight.js'
+import { encodeAad } from '../../src/crypto/context.js'
+
+const key = (alias: string, wrappedKey: string, context = {}) => ({ alias, wrappedKey, aad: encodeAad(alias, context) })
+const dek = { plaintext: Buffer.alloc(32, 1), version: 1 }
+
+test('an entry is found only by its alias, wrapped key and context together', async () => {
+  const cache = new MemoryDekCache({ maxEntries: 10, ttlSeconds: 60 })
+  await cache.set(key('a', 'w', { t: '1' }), dek)
+  assert.deepEqual(await cache.get(key('a', 'w', { t: '1' })), { ...dek, level: 'l1' })
+  assert.equal(await cache.get(key('a', 'w', { t: '2' })), undefined)
+  assert.equal(await cache.get(key('a', 'w')), undefined)
+  assert.equal(await cache.get(key('b', 'w', { t: '1' })), undefined)
+  assert.equal(await cache.get(key('a', 'w2', { t: '1' })), undefined)
+})
+
+test('bounded by entries, least recently used first out', async () => {
+  const cache = new MemoryDekCache({ maxEntries: 2, ttlSeconds: 60 })
+  await cache.set(key('a', '1'), dek)
+  await cache.set(key('a', '2'), dek)
+  await cache.get(key('a', '1'))
+  await cache.set(key('a', '3'), dek)
+  assert.ok(await cache.get(key('a', '1')))
+  assert.equal(await cache.get(key('a', '2')), undefined)
+  assert.ok(await cache.get(key('a', '3')))
+})
+
+test('entries expire after the TTL', async () => {
+  let now = 1_000_000
+  const cache = new MemoryDekCache({ maxEntries: 10, ttlSeconds: 1, now: () => now })
+  await cache.set(key('a', '1'), dek)
+  now += 900
+  assert.ok(await cache.get(key('a', '1')))
+  now += 200
+  assert.equal(await cache.get(key('a', '1')), undefined)
+})
+
+test('purge drops one alias only; delete drops one entry; size 0 disables the cache', async () => {
+  const cache = new MemoryDekCache({ maxEntries: 10, ttlSeconds: 60 })
+  await cache.set(key('a', '1'), dek)
+  await cache.set(key('a', '2'), dek)
+  await cache.set(key('b', '1'), dek)
+  await cache.delete(key('a', '2'))
+  assert.equal(await cache.get(key('a', '2')), undefined)
+  await cache.purge('a')
+  assert.equal(await cache.get(key('a', '1')), undefined)
+  assert.ok(await cache.get(key('b', '1')))
+  const disabled = new MemoryDekCache({ maxEntries: 0, ttlSeconds: 60 })
+  await disabled.set(key('a', '1'), dek)
+  assert.equal(await disabled.get(key('a', '1')), undefined)
+  assert.equal(disabled.status(), 'disabled')
+})
+
+test('single flight: concurrent runs of one key share one execution; failures are shared, then forgotten', async () => {
+  const flights = new SingleFlight<number>()
+  let runs = 0
+  const work = async () => {
+    runs++
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    return runs
+  }
+  const results = await Promise.all(Array.from({ length: 50 }, () => flights.run('k', work)))
+  assert.deepEqual(new Set(results), new Set([1]))
+  assert.equal(runs, 1)
+  await Promise.all([flights.run('x', work), flights.run('y', work)])
+  assert.equal(runs, 3)
+  const failing = () => Promise.reject(new Error('boom'))
+  await assert.rejects(Promise.all([flights.run('f', failing), flights.run('f', failing)]), /boom/)
+  assert.equal(await flights.run('f', async () => 7), 7)
+})

@@ -1,0 +1,76 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, loadConfig } from '../../src/config/load-config.js'
+
+async function configFile(content: string, name = 'config.json'): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'keywrap-config-')), name)
+  await writeFile(path, content)
+  return path
+}
+
+function violationsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    assert.ok(error instanceof ConfigError)
+    return error.violations
+  }
+  assert.fail('expected a ConfigError')
+}
+
+test('defaults: development, local default key, development issuer, no policy', () => {
+  const config = loadConfig({})
+  assert.equal(config.mode, 'development')
+  assert.equal(config.port, 8080)
+  assert.equal(config.host, '127.0.0.1')
+  assert.deepEqual(config.keys, { default: 'local://default' })
+  assert.equal(config.auth.devIssuer, true)
+  assert.equal(config.policy, undefined)
+  assert.equal(config.keyRefreshSeconds, 60)
+  assert.deepEqual(config.cache, { ttlSeconds: 600, maxEntries: 100_000 })
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.keys))
+})
+
+test('production defaults: listen on all interfaces, no development issuer, no implicit default key', async () => {
+  const path = await configFile(JSON.stringify({ keys: { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' } }))
+  const config = loadConfig({ NODE_ENV: 'production', KEYWRAP_CONFIG: path })
+  assert.equal(config.host, '0.0.0.0')
+  assert.equal(config.auth.devIssuer, false)
+  assert.deepEqual(config.keys, { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' })
+  assert.equal(config.http.trustProxy, true)
+})
+
+test('every violation is reported at once, each naming its setting', async () => {
+  const path = await configFile(
+    JSON.stringify({
+      keys: { 'Bad Alias': 'local://x', pay: 'vault://nope' },
+      auth: { devIssuer: 'yes', extra: 1 },
+      policy: { grants: [{ principals: [], keys: ['*'], operations: ['unwrap', 'fly'] }] },
+      cache: {},
+    }),
+  )
+  const violations = violationsOf({ PORT: 'eighty', KEYWRAP_KEY_REFRESH_SECONDS: '0', KEYWRAP_LOG_LEVEL: 'loud', KEYWRAP_TRUST_PROXY: 'maybe', KEYWRAP_CONFIG: path })
+  const expected = ['PORT', 'KEYWRAP_KEY_REFRESH_SECONDS', 'KEYWRAP_LOG_LEVEL', 'KEYWRAP_TRUST_PROXY', 'keys.Bad Alias', 'keys.pay', 'auth.devIssuer', 'auth.extra', 'policy.grants[0].principals', '"fly"', 'unknown section "cache"']
+  for (const fragment of expected) assert.ok(violations.some((v) => v.includes(fragment)), `no violation mentions ${fragment}:\n${violations.join('\n')}`)
+  assert.equal(violations.length, expected.length)
+})
+
+test('the message lists the violations for the operator', () => {
+  assert.throws(() => loadConfig({ PORT: '99999' }), /keywrap cannot start; fix these settings:\n {2}- PORT="99999" must be a whole number from 0 to 65535/)
+})
+
+test('a missing or malformed config file is a violation, not a crash', async () => {
+  assert.match(violationsOf({ KEYWRAP_CONFIG: '/nonexistent/keywrap.json' })[0]!, /KEYWRAP_CONFIG=\/nonexistent\/keywrap.json cannot be read \(ENOENT\)/)
+  assert.match(violationsOf({ KEYWRAP_CONFIG: await configFile('{"keys": ') })[0]!, /is not valid JSON/)
+  assert.match(violationsOf({ KEYWRAP_CONFIG: await configFile('[1]') })[0]!, /must hold an object/)
+})
+
+test('YAML config files are read too', async () => {
+  const path = await configFile('keys:\n  pay: local://payments\npolicy:\n  grants:\n    - principals: [alice, "svc-*"]\n      keys: ["pay*"]\n      operations: [unwrap]\n', 'keywrap.yaml')
+  const config = loadConfig({ KEYWRAP_CONFIG: path })
+  assert.deepEqual(config.keys, { pay: 'local://payments', default: 'local://default' })
+  assert.deepEqual(config.policy, { grants: [{ principals: ['alice', 'svc-*'], keys: ['pay*'], operations: ['unwrap'] }] })
+})
