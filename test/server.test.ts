@@ -1,0 +1,151 @@
+/**
+ * The service as a user meets it: `npm start`'s entry point on an empty KEYWRAP_HOME, tokens and key
+ * rotation through the `keywrap` command, plain HTTP over a real socket, and a clean SIGTERM.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { runCli, runNode, startServer, type RunningServer } from './support/processes.js'
+
+async function post(server: RunningServer, path: string, token: string, body: unknown) {
+  const response = await fetch(`${server.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  return { status: response.status, json: (await response.json()) as any }
+}
+
+async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, withinMs: number): Promise<T> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    const value = await probe()
+    if (accept(value) || Date.now() > deadline) return value
+    await sleep(100)
+  }
+}
+
+describe('npm start on an empty KEYWRAP_HOME', () => {
+  let home: string
+  let server: RunningServer
+  let token: string
+  const secrets: string[] = []
+
+  before(async () => {
+    home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+    server = await startServer({ KEYWRAP_HOME: home, KEYWRAP_KEY_REFRESH_SECONDS: '1' })
+    const minted = await runCli(['token', '--sub', 'alice'], { KEYWRAP_HOME: home })
+    assert.equal(minted.code, 0, minted.stderr)
+    token = minted.stdout.trim()
+    secrets.push(token)
+  })
+  after(async () => {
+    await server.stop()
+  })
+
+  test('prints how to mint a token and a curl that works', () => {
+    assert.match(server.stderr(), /npx keywrap token --sub alice/)
+    assert.match(server.stderr(), /curl -s -X POST localhost:\d+\/v1\/keys\/default:generateDataKey -H "authorization: Bearer \$T"/)
+  })
+
+  test('creates its keyring and development issuer in KEYWRAP_HOME', async () => {
+    assert.deepEqual((await readdir(home)).sort(), ['dev-issuer.json', 'keyring.json'])
+  })
+
+  test('generate → unwrap → rotate → rewrap → disable, as in the README', async () => {
+    const generated = await post(server, '/v1/keys/default:generateDataKey', token, { context: { app: 'e2e' } })
+    assert.equal(generated.status, 200)
+    secrets.push(generated.json.plaintext, generated.json.wrappedKey)
+    const unwrapped = await post(server, '/v1/keys/default:unwrap', token, { wrappedKey: generated.json.wrappedKey, context: { app: 'e2e' } })
+    assert.deepEqual(unwrapped.json, { plaintext: generated.json.plaintext, keyVersion: 'local://default/versions/1', primary: true })
+
+    const rotated = await runCli(['keys', 'rotate', 'default'], { KEYWRAP_HOME: home })
+    assert.equal(rotated.code, 0, rotated.stderr)
+    assert.match(rotated.stdout, /version 2 is now primary/)
+    const rewrapped = await eventually(
+      () => post(server, '/v1/keys/default:rewrap', token, { wrappedKey: generated.json.wrappedKey, context: { app: 'e2e' } }),
+      (response) => response.json.rewrapped === true,
+      5000,
+    )
+    assert.equal(rewrapped.json.keyVersion, 'local://default/versions/2')
+    secrets.push(rewrapped.json.wrappedKey)
+
+    const disabled = await runCli(['keys', 'disable', 'default', '1'], { KEYWRAP_HOME: home })
+    assert.equal(disabled.code, 0, disabled.stderr)
+    const refused = await eventually(
+      () => post(server, '/v1/keys/default:unwrap', token, { wrappedKey: generated.json.wrappedKey, context: { app: 'e2e' } }),
+      (response) => response.status === 409,
+      5000,
+    )
+    assert.equal(refused.json.code, 'key_version_not_enabled')
+    const viaNewVersion = await post(server, '/v1/keys/default:unwrap', token, { wrappedKey: rewrapped.json.wrappedKey, context: { app: 'e2e' } })
+    assert.equal(viaNewVersion.json.plaintext, generated.json.plaintext)
+  })
+
+  test('a second server on the same KEYWRAP_HOME serves the same keys and tokens', async () => {
+    const twin = await startServer({ KEYWRAP_HOME: home })
+    try {
+      const generated = await post(server, '/v1/keys/default:generateDataKey', token, {})
+      secrets.push(generated.json.plaintext, generated.json.wrappedKey)
+      const unwrapped = await post(twin, '/v1/keys/default:unwrap', token, { wrappedKey: generated.json.wrappedKey })
+      assert.equal(unwrapped.json.plaintext, generated.json.plaintext)
+    } finally {
+      assert.equal((await twin.stop()).code, 0)
+    }
+  })
+
+  test('stdout carries one structured audit line per key access, and no secret anywhere', async () => {
+    await sleep(100)
+    const lines = server.stdout().trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>)
+    const audit = lines.filter((line) => line['logging.googleapis.com/labels']?.audit === 'true')
+    assert.ok(audit.length >= 5)
+    for (const entry of audit) {
+      assert.match(entry.severity, /^(NOTICE|WARNING|ERROR)$/)
+      assert.equal(entry.logName, 'projects/keywrap-local/logs/keywrap-audit')
+      assert.equal(entry.principal, 'alice')
+    }
+    const output = server.stdout() + server.stderr()
+    for (const secret of secrets) assert.ok(!output.includes(secret), 'a key, wrapped key or token reached the logs')
+    assert.doesNotMatch(output, /MetadataLookupWarning/)
+  })
+
+  test('SIGTERM closes the server cleanly and quickly', async () => {
+    const { code, elapsedMs } = await server.stop('SIGTERM')
+    assert.equal(code, 0)
+    assert.ok(elapsedMs < 5000, `took ${elapsedMs} ms`)
+  })
+})
+
+describe('start-up refusals', () => {
+  test('invalid settings: every violation named, exit 78, nothing listening', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+    const result = await runNode(['--import', 'tsx', 'src/server.ts'], { KEYWRAP_HOME: home, PORT: 'http', KEYWRAP_CACHE_TTL_SECONDS: '-1' })
+    assert.equal(result.code, 78)
+    assert.match(result.stderr, /PORT="http" must be a whole number/)
+    assert.match(result.stderr, /KEYWRAP_CACHE_TTL_SECONDS="-1" must be a whole number/)
+    assert.doesNotMatch(result.stderr, /at .*\(.*:\d+:\d+\)/)
+  })
+})
+
+describe('the keywrap command', () => {
+  test('explains itself and refuses bad arguments with exit 64', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-cli-'))
+    assert.match((await runCli(['help'], { KEYWRAP_HOME: home })).stdout, /token \[--sub NAME\] \[--ttl SECONDS\]/)
+    for (const args of [['fly'], ['token', '--ttl', '0'], ['keys', 'rotate', 'nope'], ['keys', 'disable', 'default', 'x']]) {
+      const result = await runCli(args, { KEYWRAP_HOME: home })
+      assert.equal(result.code, 64, `${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, /^keywrap: /)
+    }
+  })
+
+  test('token --ttl sets the lifetime', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-cli-'))
+    const { stdout } = await runCli(['token', '--sub', 'bob', '--ttl', '120'], { KEYWRAP_HOME: home })
+    const claims = JSON.parse(Buffer.from(stdout.trim().split('.')[1]!, 'base64url').toString())
+    assert.equal(claims.sub, 'bob')
+    assert.equal(claims.exp - claims.iat, 120)
+  })
+})

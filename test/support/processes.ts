@@ -1,0 +1,74 @@
+/** Runs keywrap's own entry points (the server and the CLI) as child processes, as a user would. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { once } from 'node:events'
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+export interface RunningServer {
+  readonly process: ChildProcessWithoutNullStreams
+  readonly baseUrl: string
+  stdout(): string
+  stderr(): string
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; elapsedMs: number }>
+}
+
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base = { ...process.env }
+  delete base.NODE_TEST_CONTEXT
+  delete base.KEYWRAP_CONFIG
+  return { ...base, NODE_ENV: 'development', ...env }
+}
+
+/** Starts `node --import tsx src/server.ts` (what `npm start` runs) and waits for its welcome line. */
+export async function startServer(env: Record<string, string>): Promise<RunningServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: REPO_ROOT, env: childEnv({ PORT: '0', ...env }) })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 20_000)
+    const check = () => {
+      const match = /listening on http:\/\/localhost:(\d+)/.exec(stderr)
+      if (match) {
+        clearTimeout(timer)
+        resolve(Number(match[1]))
+      }
+    }
+    child.stderr.on('data', check)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}:\n${stderr}`))
+    })
+  })
+  return {
+    process: child,
+    baseUrl: `http://127.0.0.1:${port}`,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    async stop(signal = 'SIGTERM') {
+      const started = Date.now()
+      if (child.exitCode !== null) return { code: child.exitCode, elapsedMs: 0 }
+      const exited = once(child, 'exit')
+      child.kill(signal)
+      const [code] = (await exited) as [number | null]
+      return { code, elapsedMs: Date.now() - started }
+    },
+  }
+}
+
+/** Runs `keywrap ARGS…` through the package's bin script; resolves with its exit code and output. */
+export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNode([fileURLToPath(new URL('../../bin/keywrap.js', import.meta.url)), ...args], env)
+}
+
+export async function runNode(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: childEnv(env) })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return { code, stdout, stderr }
+}
