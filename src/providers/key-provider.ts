@@ -52,5 +52,7 @@ export interface KeyProvider {
   describe(): KeyDescription
   /** Re-read versions, states and primary from the source. */
   refresh(): Promise<KeyDescription>
+  /** A real encrypt/decrypt round trip (for /readyz?deep=true); throws when the provider is not usable. */
+  probe(): Promise<void>
   close(): Promise<void>
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { KeyManagementServiceClient } from '@google-cloud/kms';
 import { grpc, type CallOptions } from 'google-gax';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../../src/crypto/crc32c.js';
 import { KmsStandIn, type RunningKmsStandIn } from './kms-stand-in.js';
 
 // Belt and braces: the client options below already keep google-auth-library from

@@ -42,7 +42,7 @@ import type {
 import * as rpc from './kms-stand-in/rpc-handlers.js';
 import { keyManagementServiceDefinition } from './kms-stand-in/service-definition.js';
 
-export { crc32c } from './crc32c.js';
+export { crc32c } from '../../src/crypto/crc32c.js';
 export { KMS_METHODS } from './kms-stand-in/faults.js';
 export { VERSION_STATES } from './kms-stand-in/messages.js';
 export type { CreateKeyOptions, Faults, InjectedFault, KeySnapshot, KmsMethod, VersionState };

@@ -75,6 +75,12 @@ export class LocalKeyProvider implements KeyProvider {
     return this.loaded.description
   }
 
+  async probe(): Promise<void> {
+    const aad = Buffer.from('keywrap/probe')
+    const { ciphertext, version } = await this.encrypt(Buffer.alloc(32), aad)
+    await this.decrypt(ciphertext, aad, version)
+  }
+
   async close(): Promise<void> {
     this.stopWatching?.()
     this.stopWatching = undefined

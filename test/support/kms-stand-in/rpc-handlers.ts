@@ -1,6 +1,6 @@
 // The five implemented KeyManagementService RPCs as plain functions: decoded
 // request in, response out, KmsError thrown for any gRPC error.
-import { crc32c } from '../crc32c.js';
+import { crc32c } from '../../../src/crypto/crc32c.js';
 import { open, readHeader, seal } from './ciphertext.js';
 import { AAD_MAX_BYTES, KmsError, PLAINTEXT_MAX_BYTES } from './errors.js';
 import {
