@@ -5,7 +5,9 @@ import generateDataKey from './generate-data-key.js'
 import getKey from './get-key.js'
 import health from './health.js'
 import listKeys from './list-keys.js'
+import metrics from './metrics.js'
 import openapi from './openapi.js'
+import purgeCache from './purge-cache.js'
 import readiness from './readiness.js'
 import rewrap from './rewrap.js'
 import unwrap from './unwrap.js'
@@ -19,9 +21,11 @@ export const routes: readonly RouteDefinition[] = [
   rewrap,
   batchUnwrap,
   batchRewrap,
+  purgeCache,
   listKeys,
   getKey,
   health,
   readiness,
+  metrics,
   openapi,
 ]

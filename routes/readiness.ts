@@ -1,13 +1,19 @@
 import { defineRoute } from './route.js'
 
-/** Ready when every provider's last metadata refresh succeeded; calls no provider itself. */
+/**
+ * Ready when every provider's last metadata refresh succeeded; calls no provider, unless `deep=true`
+ * asks for a real round trip through each (rate-limited by the providers themselves).
+ */
 export default defineRoute({
   operationId: 'getReadiness',
   authenticated: false,
-  async handle(_request, reply, { registry, cache }) {
-    const providers = registry.status().map((status) => ({
+  async handle(request, reply, { registry, cache }) {
+    const deep = (request.query as { deep?: string }).deep === 'true'
+    const statuses = registry.status()
+    const probes = deep ? await registry.probeAll() : new Map<string, boolean>()
+    const providers = statuses.map((status) => ({
       alias: status.alias,
-      ready: status.ready,
+      ready: status.ready && probes.get(status.alias) !== false,
       ...(status.refreshedAt && { refreshedAt: status.refreshedAt }),
     }))
     const ready = providers.every((provider) => provider.ready)

@@ -8,12 +8,14 @@ import type { DekCache } from '../src/cache/dek-cache.js'
 import type { Contract } from '../src/http/openapi-contract.js'
 import type { Caller, KeyService } from '../src/keys/key-service.js'
 import type { KeyRegistry } from '../src/providers/key-registry.js'
+import type { Metrics } from '../src/metrics/metrics.js'
 
 export interface RouteServices {
   readonly keys: KeyService
   readonly registry: KeyRegistry
   readonly cache: DekCache
   readonly contract: Contract
+  readonly metrics: Metrics
 }
 
 export interface RouteDefinition {
@@ -46,5 +48,8 @@ export function principalOf(request: FastifyRequest): Principal {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined
+  }
+  interface FastifyContextConfig {
+    operationId?: string
   }
 }

@@ -15,6 +15,7 @@ import { loadContract, type Contract } from './http/openapi-contract.js'
 import { installProblemReplies } from './http/problem-replies.js'
 import { KeyService } from './keys/key-service.js'
 import type { KeyRegistry } from './providers/key-registry.js'
+import { Metrics } from './metrics/metrics.js'
 import { routes } from '../routes/index.js'
 import type { RouteServices } from '../routes/route.js'
 
@@ -26,6 +27,7 @@ export interface AppDependencies {
   readonly policy: Policy
   readonly audit: AuditSink
   readonly contract?: Contract
+  readonly metrics?: Metrics
   /** Fastify's logger option; false silences request logs (tests). */
   readonly logger?: FastifyServerOptions['logger']
 }
@@ -35,6 +37,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps
   const contract = deps.contract ?? loadContract()
+  const metrics = deps.metrics ?? new Metrics()
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: config.http.bodyLimitBytes,
@@ -56,16 +59,22 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   installProblemReplies(app)
 
   const services: RouteServices = {
-    keys: new KeyService({ registry: deps.registry, cache: deps.cache, policy: deps.policy, audit: deps.audit }),
+    keys: new KeyService({ registry: deps.registry, cache: deps.cache, policy: deps.policy, audit: deps.audit, metrics }),
     registry: deps.registry,
     cache: deps.cache,
     contract,
+    metrics,
   }
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
     reply.header('x-content-type-options', 'nosniff')
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    const operation = request.routeOptions.config.operationId ?? 'unmatched'
+    metrics.httpRequestSeconds.observe({ operation, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
   })
 
   for (const route of routes) {
@@ -75,6 +84,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       method: operation.method,
       url: operation.url,
       schema: operation.schema,
+      config: { operationId: route.operationId },
       // Authenticate before the body is even parsed: an anonymous caller gets 401 and nothing else.
       ...(route.authenticated && {
         onRequest: async (request) => {

@@ -10,6 +10,7 @@ import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { MemoryDekCache } from './cache/memory-cache.js'
 import { DEV_ISSUER, type Config } from './config/config.js'
 import { createKeyRegistry } from './providers/create-providers.js'
+import { Metrics } from './metrics/metrics.js'
 
 /** Project id for log entries when none is configured (development only; production requires one). */
 const LOCAL_PROJECT_ID = 'keywrap-local'
@@ -32,6 +33,7 @@ export async function composeDependencies(
   }
   return {
     config,
+    metrics: new Metrics({ processMetrics: true }),
     registry,
     cache: new MemoryDekCache(config.cache),
     authenticator: new JwtAuthenticator(issuers, { maxTokenBytes: config.auth.maxTokenBytes }),

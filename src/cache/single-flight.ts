@@ -2,6 +2,10 @@
 export class SingleFlight<T> {
   private readonly inFlight = new Map<string, Promise<T>>()
 
+  isRunning(key: string): boolean {
+    return this.inFlight.has(key)
+  }
+
   run(key: string, work: () => Promise<T>): Promise<T> {
     const existing = this.inFlight.get(key)
     if (existing) return existing

@@ -79,8 +79,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: { logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, 'keywrap-audit') },
     googleProjectId: env.GOOGLE_CLOUD_PROJECT || undefined,
   }
+  if (mode === 'production') violations.push(...productionViolations(config))
   if (violations.length > 0) throw new ConfigError(violations)
   return deepFreeze(config)
+}
+
+/** What NODE_ENV=production refuses: anything that only makes sense on a developer's machine. */
+function productionViolations(config: Config): string[] {
+  const violations: string[] = []
+  for (const [alias, uri] of Object.entries(config.keys)) {
+    if (uri.startsWith('local://')) violations.push(`keys.${alias}: ${uri} is a development key; in production map "${alias}" to a gcp-kms:// key`)
+  }
+  if (config.auth.devIssuer) violations.push('auth.devIssuer: the development issuer cannot be used in production; remove it or set it to false')
+  if (!config.policy || config.policy.grants.length === 0) {
+    violations.push('policy.grants: production needs at least one grant (deny by default would refuse every call)')
+  }
+  if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
+  return violations
 }
 
 class SettingReader {
@@ -160,7 +175,7 @@ function readKeys(section: unknown, mode: Mode, violations: string[]): Record<st
   }
   // The embedded default always serves alias `default`, so the README's first curl works on any config.
   if (mode === 'development' && !('default' in (section ?? {}))) keys.default = 'local://default'
-  if (Object.keys(keys).length === 0 && violations.length === 0) violations.push('keys must name at least one alias')
+  if (Object.keys(keys).length === 0) violations.push(`keys must name at least one alias (KEYWRAP_CONFIG ${mode === 'production' ? 'is required in production' : 'has none'})`)
   return keys
 }
 

@@ -20,6 +20,7 @@ export interface ContractOperation {
   readonly url: string
   readonly schema: {
     params?: Schema
+    querystring?: Schema
     body?: Schema
     response: Record<string, Schema>
   }
@@ -55,15 +56,10 @@ export function loadContract(path: string = OPENAPI_PATH): Contract {
 function routeSchema(operation: Schema): ContractOperation['schema'] {
   const schema: ContractOperation['schema'] = { response: {} }
   const parameters = (operation.parameters ?? []) as Schema[]
-  const pathParameters = parameters.filter((parameter) => parameter.in === 'path')
-  if (pathParameters.length > 0) {
-    schema.params = {
-      type: 'object',
-      additionalProperties: false,
-      required: pathParameters.map((parameter) => parameter.name),
-      properties: Object.fromEntries(pathParameters.map((parameter) => [parameter.name, parameter.schema])),
-    }
-  }
+  const params = parameterSchema(parameters.filter((parameter) => parameter.in === 'path'))
+  if (params) schema.params = params
+  const querystring = parameterSchema(parameters.filter((parameter) => parameter.in === 'query'))
+  if (querystring) schema.querystring = querystring
   const body = jsonSchemaOf(operation.requestBody)
   if (body) schema.body = body
   for (const [status, response] of Object.entries((operation.responses ?? {}) as Record<string, Schema>)) {
@@ -71,6 +67,16 @@ function routeSchema(operation: Schema): ContractOperation['schema'] {
     if (status.startsWith('2') && responseSchema) schema.response[status] = responseSchema
   }
   return schema
+}
+
+function parameterSchema(parameters: Schema[]): Schema | undefined {
+  if (parameters.length === 0) return undefined
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: parameters.filter((parameter) => parameter.required).map((parameter) => parameter.name),
+    properties: Object.fromEntries(parameters.map((parameter) => [parameter.name, parameter.schema])),
+  }
 }
 
 function jsonSchemaOf(holder: unknown): Schema | undefined {

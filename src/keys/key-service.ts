@@ -16,6 +16,7 @@ import { formatWrappedKey, parseWrappedKey, type WrappedKey } from '../crypto/wr
 import { isKeywrapError, KeywrapError } from '../errors.js'
 import type { KeyDescription, KeyProvider, KeyVersionInfo } from '../providers/key-provider.js'
 import type { KeyRegistry } from '../providers/key-registry.js'
+import type { Metrics } from '../metrics/metrics.js'
 
 /** Who is asking and about which request; what the audit entry needs besides the operation. */
 export interface Caller {
@@ -50,6 +51,7 @@ export interface KeyServiceDependencies {
   readonly cache: DekCache
   readonly policy: Policy
   readonly audit: AuditSink
+  readonly metrics?: Metrics
 }
 
 /** What an operation reports to its audit entry besides success or failure. */
@@ -59,6 +61,8 @@ interface AccessRecord {
 }
 
 const BATCH_PARALLELISM = 32
+
+type AuditedOperation = KeyOperation | 'cache.purge'
 
 export class KeyService {
   private readonly deps: KeyServiceDependencies
@@ -115,6 +119,19 @@ export class KeyService {
     return mapSettled(items, (item, index) => this.rewrap(caller, alias, item, index))
   }
 
+  /** Drops every cached DEK of the alias, here and fleet-wide; audited like a key access. */
+  purgeCache(caller: Caller, alias: string): Promise<void> {
+    return this.access(caller, alias, 'cache.purge', undefined, undefined, async (_provider, record) => {
+      record.cacheLevel = 'none'
+      await this.deps.cache.purge(alias)
+    })
+  }
+
+  /** Whether the principal may read /metrics (a grant of metrics.read on any key pattern). */
+  mayReadMetrics(principal: Principal): boolean {
+    return this.deps.policy.allows(principal, '*', 'metrics.read')
+  }
+
   /** The aliases the principal holds any grant on. */
   listKeys(principal: Principal): string[] {
     return this.deps.registry.aliases().filter((alias) => this.deps.policy.allowsAny(principal, alias))
@@ -138,15 +155,16 @@ export class KeyService {
   private async access<T>(
     caller: Caller,
     alias: string,
-    operation: KeyOperation,
+    operation: AuditedOperation,
     context: EncryptionContext | undefined,
     batchIndex: number | undefined,
     run: (provider: KeyProvider, record: AccessRecord) => Promise<T>,
   ): Promise<T> {
     const started = performance.now()
     const record: AccessRecord = {}
-    const audit = (outcome: AuditEntry['outcome'], error?: KeywrapError) =>
-      this.writeAudit({
+    const audit = (outcome: AuditEntry['outcome'], error?: KeywrapError) => {
+      this.deps.metrics?.keyAccesses.inc({ operation, outcome })
+      return this.writeAudit({
         time: new Date().toISOString(),
         operation,
         principal: caller.principal.id,
@@ -163,6 +181,7 @@ export class KeyService {
         userAgent: caller.userAgent,
         latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
       })
+    }
 
     if (!this.deps.policy.allows(caller.principal, alias, operation)) {
       const denied = new KeywrapError('forbidden', `You may not ${operation} with key "${alias}".`)
@@ -222,6 +241,10 @@ export class KeyService {
     }
     record.cacheLevel = 'provider'
     const flightKey = `${alias}\0${input.wrappedKey}\0${key.aad.toString('base64')}`
+    if (this.unwrapFlights.isRunning(flightKey)) {
+      this.deps.metrics?.cacheCoalescedWaits.inc()
+      this.deps.metrics?.providerCallsSaved.inc()
+    }
     const { plaintext } = await this.unwrapFlights.run(flightKey, async () => {
       const decrypted = await provider.decrypt(wrapped.ciphertext, key.aad, wrapped.version)
       if (decrypted.version !== undefined && decrypted.version !== wrapped.version) throw new KeywrapError('cannot_unwrap')

@@ -53,6 +53,23 @@ export class KeyRegistry {
     return failed
   }
 
+  /** A real round trip through every provider; alias → whether it worked. Failures are logged. */
+  async probeAll(logger?: RefreshLogger): Promise<Map<string, boolean>> {
+    const results = new Map<string, boolean>()
+    await Promise.all(
+      [...this.providers].map(async ([alias, provider]) => {
+        try {
+          await provider.probe()
+          results.set(alias, true)
+        } catch (error) {
+          results.set(alias, false)
+          logger?.warn({ alias, uri: provider.uri, reason: (error as Error).message }, 'key provider probe failed')
+        }
+      }),
+    )
+    return results
+  }
+
   startRefreshing(intervalSeconds: number, logger?: RefreshLogger): void {
     this.stopRefreshing()
     this.timer = setInterval(() => void this.refreshAll(logger), intervalSeconds * 1000)

@@ -79,6 +79,21 @@ describe('the typed openapi-fetch client, against a listening keywrap', () => {
     assert.equal(readiness.response.status, 200)
     assert.equal(readiness.data?.status, 'ready')
     assert.ok(readiness.data?.providers.some((provider) => provider.alias === 'default' && provider.ready))
+
+    const deep = await anonymous.GET('/readyz', { params: { query: { deep: 'true' } } })
+    assert.equal(deep.response.status, 200)
+    assert.equal(deep.data?.status, 'ready')
+  })
+
+  test('getMetrics (Prometheus text) and purgeCache', async () => {
+    const metrics = await client.GET('/metrics', { parseAs: 'text' })
+    assert.equal(metrics.response.status, 200)
+    assert.match(String(metrics.data), /^# HELP keywrap_/m)
+    assert.match(String(metrics.data), /keywrap_http_request_seconds_count\{operation="getHealth",status="200"\} [1-9]/)
+
+    const purged = await client.POST('/v1/keys/{alias}:purgeCache', { ...alias, body: {} })
+    assert.equal(purged.response.status, 200, JSON.stringify(purged.error))
+    assert.deepEqual(purged.data, { alias: 'default', purged: true })
   })
 
   test('getOpenApi (public) returns the contract as text', async () => {

@@ -106,6 +106,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/keys/{alias}:purgeCache": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Drop every cached data key of this alias, in this instance and fleet-wide (needs `cache.purge`). */
+        post: operations["purgeCache"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/keys": {
         parameters: {
             query?: never;
@@ -164,8 +181,30 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness; every key provider was read successfully on its last refresh. */
+        /**
+         * Readiness; every key provider was read successfully on its last refresh.
+         * @description Calls no provider: it reports each provider's state from its last metadata refresh. With
+         *     `deep=true` it also makes a real encrypt/decrypt round trip through every provider (each
+         *     provider does at most one every 10 seconds; other probes share its answer).
+         */
         get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (needs `metrics.read`). */
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -264,6 +303,12 @@ export interface components {
         };
         BatchRewrapResponse: {
             results: (components["schemas"]["RewrapResponse"] | components["schemas"]["ItemError"])[];
+        };
+        PurgeCacheRequest: Record<string, never>;
+        PurgeCacheResponse: {
+            alias: components["schemas"]["Alias"];
+            /** @enum {boolean} */
+            purged: true;
         };
         KeyList: {
             keys: {
@@ -645,6 +690,41 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    purgeCache: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key alias, as configured (`default` in development). */
+                alias: components["parameters"]["Alias"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PurgeCacheRequest"];
+            };
+        };
+        responses: {
+            /** @description The cache holds no data key of this alias any more; the next unwrap of each goes to the provider. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurgeCacheResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["KeyNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listKeys: {
         parameters: {
             query?: never;
@@ -718,7 +798,9 @@ export interface operations {
     };
     getReadiness: {
         parameters: {
-            query?: never;
+            query?: {
+                deep?: "true" | "false";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -743,6 +825,29 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
         };
     };
     getOpenApi: {

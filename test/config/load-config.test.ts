@@ -35,8 +35,13 @@ test('defaults: development, local default key, development issuer, no policy', 
 })
 
 test('production defaults: listen on all interfaces, no development issuer, no implicit default key', async () => {
-  const path = await configFile(JSON.stringify({ keys: { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' } }))
-  const config = loadConfig({ NODE_ENV: 'production', KEYWRAP_CONFIG: path })
+  const path = await configFile(
+    JSON.stringify({
+      keys: { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' },
+      policy: { grants: [{ principals: ['svc'], keys: ['pay'], operations: ['unwrap'] }] },
+    }),
+  )
+  const config = loadConfig({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p' })
   assert.equal(config.host, '0.0.0.0')
   assert.equal(config.auth.devIssuer, false)
   assert.deepEqual(config.keys, { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' })
@@ -73,4 +78,19 @@ test('YAML config files are read too', async () => {
   const config = loadConfig({ KEYWRAP_CONFIG: path })
   assert.deepEqual(config.keys, { pay: 'local://payments', default: 'local://default' })
   assert.deepEqual(config.policy, { grants: [{ principals: ['alice', 'svc-*'], keys: ['pay*'], operations: ['unwrap'] }] })
+})
+
+test('production refuses development parts, each with what to change', async () => {
+  assert.deepEqual(violationsOf({ NODE_ENV: 'production' }), [
+    'keys must name at least one alias (KEYWRAP_CONFIG is required in production)',
+    'policy.grants: production needs at least one grant (deny by default would refuse every call)',
+    'GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)',
+  ])
+  const path = await configFile(JSON.stringify({ keys: { default: 'local://default' }, auth: { devIssuer: true }, policy: { grants: [] } }))
+  const violations = violationsOf({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p' })
+  assert.deepEqual(violations, [
+    'keys.default: local://default is a development key; in production map "default" to a gcp-kms:// key',
+    'auth.devIssuer: the development issuer cannot be used in production; remove it or set it to false',
+    'policy.grants: production needs at least one grant (deny by default would refuse every call)',
+  ])
 })

@@ -22,6 +22,9 @@ const document = contract.document
 const fileText = readFileSync(OPENAPI_PATH, 'utf8')
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const
 const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.yaml']
+/** Operational endpoints outside /v1 that still need a bearer token (and a grant). */
+const PROTECTED_OPERATIONAL_PATHS = ['/metrics']
+const needsToken = (path: string) => path.startsWith('/v1/') || PROTECTED_OPERATIONAL_PATHS.includes(path)
 const PROBLEM_JSON = 'application/problem+json'
 
 interface SpecOperation {
@@ -170,7 +173,7 @@ describe('openapi.yaml follows the service conventions', () => {
 
   test('every path is either under /v1/ or one of the public operational endpoints', () => {
     for (const path of Object.keys(document.paths as Node)) {
-      assert.ok(path.startsWith('/v1/') || PUBLIC_PATHS.includes(path), `${path} is neither /v1/ nor public`)
+      assert.ok(needsToken(path) || PUBLIC_PATHS.includes(path), `${path} is neither /v1/, /metrics nor public`)
     }
     for (const path of PUBLIC_PATHS) assert.ok(path in (document.paths as Node), `${path} is not in openapi.yaml`)
   })
@@ -182,7 +185,7 @@ describe('openapi.yaml follows the service conventions', () => {
 
   for (const { method, path, raw, resolved } of operations) {
     const name = `${method} ${path} (${String(raw.operationId)})`
-    if (path.startsWith('/v1/')) {
+    if (needsToken(path)) {
       test(`${name} needs bearerAuth and declares 401 and 500 as problem+json`, () => {
         const security = (raw.security ?? document.security) as Array<Record<string, string[]>> | undefined
         assert.ok(Array.isArray(security) && security.length > 0, `${name}: no security requirement`)
@@ -327,7 +330,7 @@ describe('the app serves exactly the contract', () => {
   test('a /v1 operation without a token is 401 problem+json with WWW-Authenticate; public ones need none', async () => {
     for (const operation of contract.operations.values()) {
       const response = await t.call(operation.operationId, { token: null, ...(operation.method === 'POST' && { body: {} }) })
-      if (operation.path.startsWith('/v1/')) {
+      if (needsToken(operation.path)) {
         assert.equal(response.statusCode, 401, `${operation.operationId}: ${response.body}`)
         assert.equal(response.json.code, 'unauthenticated')
         assert.match(String(response.headers['www-authenticate']), /^Bearer /)

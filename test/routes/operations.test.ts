@@ -1,0 +1,75 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { startTestApp, type TestApp } from '../support/test-app.js'
+
+let t: TestApp
+before(async () => {
+  t = await startTestApp({
+    configFile: {
+      policy: {
+        grants: [
+          { principals: ['dev'], keys: ['*'], operations: ['*'] },
+          { principals: ['prometheus'], keys: ['*'], operations: ['metrics.read'] },
+          { principals: ['app'], keys: ['default'], operations: ['generateDataKey', 'unwrap'] },
+        ],
+      },
+    },
+  })
+})
+after(() => t.close())
+
+describe('GET /metrics', () => {
+  test('serves Prometheus text to principals granted metrics.read', async () => {
+    await t.call('generateDataKey', { token: await t.token('app'), body: {} })
+    const response = await t.call('getMetrics', { token: await t.token('prometheus') })
+    assert.equal(response.statusCode, 200)
+    assert.match(String(response.headers['content-type']), /^text\/plain/)
+    assert.match(response.body, /keywrap_key_accesses_total\{operation="generateDataKey",outcome="allowed"\} 1/)
+    assert.match(response.body, /keywrap_http_request_seconds_bucket\{le="[^"]+",operation="generateDataKey",status="200"\}/)
+  })
+
+  test('refuses other principals (403) and anonymous callers (401)', async () => {
+    assert.equal((await t.call('getMetrics', { token: await t.token('app') })).statusCode, 403)
+    assert.equal((await t.call('getMetrics', { token: null })).statusCode, 401)
+  })
+})
+
+describe('purgeCache', () => {
+  test('drops cached keys of the alias: the next unwrap goes to the provider; audited as cache.purge', async () => {
+    const app = await t.token('app')
+    const generated = await t.call('generateDataKey', { token: app, body: {} })
+    await t.call('unwrap', { token: app, body: { wrappedKey: generated.json.wrappedKey } })
+    assert.equal(t.audit.entries.at(-1)!.cacheLevel, 'l1')
+    const purged = await t.call('purgeCache', {})
+    assert.deepEqual(purged.json, { alias: 'default', purged: true })
+    assert.deepEqual([t.audit.entries.at(-1)!.operation, t.audit.entries.at(-1)!.outcome], ['cache.purge', 'allowed'])
+    const unwrapped = await t.call('unwrap', { token: app, body: { wrappedKey: generated.json.wrappedKey } })
+    assert.equal(unwrapped.json.plaintext, generated.json.plaintext)
+    assert.equal(t.audit.entries.at(-1)!.cacheLevel, 'provider')
+  })
+
+  test('needs cache.purge', async () => {
+    const response = await t.call('purgeCache', { token: await t.token('app') })
+    assert.equal(response.statusCode, 403)
+    assert.equal(t.audit.entries.at(-1)!.outcome, 'denied')
+  })
+})
+
+describe('readiness', () => {
+  test('ready, shallow and deep; not ready (503) once a provider cannot be read', async () => {
+    const shallow = await t.call('getReadiness', { token: null })
+    assert.deepEqual([shallow.statusCode, shallow.json.status, shallow.json.cache], [200, 'ready', 'ok'])
+    const deep = await t.app.inject({ method: 'GET', url: '/readyz?deep=true' })
+    assert.equal(deep.statusCode, 200)
+    assert.equal((await t.app.inject({ method: 'GET', url: '/readyz?deep=maybe' })).statusCode, 400)
+
+    await writeFile(join(t.home, 'keyring.json'), 'not json')
+    await t.deps.registry.refreshAll()
+    const broken = await t.call('getReadiness', { token: null })
+    assert.equal(broken.statusCode, 503)
+    assert.deepEqual(broken.json.providers, [{ alias: 'default', ready: false, refreshedAt: broken.json.providers[0].refreshedAt }])
+    assert.equal((await t.call('getHealth', { token: null })).statusCode, 200)
+  })
+})
