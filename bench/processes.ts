@@ -1,0 +1,75 @@
+/** Starts the processes under test: keywrap as production runs it (compiled), and the baseline. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { openSync } from 'node:fs'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../', import.meta.url))
+
+export interface BenchProcess {
+  readonly url: string
+  readonly pid: number
+  readonly startedToReadyMs: number
+  rssBytes(): Promise<number>
+  stop(): Promise<void>
+}
+
+/** keywrap from dist/ (npm run build), its stdout (request logs and audit) to /dev/null. */
+export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
+  const started = performance.now()
+  const child = spawn(process.execPath, ['dist/src/server.js'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'development', PORT: '0', ...env },
+    stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'],
+  })
+  const port = await waitFor(child, /listening on http:\/\/localhost:(\d+)/)
+  const url = `http://127.0.0.1:${port}`
+  // Cold start: process start until /readyz answers 200.
+  for (;;) {
+    const response = await fetch(`${url}/readyz`).catch(() => undefined)
+    if (response?.status === 200) break
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  return handle(child, url, performance.now() - started)
+}
+
+export async function startBaseline(): Promise<BenchProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/baseline-server.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const port = await waitFor(child, /listening (\d+)/, 'stdout')
+  return handle(child, `http://127.0.0.1:${port}`, 0)
+}
+
+function handle(child: ChildProcess, url: string, startedToReadyMs: number): BenchProcess {
+  return {
+    url,
+    pid: child.pid!,
+    startedToReadyMs,
+    async rssBytes() {
+      const { readFile } = await import('node:fs/promises')
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+    },
+    async stop() {
+      if (child.exitCode !== null) return
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
+async function waitFor(child: ChildProcess, pattern: RegExp, stream: 'stdout' | 'stderr' = 'stderr'): Promise<number> {
+  let output = ''
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start within 30 s:\n${output}`)), 30_000)
+    child[stream]!.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+      const match = pattern.exec(output)
+      if (match) {
+        clearTimeout(timer)
+        resolve(Number(match[1]))
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)))
+  })
+}
