@@ -80,7 +80,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     metrics,
   }
 
+  // Once closing, answer in-flight requests with Connection: close, so their keep-alive sockets end
+  // with the response instead of holding the shutdown open until they time out.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onSend', async (request, reply) => {
+    if (closing) reply.header('connection', 'close')
     reply.header('x-request-id', request.id)
     reply.header('x-content-type-options', 'nosniff')
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')

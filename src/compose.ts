@@ -9,7 +9,7 @@ import { loadDevIssuer } from './auth/dev-issuer.js'
 import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { MemoryDekCache } from './cache/memory-cache.js'
 import { DEV_ISSUER, type Config } from './config/config.js'
-import { createKeyRegistry } from './providers/create-providers.js'
+import { createKeyRegistry, type ProviderLogger } from './providers/create-providers.js'
 import { Metrics } from './metrics/metrics.js'
 
 /** Project id for log entries when none is configured (development only; production requires one). */
@@ -17,9 +17,11 @@ const LOCAL_PROJECT_ID = 'keywrap-local'
 
 export async function composeDependencies(
   config: Config,
-  overrides: { audit?: AuditSink; logger?: AppDependencies['logger'] } = {},
+  overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: ProviderLogger } = {},
 ): Promise<AppDependencies> {
-  const registry = await createKeyRegistry(config)
+  const metrics = new Metrics({ processMetrics: true })
+  const operatorLog = overrides.operatorLog ?? stderrOperatorLog
+  const registry = await createKeyRegistry(config, { metrics, logger: operatorLog })
   const failed = await registry.refreshAll()
   if (failed.length > 0) {
     const reasons = registry.status().filter((s) => !s.ready).map((s) => `keys.${s.alias}: ${s.lastError}`)
@@ -33,7 +35,7 @@ export async function composeDependencies(
   }
   return {
     config,
-    metrics: new Metrics({ processMetrics: true }),
+    metrics,
     registry,
     cache: new MemoryDekCache(config.cache),
     authenticator: new JwtAuthenticator(issuers, { maxTokenBytes: config.auth.maxTokenBytes }),
@@ -43,6 +45,12 @@ export async function composeDependencies(
       new StdoutAuditSink({ projectId: config.googleProjectId ?? LOCAL_PROJECT_ID, logName: config.audit.logName }),
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
+}
+
+/** Until the app's logger exists, operator-facing provider messages go to stderr as JSON lines. */
+const stderrOperatorLog: ProviderLogger = {
+  warn: (details, message) => process.stderr.write(`${JSON.stringify({ severity: 'WARNING', message, ...details })}\n`),
+  error: (details, message) => process.stderr.write(`${JSON.stringify({ severity: 'ERROR', message, ...details })}\n`),
 }
 
 function policyFor(config: Config): Policy {

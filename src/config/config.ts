@@ -36,6 +36,14 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   readonly audit: { readonly logName: string }
   readonly googleProjectId: string | undefined
+  readonly kms: {
+    /** host:port of a plaintext Cloud KMS endpoint (a stand-in or emulator) instead of Google's. */
+    readonly emulatorHost: string | undefined
+    /** Deadline of one Cloud KMS call. */
+    readonly callTimeoutMs: number
+    /** Time for all attempts of one operation, retries included. */
+    readonly budgetMs: number
+  }
 }
 
 export const DEV_ISSUER = 'urn:keywrap:dev'

@@ -20,6 +20,9 @@ export const ENVIRONMENT_SETTINGS = {
   KEYWRAP_LOG_LEVEL: 'info',
   KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
   GOOGLE_CLOUD_PROJECT: '(none)',
+  KMS_EMULATOR_HOST: '(none)',
+  KEYWRAP_KMS_TIMEOUT_MS: '2000',
+  KEYWRAP_KMS_BUDGET_MS: '4000',
 } as const
 
 export class ConfigError extends Error {
@@ -78,6 +81,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, 'info'),
     audit: { logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, 'keywrap-audit') },
     googleProjectId: env.GOOGLE_CLOUD_PROJECT || undefined,
+    kms: {
+      emulatorHost: setting.pattern('KMS_EMULATOR_HOST', /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, '') || undefined,
+      callTimeoutMs: setting.integer('KEYWRAP_KMS_TIMEOUT_MS', 2000, 50, 60_000),
+      budgetMs: setting.integer('KEYWRAP_KMS_BUDGET_MS', 4000, 50, 60_000),
+    },
+  }
+  if (config.kms.budgetMs < config.kms.callTimeoutMs) {
+    violations.push(`KEYWRAP_KMS_BUDGET_MS=${config.kms.budgetMs} must be at least KEYWRAP_KMS_TIMEOUT_MS=${config.kms.callTimeoutMs}`)
+  }
+  if (config.kms.budgetMs >= config.http.requestTimeoutMs) {
+    violations.push(`KEYWRAP_KMS_BUDGET_MS=${config.kms.budgetMs} must be below KEYWRAP_REQUEST_TIMEOUT_MS=${config.http.requestTimeoutMs}`)
   }
   if (mode === 'production') violations.push(...productionViolations(config))
   if (violations.length > 0) throw new ConfigError(violations)
@@ -94,6 +108,7 @@ function productionViolations(config: Config): string[] {
   if (!config.policy || config.policy.grants.length === 0) {
     violations.push('policy.grants: production needs at least one grant (deny by default would refuse every call)')
   }
+  if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
   if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
   return violations
 }

@@ -1,0 +1,102 @@
+/**
+ * `npm start` with a gcp-kms:// key and KMS_EMULATOR_HOST pointing at the loopback Cloud KMS stand-in:
+ * the real client over gRPC, rotation and disabled versions seen within one refresh, and a graceful
+ * SIGTERM while requests wait on a slow KMS.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { KmsStandIn, type RunningKmsStandIn } from './support/kms-stand-in.js'
+import { runCli, startServer, type RunningServer } from './support/processes.js'
+
+const KEY = 'projects/test/locations/europe-west1/keyRings/keywrap/cryptoKeys/payments'
+
+async function post(server: RunningServer, path: string, token: string, body: unknown) {
+  const response = await fetch(`${server.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  return { status: response.status, json: (await response.json()) as any }
+}
+
+describe('npm start against Cloud KMS (the stand-in)', () => {
+  const kms = new KmsStandIn()
+  let running: RunningKmsStandIn
+  let home: string
+  let env: Record<string, string>
+  let token: string
+
+  before(async () => {
+    kms.createKey(KEY)
+    running = await kms.start()
+    home = await mkdtemp(join(tmpdir(), 'keywrap-kms-'))
+    await writeFile(join(home, 'config.json'), JSON.stringify({ keys: { payments: `gcp-kms://${KEY}` } }))
+    env = {
+      KEYWRAP_HOME: home,
+      KEYWRAP_CONFIG: join(home, 'config.json'),
+      KMS_EMULATOR_HOST: running.address,
+      GOOGLE_CLOUD_PROJECT: 'test',
+      KEYWRAP_KEY_REFRESH_SECONDS: '1',
+    }
+    token = (await runCli(['token', '--sub', 'ops'], env)).stdout.trim()
+  })
+  after(() => running.close())
+
+  test('generate → unwrap → rotate → rewrap → disable, with one KMS call per uncached operation', async () => {
+    const server = await startServer(env)
+    try {
+      kms.resetCounters()
+      const generated = await post(server, '/v1/keys/payments:generateDataKey', token, { context: { order: '42' } })
+      assert.equal(generated.status, 200, JSON.stringify(generated.json))
+      assert.equal(generated.json.keyVersion, `${KEY}/cryptoKeyVersions/1`)
+      const unwrapped = await post(server, '/v1/keys/payments:unwrap', token, { wrappedKey: generated.json.wrappedKey, context: { order: '42' } })
+      assert.deepEqual(unwrapped.json, { plaintext: generated.json.plaintext, keyVersion: `${KEY}/cryptoKeyVersions/1`, primary: true })
+      assert.deepEqual([kms.calls.Encrypt, kms.calls.Decrypt], [1, 0], 'generate writes through to the cache; the unwrap is a hit')
+      const wrongContext = await post(server, '/v1/keys/payments:unwrap', token, { wrappedKey: generated.json.wrappedKey, context: { order: '43' } })
+      assert.equal(wrongContext.json.code, 'cannot_unwrap')
+
+      kms.rotate(KEY)
+      await sleep(1500)
+      const rewrapped = await post(server, '/v1/keys/payments:rewrap', token, { wrappedKey: generated.json.wrappedKey, context: { order: '42' } })
+      assert.equal(rewrapped.json.rewrapped, true)
+      assert.equal(rewrapped.json.keyVersion, `${KEY}/cryptoKeyVersions/2`)
+      const description = await fetch(`${server.baseUrl}/v1/keys/payments`, { headers: { authorization: `Bearer ${token}` } })
+      const key = (await description.json()) as any
+      assert.equal(key.primaryVersion, 2)
+      assert.equal(key.attributes.protectionLevel, 'SOFTWARE')
+
+      kms.setState(KEY, 1, 'DISABLED')
+      await sleep(1500)
+      const refused = await post(server, '/v1/keys/payments:unwrap', token, { wrappedKey: generated.json.wrappedKey, context: { order: '42' } })
+      assert.equal(refused.status, 409)
+      assert.equal(refused.json.code, 'key_version_not_enabled')
+      assert.doesNotMatch(server.stderr() + server.stdout(), /MetadataLookupWarning/)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  test('SIGTERM with 20 requests waiting on a slow KMS: all 20 answered, exit 0 within 9 s', async () => {
+    const server = await startServer({ ...env, KEYWRAP_CACHE_MAX_ENTRIES: '0' })
+    try {
+      const generated = await post(server, '/v1/keys/payments:generateDataKey', token, {})
+      kms.setFaults({ latencyMs: 1500, methods: ['Decrypt'] })
+      const inFlight = Array.from({ length: 20 }, () => post(server, '/v1/keys/payments:unwrap', token, { wrappedKey: generated.json.wrappedKey }))
+      await sleep(300)
+      const stopping = server.stop('SIGTERM')
+      const answers = await Promise.all(inFlight)
+      assert.deepEqual(answers.map((a) => a.status), Array(20).fill(200))
+      assert.ok(answers.every((a) => a.json.plaintext === generated.json.plaintext))
+      const { code, elapsedMs } = await stopping
+      assert.equal(code, 0)
+      assert.ok(elapsedMs < 9000, `exit took ${elapsedMs} ms`)
+    } finally {
+      kms.clearFaults()
+      await server.stop()
+    }
+  })
+})
