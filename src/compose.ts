@@ -7,9 +7,12 @@ import type { AuditSink } from './audit/audit-sink.js'
 import { JwtAuthenticator, type TrustedIssuer } from './auth/authenticator.js'
 import { loadDevIssuer } from './auth/dev-issuer.js'
 import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
-import { MemoryDekCache } from './cache/memory-cache.js'
+import { readFileSync } from 'node:fs'
+import { createDekCache } from './cache/create-cache.js'
+import type { DekCache } from './cache/dek-cache.js'
 import { DEV_ISSUER, type Config } from './config/config.js'
 import { createKeyRegistry, type ProviderLogger } from './providers/create-providers.js'
+import type { KeyRegistry } from './providers/key-registry.js'
 import { Metrics } from './metrics/metrics.js'
 
 /** Project id for log entries when none is configured (development only; production requires one). */
@@ -37,7 +40,7 @@ export async function composeDependencies(
     config,
     metrics,
     registry,
-    cache: new MemoryDekCache(config.cache),
+    cache: cacheFor(config, registry, metrics),
     authenticator: new JwtAuthenticator(issuers, { maxTokenBytes: config.auth.maxTokenBytes }),
     policy: policyFor(config),
     audit:
@@ -45,6 +48,32 @@ export async function composeDependencies(
       new StdoutAuditSink({ projectId: config.googleProjectId ?? LOCAL_PROJECT_ID, logName: config.audit.logName }),
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
+}
+
+function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): DekCache {
+  const { redis } = config
+  if (!redis) return createDekCache({ l1: config.cache, metrics })
+  return createDekCache({
+    l1: config.cache,
+    metrics,
+    redis: {
+      connection: {
+        ...(redis.url && { url: redis.url }),
+        ...(redis.clusterNodes && { cluster: redis.clusterNodes }),
+        ...(redis.sentinels && { sentinels: redis.sentinels }),
+        ...(redis.sentinelName && { sentinelName: redis.sentinelName }),
+        ...(redis.sentinelPassword && { sentinelPassword: redis.sentinelPassword }),
+        ...(redis.tlsCaFile && { tls: { ca: readFileSync(redis.tlsCaFile) } }),
+        commandTimeoutMs: redis.commandTimeoutMs,
+      },
+      kek: registry.get(redis.kekAlias)!,
+      keyPrefix: redis.keyPrefix,
+      ttlSeconds: config.cache.ttlSeconds,
+      epochSeconds: redis.epochSeconds,
+      generationMemoMs: redis.purgeBoundMs,
+      offlineGraceMs: redis.offlineGraceSeconds * 1000,
+    },
+  })
 }
 
 /** Until the app's logger exists, operator-facing provider messages go to stderr as JSON lines. */

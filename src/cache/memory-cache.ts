@@ -27,8 +27,11 @@ export class MemoryDekCache implements DekCache {
     return entry && { plaintext: entry.plaintext, version: entry.version, level: 'l1' }
   }
 
-  async set(key: DekCacheKey, dek: CachedDek): Promise<void> {
-    this.entries?.set(entryKey(key), { alias: key.alias, plaintext: dek.plaintext, version: dek.version })
+  /** `ttlMs` shortens the entry's life below the cache's TTL (an entry copied from L2 keeps its expiry). */
+  async set(key: DekCacheKey, dek: CachedDek, options: { ttlMs?: number } = {}): Promise<void> {
+    if (!this.entries || (options.ttlMs !== undefined && options.ttlMs <= 0)) return
+    const ttl = options.ttlMs === undefined ? undefined : Math.min(options.ttlMs, this.entries.ttl)
+    this.entries.set(entryKey(key), { alias: key.alias, plaintext: dek.plaintext, version: dek.version }, ttl === undefined ? undefined : { ttl })
   }
 
   async delete(key: DekCacheKey): Promise<void> {

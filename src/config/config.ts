@@ -24,6 +24,8 @@ export interface Config {
   readonly keys: Readonly<Record<string, string>>
   readonly keyRefreshSeconds: number
   readonly cache: { readonly ttlSeconds: number; readonly maxEntries: number }
+  /** The shared L2 cache; undefined: L1 only. */
+  readonly redis: RedisSettings | undefined
   readonly auth: {
     /** Accept tokens from the development issuer (KEYWRAP_HOME/dev-issuer.json). */
     readonly devIssuer: boolean
@@ -44,6 +46,24 @@ export interface Config {
     /** Time for all attempts of one operation, retries included. */
     readonly budgetMs: number
   }
+}
+
+export interface RedisSettings {
+  readonly url: string | undefined
+  readonly clusterNodes: readonly string[] | undefined
+  readonly sentinels: readonly { readonly host: string; readonly port: number }[] | undefined
+  readonly sentinelName: string | undefined
+  readonly sentinelPassword: string | undefined
+  readonly tlsCaFile: string | undefined
+  readonly commandTimeoutMs: number
+  readonly keyPrefix: string
+  /** Alias of the KEK that wraps each epoch's cache keys. */
+  readonly kekAlias: string
+  readonly epochSeconds: number
+  /** How soon a purge on one instance reaches the others. */
+  readonly purgeBoundMs: number
+  /** How long an instance that cannot reach Redis keeps serving its L1 (purges may not reach it). */
+  readonly offlineGraceSeconds: number
 }
 
 export const DEV_ISSUER = 'urn:keywrap:dev'

@@ -20,6 +20,18 @@ export const ENVIRONMENT_SETTINGS = {
   KEYWRAP_LOG_LEVEL: 'info',
   KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
   GOOGLE_CLOUD_PROJECT: '(none)',
+  REDIS_URL: '(none)',
+  KEYWRAP_REDIS_CLUSTER_NODES: '(none)',
+  KEYWRAP_REDIS_SENTINELS: '(none)',
+  KEYWRAP_REDIS_SENTINEL_NAME: '(none)',
+  KEYWRAP_REDIS_SENTINEL_PASSWORD: '(none)',
+  KEYWRAP_REDIS_TLS_CA_FILE: '(none)',
+  KEYWRAP_REDIS_COMMAND_TIMEOUT_MS: '75',
+  KEYWRAP_REDIS_KEY_PREFIX: 'kw:',
+  KEYWRAP_CACHE_KEK_ALIAS: 'default',
+  KEYWRAP_CACHE_EPOCH_SECONDS: '86400',
+  KEYWRAP_CACHE_PURGE_BOUND_MS: '1000',
+  KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS: '30',
   KMS_EMULATOR_HOST: '(none)',
   KEYWRAP_KMS_TIMEOUT_MS: '2000',
   KEYWRAP_KMS_BUDGET_MS: '4000',
@@ -71,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlSeconds: setting.integer('KEYWRAP_CACHE_TTL_SECONDS', 600, 0, 86_400),
       maxEntries: setting.integer('KEYWRAP_CACHE_MAX_ENTRIES', 100_000, 0, 10_000_000),
     },
+    redis: readRedis(env, setting, keys, violations),
     auth,
     policy,
     http: {
@@ -111,6 +124,41 @@ function productionViolations(config: Config): string[] {
   if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
   if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
   return violations
+}
+
+function readRedis(env: NodeJS.ProcessEnv, setting: SettingReader, keys: Record<string, string>, violations: string[]): Config['redis'] {
+  const url = env.REDIS_URL || undefined
+  const clusterNodes = env.KEYWRAP_REDIS_CLUSTER_NODES ? env.KEYWRAP_REDIS_CLUSTER_NODES.split(',').map((node) => node.trim()) : undefined
+  const sentinels = env.KEYWRAP_REDIS_SENTINELS ? parseSentinels(env.KEYWRAP_REDIS_SENTINELS, violations) : undefined
+  if (!url && !clusterNodes && !sentinels) return undefined
+  if (url && !/^rediss?:\/\//.test(url)) violations.push('REDIS_URL is not a redis:// or rediss:// URL')
+  if (sentinels && !env.KEYWRAP_REDIS_SENTINEL_NAME) violations.push('KEYWRAP_REDIS_SENTINEL_NAME: name the master the sentinels watch')
+  const kekAlias = env.KEYWRAP_CACHE_KEK_ALIAS || 'default'
+  if (!keys[kekAlias]) {
+    violations.push(`KEYWRAP_CACHE_KEK_ALIAS="${kekAlias}" is not a configured alias; name the key that wraps the Redis cache's keys`)
+  }
+  return {
+    url,
+    clusterNodes,
+    sentinels,
+    sentinelName: env.KEYWRAP_REDIS_SENTINEL_NAME || undefined,
+    sentinelPassword: env.KEYWRAP_REDIS_SENTINEL_PASSWORD || undefined,
+    tlsCaFile: env.KEYWRAP_REDIS_TLS_CA_FILE || undefined,
+    commandTimeoutMs: setting.integer('KEYWRAP_REDIS_COMMAND_TIMEOUT_MS', 75, 5, 5000),
+    keyPrefix: setting.pattern('KEYWRAP_REDIS_KEY_PREFIX', /^[A-Za-z0-9:_.-]{1,64}$/, 'kw:'),
+    kekAlias,
+    epochSeconds: setting.integer('KEYWRAP_CACHE_EPOCH_SECONDS', 86_400, 60, 30 * 86_400),
+    purgeBoundMs: setting.integer('KEYWRAP_CACHE_PURGE_BOUND_MS', 1000, 0, 60_000),
+    offlineGraceSeconds: setting.integer('KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS', 30, 0, 86_400),
+  }
+}
+
+function parseSentinels(text: string, violations: string[]): { host: string; port: number }[] {
+  return text.split(',').map((entry) => {
+    const match = /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(entry)
+    if (!match) violations.push(`KEYWRAP_REDIS_SENTINELS: "${entry}" is not host:port`)
+    return { host: match?.[1] ?? '', port: Number(match?.[2] ?? 0) }
+  })
 }
 
 class SettingReader {

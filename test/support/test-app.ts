@@ -47,8 +47,9 @@ export interface CallResponse {
   json: any
 }
 
-export async function startTestApp(options: { configFile?: object; env?: Record<string, string> } = {}): Promise<TestApp> {
-  const home = await mkdtemp(join(tmpdir(), 'keywrap-test-'))
+export async function startTestApp(options: { configFile?: object; env?: Record<string, string>; home?: string } = {}): Promise<TestApp> {
+  const ownHome = options.home === undefined
+  const home = options.home ?? (await mkdtemp(join(tmpdir(), 'keywrap-test-')))
   const env: Record<string, string> = { KEYWRAP_HOME: home, ...options.env }
   if (options.configFile) {
     env.KEYWRAP_CONFIG = join(home, 'config.json')
@@ -92,7 +93,8 @@ export async function startTestApp(options: { configFile?: object; env?: Record<
     async close() {
       await app.close()
       await deps.registry.close()
-      await rm(home, { recursive: true, force: true })
+      await deps.cache.close()
+      if (ownHome) await rm(home, { recursive: true, force: true })
     },
   }
 }
