@@ -6,107 +6,165 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
 import { loadDevIssuer, mintDevToken } from '../src/auth/dev-issuer.js'
 import { KeyringFile } from '../src/providers/local/keyring-file.js'
+import { KmsStandIn } from '../test/support/kms-stand-in.js'
+import { redisUrlForTests } from '../test/support/redis-server.js'
+import { load, post, postMany, zipfSampler, type Row } from './load.js'
 import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 
 const quick = process.argv.includes('--quick')
-const DURATION_SECONDS = quick ? 3 : 10
-const CONNECTIONS = 50
+const DURATION_SECONDS = quick ? 2 : 8
+const KMS_KEY = 'projects/bench/locations/global/keyRings/keywrap/cryptoKeys/bench'
 
-interface Row {
-  scenario: string
-  requestsPerSecond: number
-  p50Ms: number
-  p99Ms: number
-  ratioToBaseline?: number
-  errors: number
-  note?: string
-}
-
-interface Request {
-  path: string
-  body?: unknown
-  /** A different body per request (e.g. many keys); overrides body. */
-  bodies?: () => string
-  token?: string
-}
-
-async function load(scenario: string, target: BenchProcess, request: Request, options: { amount?: number; connections?: number } = {}): Promise<Row> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' }
-  if (request.token) headers.authorization = `Bearer ${request.token}`
-  const bodies = request.bodies
-  const result = await autocannon({
-    url: `${target.url}${request.path}`,
-    method: 'POST',
-    headers,
-    connections: options.connections ?? CONNECTIONS,
-    ...(options.amount ? { amount: options.amount } : { duration: DURATION_SECONDS }),
-    ...(bodies
-      ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies() }) }] }
-      : { body: JSON.stringify(request.body ?? {}) }),
-  })
-  return {
-    scenario,
-    requestsPerSecond: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    errors: result.non2xx + result.errors + result.timeouts,
-  }
-}
-
-async function post(target: BenchProcess, path: string, token: string, body: unknown): Promise<any> {
-  const response = await fetch(`${target.url}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`)
-  return response.json()
+interface Context {
+  readonly rows: Row[]
+  readonly facts: Record<string, number | string>
+  readonly home: string
+  readonly token: string
+  readonly kms: KmsStandIn
+  readonly kmsAddress: string
+  readonly redisUrl: string
 }
 
 async function main(): Promise<void> {
-  const rows: Row[] = []
-  const facts: Record<string, number | string> = {}
   const home = await mkdtemp(join(tmpdir(), 'keywrap-bench-'))
-
-  const baseline = await startBaseline()
-  const keywrap = await startKeywrap({ KEYWRAP_HOME: home, KEYWRAP_LOG_LEVEL: 'info' })
-  facts.coldStartToReadyMs = Math.round(keywrap.startedToReadyMs)
+  const kms = new KmsStandIn()
+  kms.createKey(KMS_KEY)
+  const kmsServer = await kms.start()
+  await writeFile(join(home, 'kms.json'), JSON.stringify({ keys: { default: 'local://default', kms: `gcp-kms://${KMS_KEY}` } }))
   const issuer = await loadDevIssuer(home)
-  const token = await mintDevToken(issuer, { subject: 'bench', audience: 'keywrap', ttlSeconds: 3600 })
-
+  const context: Context = {
+    rows: [],
+    facts: {},
+    home,
+    token: await mintDevToken(issuer, { subject: 'bench', audience: 'keywrap', ttlSeconds: 3600 }),
+    kms,
+    kmsAddress: kmsServer.address,
+    redisUrl: await redisUrlForTests(),
+  }
   try {
-    const generated = await post(keywrap, '/v1/keys/default:generateDataKey', token, {})
-    const unwrapBody = { wrappedKey: generated.wrappedKey }
+    await localScenarios(context)
+    await redisScenarios(context)
+    await cloudKmsScenarios(context)
+  } finally {
+    await kmsServer.close()
+  }
+  await report(context)
+}
 
-    rows.push(await load('baseline (bare Fastify, same body sizes)', baseline, { path: '/v1/keys/default:unwrap', body: unwrapBody }))
-    rows.push(await load('unwrap, L1 hit', keywrap, { path: '/v1/keys/default:unwrap', body: unwrapBody, token }))
-    rows.push(await load('generateDataKey (local KEK)', keywrap, { path: '/v1/keys/default:generateDataKey', body: {}, token }))
-    rows.push(await load('rewrap, no-op (already primary)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }))
-
-    await new KeyringFile(home).rotate('default')
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    rows.push(await load('rewrap, real (L1 hit + encrypt)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }))
-
-    if (!quick) {
-      const before = await keywrap.rssBytes()
-      await load('fill L1 with 100,000 DEKs', keywrap, { path: '/v1/keys/default:generateDataKey', body: { includePlaintext: false }, token }, { amount: 100_000 })
-      facts.rssBeforeFillMiB = Math.round(before / 1048576)
-      facts.rssWith100kCachedDeksMiB = Math.round((await keywrap.rssBytes()) / 1048576)
-    }
+/** Starts keywrap on the bench home with `env`, runs `body`, stops it. */
+async function withKeywrap(context: Context, env: Record<string, string>, body: (keywrap: BenchProcess) => Promise<void>): Promise<BenchProcess> {
+  const keywrap = await startKeywrap({
+    KEYWRAP_HOME: context.home,
+    KEYWRAP_CONFIG: join(context.home, 'kms.json'),
+    KMS_EMULATOR_HOST: context.kmsAddress,
+    GOOGLE_CLOUD_PROJECT: 'bench',
+    ...env,
+  })
+  try {
+    await body(keywrap)
   } finally {
     await keywrap.stop()
+  }
+  return keywrap
+}
+
+async function localScenarios(context: Context): Promise<void> {
+  const { rows, facts, token } = context
+  const baseline = await startBaseline()
+  try {
+    const keywrap = await withKeywrap(context, {}, async (keywrap) => {
+      const generated = await post(keywrap, '/v1/keys/default:generateDataKey', token, {})
+      const unwrapBody = { wrappedKey: generated.wrappedKey }
+      rows.push(await load('baseline: bare Fastify, same body sizes', baseline, { path: '/v1/keys/default:unwrap', body: unwrapBody }, DURATION_SECONDS))
+      rows.push(await load('unwrap, L1 hit', keywrap, { path: '/v1/keys/default:unwrap', body: unwrapBody, token }, DURATION_SECONDS))
+      rows.push(await load('generateDataKey, local KEK', keywrap, { path: '/v1/keys/default:generateDataKey', body: {}, token }, DURATION_SECONDS))
+      rows.push(await load('rewrap, no-op (already primary)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }, DURATION_SECONDS))
+      await new KeyringFile(context.home).rotate('default')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      rows.push(await load('rewrap, real (L1 hit + local encrypt)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }, DURATION_SECONDS))
+      if (!quick) {
+        const before = await keywrap.rssBytes()
+        await load('fill L1', keywrap, { path: '/v1/keys/default:generateDataKey', body: { includePlaintext: false }, token }, 0, { amount: 100_000 })
+        facts.rssAtStartMiB = Math.round(before / 1048576)
+        facts.rssWith100kCachedDeksMiB = Math.round((await keywrap.rssBytes()) / 1048576)
+      }
+    })
+    facts.coldStartToReadyMs = Math.round(keywrap.startedToReadyMs)
+  } finally {
     await baseline.stop()
   }
+}
 
+async function redisScenarios(context: Context): Promise<void> {
+  const prefix = `kwbench:${Date.now()}:`
+  const env = { REDIS_URL: context.redisUrl, KEYWRAP_REDIS_KEY_PREFIX: prefix, KEYWRAP_CACHE_MAX_ENTRIES: '0' }
+  await withKeywrap(context, env, async (keywrap) => {
+    const generated = await post(keywrap, '/v1/keys/default:generateDataKey', context.token, {})
+    context.rows.push(await load('unwrap, L2 hit (L1 off, local Redis)', keywrap, { path: '/v1/keys/default:unwrap', body: { wrappedKey: generated.wrappedKey }, token: context.token }, DURATION_SECONDS))
+  })
+  const redis = new Redis(context.redisUrl)
+  const keys = await redis.keys(`${prefix}*`)
+  if (keys.length > 0) await redis.del(...keys)
+  redis.disconnect()
+}
+
+async function cloudKmsScenarios(context: Context): Promise<void> {
+  const { rows, facts, token, kms } = context
+  const noCache = { KEYWRAP_CACHE_MAX_ENTRIES: '0' }
+  await withKeywrap(context, noCache, async (keywrap) => {
+    rows.push(await load('generateDataKey, Cloud KMS stand-in at 0 ms', keywrap, { path: '/v1/keys/kms:generateDataKey', body: {}, token }, DURATION_SECONDS))
+    const wrapped = await postMany(keywrap, '/v1/keys/kms:generateDataKey', token, 2000, () => ({ includePlaintext: false }))
+    let next = 0
+    const bodies = () => JSON.stringify({ wrappedKey: wrapped[next++ % wrapped.length]!.wrappedKey })
+    for (const latencyMs of [0, 50]) {
+      kms.setFaults({ latencyMs })
+      rows.push(await load(`unwrap, miss: Cloud KMS stand-in at ${latencyMs} ms`, keywrap, { path: '/v1/keys/kms:unwrap', bodies, token }, DURATION_SECONDS))
+    }
+    kms.clearFaults()
+  })
+
+  // KMS calls per 1000 unwraps at a realistic hit ratio: Zipf over 10,000 DEKs, cache as configured by
+  // default; a 1 s key refresh so that the rotation before the batch is seen.
+  await withKeywrap(context, { KEYWRAP_KEY_REFRESH_SECONDS: '1' }, async (keywrap) => {
+    const count = quick ? 2000 : 10_000
+    const wrapped = await postMany(keywrap, '/v1/keys/kms:generateDataKey', token, count, () => ({ includePlaintext: false }))
+    await post(keywrap, '/v1/keys/kms:purgeCache', token, {})
+    kms.resetCounters()
+    const pick = zipfSampler(count, 1.0)
+    const unwraps = quick ? 2000 : 10_000
+    await postMany(keywrap, '/v1/keys/kms:unwrap', token, unwraps, () => ({ wrappedKey: wrapped[pick()]!.wrappedKey }))
+    facts.zipfDeks = count
+    facts.zipfUnwraps = unwraps
+    facts.kmsDecryptsPer1000Unwraps = Math.round((kms.calls.Decrypt / unwraps) * 1000)
+    facts.zipfHitRatio = Math.round((1 - kms.calls.Decrypt / unwraps) * 1000) / 1000
+
+    // batchRewrap of 1000 with the stand-in at 50 ms, after a rotation (their DEKs are cached: one Encrypt each).
+    kms.rotate(KMS_KEY)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const items = wrapped.slice(0, 1000).map((w) => ({ wrappedKey: w.wrappedKey }))
+    kms.setFaults({ latencyMs: 50 })
+    kms.resetCounters()
+    const started = performance.now()
+    const batch = await post(keywrap, '/v1/keys/kms:batchRewrap', token, { items })
+    facts.batchRewrap1000At50msMs = Math.round(performance.now() - started)
+    facts.batchRewrap1000Rewrapped = batch.results.filter((r: { rewrapped?: boolean }) => r.rewrapped === true).length
+    facts.batchRewrap1000KmsCalls = kms.calls.Encrypt + kms.calls.Decrypt
+    kms.clearFaults()
+  })
+}
+
+async function report(context: Context): Promise<void> {
+  const { rows, facts } = context
   const floor = rows[0]!.requestsPerSecond
   for (const row of rows) row.ratioToBaseline = Math.round((row.requestsPerSecond / floor) * 100) / 100
-  const header = `keywrap benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${CONNECTIONS} connections, ${DURATION_SECONDS} s per scenario, load generator on the same machine`
+  const cpu = cpus()
+  const header = `keywrap benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}; autocannon with 50 connections, ${DURATION_SECONDS} s per scenario, on the same machine`
   const table = [
-    `| scenario | req/s | × baseline | p50 ms | p99 ms | errors |`,
-    `|---|---:|---:|---:|---:|---:|`,
+    '| scenario | req/s | × baseline | p50 ms | p99 ms | errors |',
+    '|---|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.scenario} | ${r.requestsPerSecond} | ${r.ratioToBaseline} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} |`),
   ].join('\n')
   const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')

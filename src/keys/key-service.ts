@@ -60,7 +60,8 @@ interface AccessRecord {
   cacheLevel?: CacheLevel
 }
 
-const BATCH_PARALLELISM = 32
+/** Items of one batch in flight at once: enough to hide provider latency, few enough to respect KMS quota. */
+const BATCH_PARALLELISM = 64
 
 type AuditedOperation = KeyOperation | 'cache.purge'
 
