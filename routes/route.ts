@@ -4,6 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Principal } from '../src/auth/principal.js'
+import type { TraceContext } from '../src/audit/trace-context.js'
 import type { DekCache } from '../src/cache/dek-cache.js'
 import type { Contract } from '../src/http/openapi-contract.js'
 import type { Caller, KeyService } from '../src/keys/key-service.js'
@@ -38,6 +39,7 @@ export function callerOf(request: FastifyRequest): Caller {
     requestId: request.id,
     remoteAddress: request.ip,
     ...(userAgent !== undefined && { userAgent }),
+    ...(request.trace && { trace: request.trace }),
   }
 }
 
@@ -48,6 +50,8 @@ export function principalOf(request: FastifyRequest): Principal {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined
+    /** The Cloud Trace context of the request, for its audit entries. */
+    trace: TraceContext | undefined
   }
   interface FastifyContextConfig {
     operationId?: string

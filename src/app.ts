@@ -3,11 +3,12 @@
  * server (or a test) builds the parts and passes them in.
  */
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { AuditSink } from './audit/audit-sink.js'
-import type { Authenticator } from './auth/authenticator.js'
+import type { ManagedAuthenticator } from './auth/authenticator.js'
+import { parseTraceContext } from './audit/trace-context.js'
 import type { Policy } from './auth/policy.js'
 import type { DekCache } from './cache/dek-cache.js'
 import type { Config } from './config/config.js'
@@ -23,9 +24,11 @@ export interface AppDependencies {
   readonly config: Config
   readonly registry: KeyRegistry
   readonly cache: DekCache
-  readonly authenticator: Authenticator
+  readonly authenticator: ManagedAuthenticator
   readonly policy: Policy
   readonly audit: AuditSink
+  /** HMAC key of wrapped-key fingerprints in audit entries. */
+  readonly fingerprintKey: Buffer
   readonly contract?: Contract
   readonly metrics?: Metrics
   /** Fastify's logger option; false silences request logs (tests). */
@@ -50,6 +53,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { config } = deps
   const contract = deps.contract ?? loadContract()
   const metrics = deps.metrics ?? new Metrics()
+  const projectId = config.googleProjectId ?? 'keywrap-local'
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: config.http.bodyLimitBytes,
@@ -57,7 +61,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     trustProxy: config.http.trustProxy,
     return503OnClosing: true,
     // One line per request, written on completion (below), instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: (request) => {
       const offered = request.headers['x-request-id']
@@ -68,12 +72,20 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     },
   })
   app.decorateRequest('principal', undefined)
+  app.decorateRequest('trace', undefined)
   // Bodies are JSON or nothing; any other media type is a 415, not a string for the schema to reject.
   app.removeContentTypeParser(['text/plain'])
   installProblemReplies(app)
 
   const services: RouteServices = {
-    keys: new KeyService({ registry: deps.registry, cache: deps.cache, policy: deps.policy, audit: deps.audit, metrics }),
+    keys: new KeyService({
+      registry: deps.registry,
+      cache: deps.cache,
+      policy: deps.policy,
+      audit: deps.audit,
+      fingerprintKey: deps.fingerprintKey,
+      metrics,
+    }),
     registry: deps.registry,
     cache: deps.cache,
     contract,
@@ -111,6 +123,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       ...(route.authenticated && {
         onRequest: async (request) => {
           request.principal = await deps.authenticator.authenticate(request.headers.authorization)
+          request.trace = parseTraceContext(request.headers, projectId)
         },
       }),
       // A POST whose fields are all optional may come with no body at all.

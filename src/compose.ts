@@ -1,22 +1,24 @@
 /**
- * The real parts, built from configuration: what `npm start`, the CLI and the benchmark run.
+ * The real parts, built from configuration: what `npm start` and the benchmark run.
  */
-import type { AppDependencies } from './app.js'
-import { StdoutAuditSink } from './audit/stdout-sink.js'
-import type { AuditSink } from './audit/audit-sink.js'
-import { JwtAuthenticator, type TrustedIssuer } from './auth/authenticator.js'
-import { loadDevIssuer } from './auth/dev-issuer.js'
-import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { readFileSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import type { AppDependencies } from './app.js'
+import type { AuditSink } from './audit/audit-sink.js'
+import { createAuditSink } from './audit/create-audit-sink.js'
+import { createAuthenticator } from './auth/create-authenticator.js'
+import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { createDekCache } from './cache/create-cache.js'
 import type { DekCache } from './cache/dek-cache.js'
 import { DEV_ISSUER, type Config } from './config/config.js'
+import { Metrics } from './metrics/metrics.js'
 import { createKeyRegistry, type ProviderLogger } from './providers/create-providers.js'
 import type { KeyRegistry } from './providers/key-registry.js'
-import { Metrics } from './metrics/metrics.js'
 
 /** Project id for log entries when none is configured (development only; production requires one). */
-const LOCAL_PROJECT_ID = 'keywrap-local'
+export const LOCAL_PROJECT_ID = 'keywrap-local'
 
 export async function composeDependencies(
   config: Config,
@@ -24,30 +26,49 @@ export async function composeDependencies(
 ): Promise<AppDependencies> {
   const metrics = new Metrics({ processMetrics: true })
   const operatorLog = overrides.operatorLog ?? stderrOperatorLog
+  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics })
+  const fingerprintKey = config.audit.fingerprintKey ?? (await developmentFingerprintKey(config.home))
   const registry = await createKeyRegistry(config, { metrics, logger: operatorLog })
   const failed = await registry.refreshAll()
   if (failed.length > 0) {
     const reasons = registry.status().filter((s) => !s.ready).map((s) => `keys.${s.alias}: ${s.lastError}`)
     await registry.close()
+    authenticator.close()
     throw new Error(`keywrap cannot read its keys:\n  - ${reasons.join('\n  - ')}`)
   }
-  const issuers: TrustedIssuer[] = []
-  if (config.auth.devIssuer) {
-    const dev = await loadDevIssuer(config.home)
-    issuers.push({ issuer: DEV_ISSUER, audience: config.auth.audience, algorithms: ['EdDSA'], key: dev.publicKey })
-  }
+  const projectId = config.googleProjectId ?? LOCAL_PROJECT_ID
   return {
     config,
     metrics,
     registry,
     cache: cacheFor(config, registry, metrics),
-    authenticator: new JwtAuthenticator(issuers, { maxTokenBytes: config.auth.maxTokenBytes }),
+    authenticator,
     policy: policyFor(config),
     audit:
       overrides.audit ??
-      new StdoutAuditSink({ projectId: config.googleProjectId ?? LOCAL_PROJECT_ID, logName: config.audit.logName }),
+      createAuditSink(config.audit.sink, {
+        projectId,
+        logName: config.audit.logName,
+        writeTimeoutMs: config.audit.timeoutMs,
+        ...(config.audit.emulatorHost && { emulatorHost: config.audit.emulatorHost }),
+        metrics,
+      }),
+    fingerprintKey,
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
+}
+
+/**
+ * Development's fingerprint key: generated once into KEYWRAP_HOME and shared by every process on it
+ * (production takes KEYWRAP_AUDIT_FINGERPRINT_KEY from Secret Manager instead).
+ */
+async function developmentFingerprintKey(home: string): Promise<Buffer> {
+  const path = join(home, 'audit-fingerprint.key')
+  await mkdir(home, { recursive: true, mode: 0o700 })
+  await writeFile(path, randomBytes(32).toString('base64'), { flag: 'wx', mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error
+  })
+  return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64')
 }
 
 function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): DekCache {

@@ -18,6 +18,7 @@ export const errorCatalogue = {
   internal: { status: 500, title: 'The service failed to handle the request.' },
   provider_misconfigured: { status: 500, title: 'The key provider rejected the service’s request.' },
   provider_unavailable: { status: 503, title: 'The key provider is unavailable; try again.' },
+  issuer_unavailable: { status: 503, title: 'The token issuer’s signing keys cannot be fetched; try again.' },
   cache_unavailable: { status: 503, title: 'The shared cache cannot be reached, so the purge cannot be confirmed; try again.' },
   audit_unavailable: { status: 503, title: 'The audit trail cannot be written; nothing was released.' },
 } as const satisfies Record<string, { status: number; title: string }>

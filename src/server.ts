@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   settleMetadataServerDetection()
   const deps = await composeDependencies(config, { logger: requestLoggerOptions(config.logLevel) })
   const app = await buildApp(deps)
+  deps.authenticator.useLogger(app.log)
+  await deps.authenticator.warm()
   deps.registry.startRefreshing(config.keyRefreshSeconds, app.log)
 
   let closing = false
@@ -34,6 +36,7 @@ async function main(): Promise<void> {
     const forced = setTimeout(() => process.exit(1), 8000)
     forced.unref()
     await app.close()
+    deps.authenticator.close()
     await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
     clearTimeout(forced)
   }

@@ -51,8 +51,8 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
     assert.match(server.stderr(), /curl -s -X POST localhost:\d+\/v1\/keys\/default:generateDataKey -H "authorization: Bearer \$T"/)
   })
 
-  test('creates its keyring and development issuer in KEYWRAP_HOME', async () => {
-    assert.deepEqual((await readdir(home)).sort(), ['dev-issuer.json', 'keyring.json'])
+  test('creates its keyring, development issuer and fingerprint key in KEYWRAP_HOME', async () => {
+    assert.deepEqual((await readdir(home)).sort(), ['audit-fingerprint.key', 'dev-issuer.json', 'keyring.json'])
   })
 
   test('generate → unwrap → rotate → rewrap → disable, as in the README', async () => {

@@ -1,4 +1,4 @@
-/** One key access, as the audit trail records it. Never key material, wrapped keys or tokens. */
+/** One key access, as the audit trail records it. Never key material, wrapped keys, tokens or checksums of plaintext. */
 import type { KeyOperation } from '../auth/operations.js'
 import type { ErrorCode } from '../errors.js'
 
@@ -6,6 +6,7 @@ export type AuditOutcome = 'allowed' | 'denied' | 'failed'
 export type CacheLevel = 'l1' | 'l2' | 'provider' | 'none'
 
 export interface AuditEntry {
+  /** When the access was decided, RFC 3339 with milliseconds (`new Date().toISOString()`). */
   readonly time: string
   readonly operation: KeyOperation | 'cache.purge'
   readonly principal: string | undefined
@@ -17,9 +18,21 @@ export interface AuditEntry {
   readonly errorCode: ErrorCode | undefined
   readonly cacheLevel: CacheLevel | undefined
   readonly context: Readonly<Record<string, string>> | undefined
+  /**
+   * fingerprintWrappedKey() of the wrapped key the access used (unwrap, rewrap) or produced
+   * (generateDataKey, wrap): lets an investigator follow one DEK through the trail without the
+   * trail holding anything that unwraps.
+   */
+  readonly wrappedKeyFingerprint?: string
+  /** fingerprintWrappedKey() of the wrapped key a rewrap produced. */
+  readonly rewrappedKeyFingerprint?: string
   /** Position of this access in a batch request. */
   readonly batchIndex: number | undefined
   readonly requestId: string
+  /** `projects/PROJECT/traces/TRACE`, from parseTraceContext(). */
+  readonly trace?: string
+  /** 16 hex digits, from parseTraceContext(). */
+  readonly spanId?: string
   readonly remoteAddress: string | undefined
   readonly userAgent: string | undefined
   readonly latencyMs: number
@@ -29,4 +42,12 @@ export const AUDIT_SEVERITY: Readonly<Record<AuditOutcome, 'NOTICE' | 'WARNING' 
   allowed: 'NOTICE',
   denied: 'WARNING',
   failed: 'ERROR',
+}
+
+/** The label every audit entry carries, in every sink; log sinks and views select on it. */
+export const AUDIT_LABELS: Readonly<Record<string, string>> = Object.freeze({ audit: 'true' })
+
+/** The one-line summary Cloud Logging shows for an entry; not part of the hashed record. */
+export function auditMessage(entry: AuditEntry): string {
+  return `audit ${entry.operation} ${entry.alias} ${entry.outcome}${entry.errorCode ? ` ${entry.errorCode}` : ''}`
 }

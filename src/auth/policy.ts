@@ -3,13 +3,15 @@
  * characters and are compiled once, at start-up.
  */
 import type { Grant } from '../config/config.js'
-import type { Operation } from './operations.js'
+import { isUnscopedOperation, type Operation, type UnscopedOperation } from './operations.js'
 import type { Principal } from './principal.js'
 
 export interface Policy {
   allows(principal: Principal, alias: string, operation: Operation): boolean
-  /** Whether any grant lets the principal do anything with this alias (GET /v1/keys lists those). */
+  /** Whether any grant lets the principal use or read this alias (GET /v1/keys lists those). */
   allowsAny(principal: Principal, alias: string): boolean
+  /** For operations tied to no key (metrics.read): any grant listing the operation, whatever its keys. */
+  allowsUnscoped(principal: Principal, operation: UnscopedOperation): boolean
 }
 
 interface CompiledGrant {
@@ -17,6 +19,8 @@ interface CompiledGrant {
   readonly keys: readonly RegExp[]
   readonly operations: ReadonlySet<string>
   readonly issuer: string | undefined
+  /** Whether the grant allows anything done to a key, as opposed to only unscoped operations. */
+  readonly scoped: boolean
 }
 
 export class GrantPolicy implements Policy {
@@ -28,25 +32,29 @@ export class GrantPolicy implements Policy {
       keys: grant.keys.map(compilePattern),
       operations: new Set(grant.operations),
       issuer: grant.issuer,
+      scoped: grant.operations.some((operation) => operation === '*' || !isUnscopedOperation(operation)),
     }))
   }
 
   allows(principal: Principal, alias: string, operation: Operation): boolean {
     return this.grants.some(
-      (grant) =>
-        (grant.operations.has('*') || grant.operations.has(operation)) && this.matches(grant, principal, alias),
+      (grant) => grantsOperation(grant, operation) && this.matchesPrincipal(grant, principal) && matchesKey(grant, alias),
     )
   }
 
   allowsAny(principal: Principal, alias: string): boolean {
-    return this.grants.some((grant) => this.matches(grant, principal, alias))
+    // A grant of metrics.read only must not reveal key aliases through GET /v1/keys.
+    return this.grants.some((grant) => grant.scoped && this.matchesPrincipal(grant, principal) && matchesKey(grant, alias))
   }
 
-  private matches(grant: CompiledGrant, principal: Principal, alias: string): boolean {
+  allowsUnscoped(principal: Principal, operation: UnscopedOperation): boolean {
+    return this.grants.some((grant) => grantsOperation(grant, operation) && this.matchesPrincipal(grant, principal))
+  }
+
+  private matchesPrincipal(grant: CompiledGrant, principal: Principal): boolean {
     return (
       (grant.issuer === undefined || grant.issuer === principal.issuer) &&
-      grant.principals.some((pattern) => pattern.test(principal.id)) &&
-      grant.keys.some((pattern) => pattern.test(alias))
+      grant.principals.some((pattern) => pattern.test(principal.id))
     )
   }
 }
@@ -54,6 +62,14 @@ export class GrantPolicy implements Policy {
 /** The embedded default without a policy section: every principal of the development issuer may do everything. */
 export function developmentPolicy(devIssuer: string): Policy {
   return new GrantPolicy([{ principals: ['*'], keys: ['*'], operations: ['*'], issuer: devIssuer }])
+}
+
+function grantsOperation(grant: CompiledGrant, operation: Operation): boolean {
+  return grant.operations.has('*') || grant.operations.has(operation)
+}
+
+function matchesKey(grant: CompiledGrant, alias: string): boolean {
+  return grant.keys.some((pattern) => pattern.test(alias))
 }
 
 function compilePattern(pattern: string): RegExp {

@@ -7,6 +7,7 @@ import { loadDevIssuer, mintDevToken } from '../auth/dev-issuer.js'
 import { ConfigError, loadConfig } from '../config/load-config.js'
 import type { Config } from '../config/config.js'
 import { KeyringFile } from '../providers/local/keyring-file.js'
+import { runAuditVerify } from './audit-verify.js'
 
 const USAGE = `usage: keywrap <command>
 
@@ -15,6 +16,8 @@ const USAGE = `usage: keywrap <command>
   keys disable ALIAS VERSION           disable a version of a local key (not the primary)
   keys enable ALIAS VERSION            enable it again
   keys list                            print the local keyring's versions and states
+  audit verify [--unordered] FILE      check the hash chains of an audit trail (JSON lines or a
+                                       Cloud Logging export); exit 1 on any gap, edit or reordering
 
 Uses KEYWRAP_HOME (default ./.keywrap) and KEYWRAP_CONFIG like the server. A running server sees
 keyring changes within KEYWRAP_KEY_REFRESH_SECONDS.`
@@ -28,6 +31,10 @@ async function main(argv: string[]): Promise<void> {
       return token(rest)
     case 'keys':
       return keys(rest)
+    case 'audit':
+      if (rest[0] !== 'verify') throw new UsageError(`unknown audit action "${rest[0] ?? ''}"`)
+      process.exitCode = await runAuditVerify(rest.slice(1))
+      return
     case undefined:
     case 'help':
     case '--help':

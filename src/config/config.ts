@@ -3,6 +3,7 @@
  * environment and the optional KEYWRAP_CONFIG file. This is the only module that reads process.env.
  */
 import type { Operation } from '../auth/operations.js'
+import type { AuthSettings } from './auth-settings.js'
 
 export type Mode = 'development' | 'production'
 
@@ -26,17 +27,21 @@ export interface Config {
   readonly cache: { readonly ttlSeconds: number; readonly maxEntries: number }
   /** The shared L2 cache; undefined: L1 only. */
   readonly redis: RedisSettings | undefined
-  readonly auth: {
-    /** Accept tokens from the development issuer (KEYWRAP_HOME/dev-issuer.json). */
-    readonly devIssuer: boolean
-    readonly audience: string
-    readonly maxTokenBytes: number
-  }
+  readonly auth: AuthSettings
   /** undefined: no policy section was given (development: the development issuer's principals may do everything). */
   readonly policy: { readonly grants: readonly Grant[] } | undefined
   readonly http: { readonly bodyLimitBytes: number; readonly requestTimeoutMs: number; readonly trustProxy: boolean }
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
-  readonly audit: { readonly logName: string }
+  readonly audit: {
+    readonly logName: string
+    /** stdout, file:PATH or cloud-logging. */
+    readonly sink: string
+    readonly timeoutMs: number
+    /** host:port of a plaintext Logging API endpoint (a stand-in) for the cloud-logging sink. */
+    readonly emulatorHost: string | undefined
+    /** HMAC key of wrapped-key fingerprints; undefined: development's generated KEYWRAP_HOME/audit-fingerprint.key. */
+    readonly fingerprintKey: Buffer | undefined
+  }
   readonly googleProjectId: string | undefined
   readonly kms: {
     /** host:port of a plaintext Cloud KMS endpoint (a stand-in or emulator) instead of Google's. */

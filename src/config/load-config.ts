@@ -2,7 +2,11 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { isOperation } from '../auth/operations.js'
-import { DEFAULT_AUDIENCE, type Config, type Grant, type Mode } from './config.js'
+import { parseAuditSinkSetting } from '../audit/create-audit-sink.js'
+import { parseFingerprintKey } from '../audit/fingerprint.js'
+import { parseEmulatorHost } from '../audit/logging-client.js'
+import { readAuthSettings } from './auth-settings.js'
+import type { Config, Grant, Mode } from './config.js'
 
 /** Every environment variable keywrap reads, with its default; the README's settings table mirrors this. */
 export const ENVIRONMENT_SETTINGS = {
@@ -19,6 +23,10 @@ export const ENVIRONMENT_SETTINGS = {
   KEYWRAP_TRUST_PROXY: 'false in development, true in production',
   KEYWRAP_LOG_LEVEL: 'info',
   KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
+  KEYWRAP_AUDIT_SINK: 'stdout',
+  KEYWRAP_AUDIT_TIMEOUT_MS: '2000',
+  KEYWRAP_AUDIT_FINGERPRINT_KEY: 'generated into KEYWRAP_HOME in development; required in production',
+  LOGGING_EMULATOR_HOST: '(none)',
   GOOGLE_CLOUD_PROJECT: '(none)',
   REDIS_URL: '(none)',
   KEYWRAP_REDIS_CLUSTER_NODES: '(none)',
@@ -51,7 +59,6 @@ const LOCAL_URI = /^local:\/\/([a-z0-9][a-z0-9_-]{0,62})$/
 const GCP_KMS_URI = /^gcp-kms:\/\/projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const FILE_SECTIONS = ['keys', 'auth', 'policy']
-const AUTH_FIELDS = ['devIssuer', 'audience', 'maxTokenBytes']
 const GRANT_FIELDS = ['principals', 'keys', 'operations', 'issuer']
 
 /** Reads and validates every setting; throws ConfigError listing all violations at once. */
@@ -68,7 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!FILE_SECTIONS.includes(section)) violations.push(`${configFile}: unknown section "${section}" (known: ${FILE_SECTIONS.join(', ')})`)
   }
   const keys = readKeys(file.keys, mode, violations)
-  const auth = readAuth(file.auth, mode, violations)
+  const auth = readAuthSettings(file.auth, mode, violations)
   const policy = readPolicy(file.policy, violations)
 
   const config: Config = {
@@ -92,7 +99,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustProxy: setting.boolean('KEYWRAP_TRUST_PROXY', mode === 'production'),
     },
     logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, 'info'),
-    audit: { logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, 'keywrap-audit') },
+    audit: {
+      logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, 'keywrap-audit'),
+      sink: readAuditSink(env, violations),
+      timeoutMs: setting.integer('KEYWRAP_AUDIT_TIMEOUT_MS', 2000, 10, 60_000),
+      emulatorHost: readEmulatorHost(env.LOGGING_EMULATOR_HOST, 'LOGGING_EMULATOR_HOST', violations),
+      fingerprintKey: readFingerprintKey(env.KEYWRAP_AUDIT_FINGERPRINT_KEY, violations),
+    },
     googleProjectId: env.GOOGLE_CLOUD_PROJECT || undefined,
     kms: {
       emulatorHost: setting.pattern('KMS_EMULATOR_HOST', /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, '') || undefined,
@@ -118,12 +131,46 @@ function productionViolations(config: Config): string[] {
     if (uri.startsWith('local://')) violations.push(`keys.${alias}: ${uri} is a development key; in production map "${alias}" to a gcp-kms:// key`)
   }
   if (config.auth.devIssuer) violations.push('auth.devIssuer: the development issuer cannot be used in production; remove it or set it to false')
+  if (config.auth.issuers.length === 0) {
+    violations.push('auth.issuers: production needs at least one token issuer (e.g. {"preset": "google", "audience": "https://SERVICE_URL"})')
+  }
   if (!config.policy || config.policy.grants.length === 0) {
     violations.push('policy.grants: production needs at least one grant (deny by default would refuse every call)')
   }
+  if (!config.audit.fingerprintKey) {
+    violations.push('KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet')
+  }
+  if (config.audit.emulatorHost) violations.push(`LOGGING_EMULATOR_HOST=${config.audit.emulatorHost}: production writes to Cloud Logging itself; unset it`)
   if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
   if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
   return violations
+}
+
+function readAuditSink(env: NodeJS.ProcessEnv, violations: string[]): string {
+  const raw = env.KEYWRAP_AUDIT_SINK || 'stdout'
+  const parsed = parseAuditSinkSetting(raw)
+  if ('error' in parsed) violations.push(`KEYWRAP_AUDIT_SINK="${raw}" ${parsed.error}`)
+  else if (parsed.kind === 'cloud-logging' && !env.GOOGLE_CLOUD_PROJECT) {
+    violations.push('KEYWRAP_AUDIT_SINK=cloud-logging needs GOOGLE_CLOUD_PROJECT (the project whose log receives the entries)')
+  }
+  return raw
+}
+
+function readEmulatorHost(raw: string | undefined, name: string, violations: string[]): string | undefined {
+  if (!raw) return undefined
+  const parsed = parseEmulatorHost(raw)
+  if ('error' in parsed) violations.push(`${name}="${raw}" ${parsed.error}`)
+  return raw
+}
+
+function readFingerprintKey(raw: string | undefined, violations: string[]): Buffer | undefined {
+  if (!raw) return undefined
+  const parsed = parseFingerprintKey(raw)
+  if ('error' in parsed) {
+    violations.push(`KEYWRAP_AUDIT_FINGERPRINT_KEY ${parsed.error}`)
+    return undefined
+  }
+  return parsed
 }
 
 function readRedis(env: NodeJS.ProcessEnv, setting: SettingReader, keys: Record<string, string>, violations: string[]): Config['redis'] {
@@ -242,32 +289,6 @@ function readKeys(section: unknown, mode: Mode, violations: string[]): Record<st
   return keys
 }
 
-function readAuth(section: unknown, mode: Mode, violations: string[]): Config['auth'] {
-  const auth = { devIssuer: mode === 'development', audience: DEFAULT_AUDIENCE, maxTokenBytes: 8192 }
-  if (section === undefined) return auth
-  if (!isObject(section)) {
-    violations.push('auth must be an object')
-    return auth
-  }
-  for (const field of Object.keys(section)) {
-    if (!AUTH_FIELDS.includes(field)) violations.push(`auth.${field} is not a setting (known: ${AUTH_FIELDS.join(', ')})`)
-  }
-  if (section.devIssuer !== undefined) {
-    if (typeof section.devIssuer === 'boolean') auth.devIssuer = section.devIssuer
-    else violations.push('auth.devIssuer must be true or false')
-  }
-  if (section.audience !== undefined) {
-    if (typeof section.audience === 'string' && section.audience.length > 0) auth.audience = section.audience
-    else violations.push('auth.audience must be a non-empty string')
-  }
-  if (section.maxTokenBytes !== undefined) {
-    const value = section.maxTokenBytes
-    if (Number.isInteger(value) && (value as number) >= 512 && (value as number) <= 65_536) auth.maxTokenBytes = value as number
-    else violations.push('auth.maxTokenBytes must be a whole number from 512 to 65536')
-  }
-  return auth
-}
-
 function readPolicy(section: unknown, violations: string[]): Config['policy'] {
   if (section === undefined) return undefined
   if (!isObject(section) || !Array.isArray(section.grants)) {
@@ -308,7 +329,7 @@ function isObject(value: unknown): value is Json {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
+  if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner)
     Object.freeze(value)
   }

@@ -4,6 +4,8 @@
  * returned. Nothing here knows about HTTP.
  */
 import type { AuditSink } from '../audit/audit-sink.js'
+import { fingerprintWrappedKey } from '../audit/fingerprint.js'
+import type { TraceContext } from '../audit/trace-context.js'
 import type { AuditEntry, CacheLevel } from '../audit/audit-entry.js'
 import type { KeyOperation } from '../auth/operations.js'
 import type { Policy } from '../auth/policy.js'
@@ -24,6 +26,7 @@ export interface Caller {
   readonly requestId: string
   readonly remoteAddress?: string
   readonly userAgent?: string
+  readonly trace?: TraceContext
 }
 
 export interface WrapResult {
@@ -51,6 +54,8 @@ export interface KeyServiceDependencies {
   readonly cache: DekCache
   readonly policy: Policy
   readonly audit: AuditSink
+  /** HMAC key of the wrapped-key fingerprints in audit entries. */
+  readonly fingerprintKey: Buffer
   readonly metrics?: Metrics
 }
 
@@ -58,12 +63,24 @@ export interface KeyServiceDependencies {
 interface AccessRecord {
   keyVersion?: string
   cacheLevel?: CacheLevel
+  /** The wrapped key the access used or produced, and the one a rewrap produced; fingerprinted in the entry. */
+  wrappedKey?: string
+  rewrappedKey?: string
 }
 
 /** Items of one batch in flight at once: enough to hide provider latency, few enough to respect KMS quota. */
 const BATCH_PARALLELISM = 64
 
 type AuditedOperation = KeyOperation | 'cache.purge'
+
+/** What an access is about, as its audit entry names it. */
+interface AccessRequest {
+  readonly operation: AuditedOperation
+  readonly context?: EncryptionContext | undefined
+  readonly batchIndex?: number | undefined
+  /** The wrapped key presented (unwrap, rewrap). */
+  readonly wrappedKey?: string
+}
 
 export class KeyService {
   private readonly deps: KeyServiceDependencies
@@ -78,7 +95,7 @@ export class KeyService {
     alias: string,
     input: { context?: EncryptionContext; bytes: DataKeySize; includePlaintext: boolean },
   ): Promise<GenerateResult> {
-    return this.access(caller, alias, 'generateDataKey', input.context, undefined, async (provider, record) => {
+    return this.access(caller, alias, { operation: 'generateDataKey', context: input.context }, async (provider, record) => {
       const plaintext = generateDataKey(input.bytes)
       const wrapped = await this.wrapAndCache(alias, provider, plaintext, input.context, record)
       return input.includePlaintext ? { ...wrapped, plaintext } : wrapped
@@ -86,13 +103,14 @@ export class KeyService {
   }
 
   wrap(caller: Caller, alias: string, input: { plaintext: Buffer; context?: EncryptionContext }): Promise<WrapResult> {
-    return this.access(caller, alias, 'wrap', input.context, undefined, (provider, record) =>
+    return this.access(caller, alias, { operation: 'wrap', context: input.context }, (provider, record) =>
       this.wrapAndCache(alias, provider, input.plaintext, input.context, record),
     )
   }
 
   unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<UnwrapResult> {
-    return this.access(caller, alias, 'unwrap', input.context, batchIndex, async (provider, record) => {
+    const request = { operation: 'unwrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
+    return this.access(caller, alias, request, async (provider, record) => {
       const { wrapped, version, description } = this.usableWrappedKey(provider, input.wrappedKey, record)
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       return { plaintext: dek, keyVersion: version.name, primary: version.version === description.primaryVersion }
@@ -100,7 +118,8 @@ export class KeyService {
   }
 
   rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<RewrapResult> {
-    return this.access(caller, alias, 'rewrap', input.context, batchIndex, async (provider, record) => {
+    const request = { operation: 'rewrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
+    return this.access(caller, alias, request, async (provider, record) => {
       const { wrapped, version, description } = this.usableWrappedKey(provider, input.wrappedKey, record)
       if (version.version === description.primaryVersion) {
         record.cacheLevel = 'none'
@@ -108,6 +127,8 @@ export class KeyService {
       }
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       const rewrapped = await this.wrapAndCache(alias, provider, dek, input.context, record)
+      record.wrappedKey = input.wrappedKey
+      record.rewrappedKey = rewrapped.wrappedKey
       return { ...rewrapped, rewrapped: true }
     })
   }
@@ -122,7 +143,7 @@ export class KeyService {
 
   /** Drops every cached DEK of the alias, here and fleet-wide; audited like a key access. */
   purgeCache(caller: Caller, alias: string): Promise<void> {
-    return this.access(caller, alias, 'cache.purge', undefined, undefined, async (_provider, record) => {
+    return this.access(caller, alias, { operation: 'cache.purge' }, async (_provider, record) => {
       record.cacheLevel = 'none'
       await this.deps.cache.purge(alias)
     })
@@ -130,7 +151,7 @@ export class KeyService {
 
   /** Whether the principal may read /metrics (a grant of metrics.read on any key pattern). */
   mayReadMetrics(principal: Principal): boolean {
-    return this.deps.policy.allows(principal, '*', 'metrics.read')
+    return this.deps.policy.allowsUnscoped(principal, 'metrics.read')
   }
 
   /** The aliases the principal holds any grant on. */
@@ -156,13 +177,13 @@ export class KeyService {
   private async access<T>(
     caller: Caller,
     alias: string,
-    operation: AuditedOperation,
-    context: EncryptionContext | undefined,
-    batchIndex: number | undefined,
+    request: AccessRequest,
     run: (provider: KeyProvider, record: AccessRecord) => Promise<T>,
   ): Promise<T> {
+    const { operation, context, batchIndex } = request
     const started = performance.now()
-    const record: AccessRecord = {}
+    // The wrapped key presented is fingerprinted even when the access is denied or fails.
+    const record: AccessRecord = request.wrappedKey === undefined ? {} : { wrappedKey: request.wrappedKey }
     const audit = (outcome: AuditEntry['outcome'], error?: KeywrapError) => {
       this.deps.metrics?.keyAccesses.inc({ operation, outcome })
       return this.writeAudit({
@@ -176,8 +197,12 @@ export class KeyService {
         errorCode: error?.code,
         cacheLevel: record.cacheLevel,
         context,
+        wrappedKeyFingerprint: this.fingerprint(record.wrappedKey),
+        rewrappedKeyFingerprint: this.fingerprint(record.rewrappedKey),
         batchIndex,
         requestId: caller.requestId,
+        trace: caller.trace?.trace,
+        spanId: caller.trace?.spanId,
         remoteAddress: caller.remoteAddress,
         userAgent: caller.userAgent,
         latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
@@ -201,6 +226,10 @@ export class KeyService {
     }
     await audit('allowed')
     return result
+  }
+
+  private fingerprint(wrappedKey: string | undefined): string | undefined {
+    return wrappedKey === undefined ? undefined : fingerprintWrappedKey(this.deps.fingerprintKey, wrappedKey)
   }
 
   private async writeAudit(entry: AuditEntry): Promise<void> {
@@ -270,6 +299,7 @@ export class KeyService {
     record.keyVersion = keyVersion
     record.cacheLevel ??= 'provider'
     const wrappedKey = formatWrappedKey({ version, ciphertext })
+    record.wrappedKey = wrappedKey
     await this.deps.cache.set({ alias, wrappedKey, aad }, { plaintext, version })
     return { wrappedKey, keyVersion }
   }

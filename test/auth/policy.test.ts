@@ -51,3 +51,52 @@ test('the development policy covers only the development issuer', () => {
   assert.equal(dev.allows({ id: 'alice', issuer: 'urn:keywrap:dev' }, 'default', 'rewrap'), true)
   assert.equal(dev.allows({ id: 'alice', issuer: 'https://accounts.google.com' }, 'default', 'rewrap'), false)
 })
+
+// Producer-only and consumer-only grants, and operations tied to no key.
+
+const split = new GrantPolicy([
+  { principals: ['orders-api'], keys: ['orders'], operations: ['generateDataKey', 'wrap'], issuer: 'https://accounts.google.com' },
+  { principals: ['orders-reader'], keys: ['orders'], operations: ['unwrap'], issuer: 'https://accounts.google.com' },
+  { principals: ['rotator'], keys: ['orders', 'orders-*'], operations: ['rewrap', 'keys.read'] },
+  { principals: ['ops'], keys: ['*'], operations: ['cache.purge', 'keys.read'] },
+  { principals: ['prometheus'], keys: ['nothing-matches-this'], operations: ['metrics.read'] },
+])
+const GOOGLE = 'https://accounts.google.com'
+const every: Operation[] = ['generateDataKey', 'wrap', 'unwrap', 'rewrap', 'keys.read', 'cache.purge', 'metrics.read']
+const expectations: [string, string, string, Operation[]][] = [
+  ['orders-api', GOOGLE, 'orders', ['generateDataKey', 'wrap']],
+  ['orders-api', 'urn:keywrap:dev', 'orders', []],
+  ['orders-api', GOOGLE, 'orders-eu', []],
+  ['orders-reader', GOOGLE, 'orders', ['unwrap']],
+  ['orders-reader', GOOGLE, 'payments', []],
+  ['rotator', 'any', 'orders-eu', ['rewrap', 'keys.read']],
+  ['ops', 'any', 'payments', ['keys.read', 'cache.purge']],
+  ['prometheus', 'any', 'orders', []],
+]
+
+for (const [id, issuer, alias, allowed] of expectations) {
+  test(`${id} (${issuer}) on ${alias}: exactly ${allowed.join(', ') || 'nothing'}`, () => {
+    assert.deepEqual(every.filter((operation) => split.allows({ id, issuer }, alias, operation)), allowed)
+  })
+}
+
+test('allowsUnscoped: metrics.read from any grant listing it, whatever its keys', () => {
+  assert.equal(split.allowsUnscoped({ id: 'prometheus', issuer: 'x' }, 'metrics.read'), true)
+  assert.equal(split.allowsUnscoped({ id: 'ops', issuer: 'x' }, 'metrics.read'), false)
+  assert.equal(split.allowsUnscoped({ id: 'orders-api', issuer: GOOGLE }, 'metrics.read'), false)
+  assert.equal(developmentPolicy('urn:keywrap:dev').allowsUnscoped({ id: 'a', issuer: 'urn:keywrap:dev' }, 'metrics.read'), true)
+  assert.equal(developmentPolicy('urn:keywrap:dev').allowsUnscoped({ id: 'a', issuer: GOOGLE }, 'metrics.read'), false)
+  assert.equal(new GrantPolicy([]).allowsUnscoped({ id: 'a', issuer: 'b' }, 'metrics.read'), false)
+  // The issuer of a grant still applies.
+  const pinned = new GrantPolicy([{ principals: ['prometheus'], keys: ['*'], operations: ['metrics.read'], issuer: GOOGLE }])
+  assert.equal(pinned.allowsUnscoped({ id: 'prometheus', issuer: GOOGLE }, 'metrics.read'), true)
+  assert.equal(pinned.allowsUnscoped({ id: 'prometheus', issuer: 'urn:keywrap:dev' }, 'metrics.read'), false)
+})
+
+test('a grant of metrics.read alone lists no keys, even with keys: ["*"]', () => {
+  const metricsOnly = new GrantPolicy([{ principals: ['prometheus'], keys: ['*'], operations: ['metrics.read'] }])
+  assert.equal(metricsOnly.allowsAny({ id: 'prometheus', issuer: 'x' }, 'orders'), false)
+  assert.equal(metricsOnly.allowsUnscoped({ id: 'prometheus', issuer: 'x' }, 'metrics.read'), true)
+  const both = new GrantPolicy([{ principals: ['ops'], keys: ['*'], operations: ['metrics.read', 'keys.read'] }])
+  assert.equal(both.allowsAny({ id: 'ops', issuer: 'x' }, 'orders'), true)
+})

@@ -360,7 +360,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "audit_unavailable";
+            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -453,7 +453,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The key provider, the audit trail or (for a purge) the shared cache is unavailable (`provider_unavailable`, `audit_unavailable`, `cache_unavailable`); retry after `Retry-After` seconds. */
+        /** @description The key provider, the audit trail, the token issuer's keys or (for a purge) the shared cache is unavailable (`provider_unavailable`, `audit_unavailable`, `issuer_unavailable`, `cache_unavailable`); retry after `Retry-After` seconds. */
         Unavailable: {
             headers: {
                 "Retry-After"?: number;
@@ -745,6 +745,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getKey: {
@@ -848,6 +849,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getOpenApi: {

@@ -38,10 +38,11 @@ test('production defaults: listen on all interfaces, no development issuer, no i
   const path = await configFile(
     JSON.stringify({
       keys: { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' },
+      auth: { issuers: [{ preset: 'google', audience: 'https://keywrap.example' }] },
       policy: { grants: [{ principals: ['svc'], keys: ['pay'], operations: ['unwrap'] }] },
     }),
   )
-  const config = loadConfig({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p' })
+  const config = loadConfig({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p', KEYWRAP_AUDIT_FINGERPRINT_KEY: Buffer.alloc(32, 9).toString('base64') })
   assert.equal(config.host, '0.0.0.0')
   assert.equal(config.auth.devIssuer, false)
   assert.deepEqual(config.keys, { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' })
@@ -83,14 +84,20 @@ test('YAML config files are read too', async () => {
 test('production refuses development parts, each with what to change', async () => {
   assert.deepEqual(violationsOf({ NODE_ENV: 'production' }), [
     'keys must name at least one alias (KEYWRAP_CONFIG is required in production)',
+    'auth.issuers: production needs at least one token issuer (e.g. {"preset": "google", "audience": "https://SERVICE_URL"})',
     'policy.grants: production needs at least one grant (deny by default would refuse every call)',
+    'KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet',
     'GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)',
   ])
   const path = await configFile(JSON.stringify({ keys: { default: 'local://default' }, auth: { devIssuer: true }, policy: { grants: [] } }))
-  const violations = violationsOf({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p' })
+  const violations = violationsOf({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p', KEYWRAP_AUDIT_FINGERPRINT_KEY: 'c2hvcnQ=' })
   assert.deepEqual(violations, [
+    violations.find((v) => v.startsWith('KEYWRAP_AUDIT_FINGERPRINT_KEY ')),
     'keys.default: local://default is a development key; in production map "default" to a gcp-kms:// key',
     'auth.devIssuer: the development issuer cannot be used in production; remove it or set it to false',
+    'auth.issuers: production needs at least one token issuer (e.g. {"preset": "google", "audience": "https://SERVICE_URL"})',
     'policy.grants: production needs at least one grant (deny by default would refuse every call)',
+    'KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet',
   ])
+  assert.match(violations[0]!, /^KEYWRAP_AUDIT_FINGERPRINT_KEY .*32/)
 })

@@ -28,7 +28,7 @@ const caller = (id: string): Caller => ({ principal: { id, issuer: 'urn:keywrap:
 
 test('50 concurrent cold unwraps of one key make one provider call, and each caller is audited', async () => {
   const audit = new RecordingAuditSink()
-  const service = new KeyService({ registry: t.deps.registry, cache: new MemoryDekCache({ maxEntries: 100, ttlSeconds: 60 }), policy: t.deps.policy, audit })
+  const service = new KeyService({ ...t.deps, cache: new MemoryDekCache({ maxEntries: 100, ttlSeconds: 60 }), audit })
   const { wrappedKey, plaintext } = await new KeyService({ ...t.deps, cache: new MemoryDekCache({ maxEntries: 0, ttlSeconds: 0 }) }).generateDataKey(caller('p'), 'default', { bytes: 32, includePlaintext: true })
   const decrypts = countingDecrypts()
   try {

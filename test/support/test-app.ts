@@ -47,7 +47,15 @@ export interface CallResponse {
   json: any
 }
 
-export async function startTestApp(options: { configFile?: object; env?: Record<string, string>; home?: string } = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  configFile?: object
+  env?: Record<string, string>
+  home?: string
+  /** Use the audit sink the configuration names (KEYWRAP_AUDIT_SINK) instead of the recording one. */
+  configuredAudit?: boolean
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const ownHome = options.home === undefined
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'keywrap-test-')))
   const env: Record<string, string> = { KEYWRAP_HOME: home, ...options.env }
@@ -57,7 +65,7 @@ export async function startTestApp(options: { configFile?: object; env?: Record<
   }
   const config = loadConfig(env)
   const audit = new RecordingAuditSink()
-  const deps = await composeDependencies(config, { audit })
+  const deps = await composeDependencies(config, options.configuredAudit ? {} : { audit })
   const app = await buildApp(deps)
   const issuer = await loadDevIssuer(home)
   const token = (subject = 'dev') => mintDevToken(issuer, { subject, audience: config.auth.audience, ttlSeconds: 600 })
@@ -94,6 +102,7 @@ export async function startTestApp(options: { configFile?: object; env?: Record<
       await app.close()
       await deps.registry.close()
       await deps.cache.close()
+      await deps.audit.close()
       if (ownHome) await rm(home, { recursive: true, force: true })
     },
   }

@@ -1,0 +1,100 @@
+/**
+ * Tamper evidence for the audit trail. Each sink instance writes one hash chain at a time: every entry
+ * carries `chain` (a random id), `seq` (1, 2, …) and
+ *
+ *   hash = hex(SHA-256(previous hash as 32 bytes ‖ UTF-8 canonical JSON of the record))
+ *
+ * where the record is the entry's fields plus `chain` and `seq` (not `hash`), and the first entry's
+ * previous hash is GENESIS_HASH. Canonical JSON: object keys sorted, no whitespace, undefined omitted.
+ *
+ * A deleted, edited or reordered entry then shows as a gap, a hash mismatch or a seq out of order
+ * (`keywrap audit verify`). Whoever can rewrite the whole trail can recompute every hash, so the chain
+ * complements a locked log bucket rather than replacing it; and the end of a chain looks the same
+ * whether it was cut or the process stopped.
+ *
+ * A sink starts a new chain when a write fails (see group-commit.ts), so that a chain never has a hole
+ * where an entry could not be written.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { AuditEntry } from './audit-entry.js'
+
+export const GENESIS_HASH = '0'.repeat(64)
+
+/**
+ * Fields of a written entry that are presentation, not record, and so outside the hash: the hash
+ * itself, the summary line, and what log agents turn into LogEntry metadata and strip from the payload.
+ */
+const UNHASHED_FIELDS = new Set(['hash', 'message', 'severity', 'logName', 'timestamp', 'resource', 'httpRequest'])
+const LOG_AGENT_PREFIX = 'logging.googleapis.com/'
+
+export type AuditRecord = Readonly<Record<string, unknown>>
+
+export interface SealedRecord {
+  readonly chain: string
+  readonly seq: number
+  readonly hash: string
+  /** The entry's fields with `chain` and `seq`: what `hash` covers. */
+  readonly fields: AuditRecord
+}
+
+export class AuditChain {
+  readonly id: string
+  private seq = 0
+  private last = GENESIS_HASH
+
+  constructor(id: string = randomBytes(9).toString('base64url')) {
+    this.id = id
+  }
+
+  /** Number of entries accepted so far. */
+  get length(): number {
+    return this.seq
+  }
+
+  /** The next link for `record`; the chain does not move until accept(). */
+  seal(record: AuditRecord): SealedRecord {
+    const fields = { ...record, chain: this.id, seq: this.seq + 1 }
+    return { chain: this.id, seq: fields.seq, hash: chainHash(this.last, fields), fields }
+  }
+
+  accept(sealed: SealedRecord): void {
+    if (sealed.chain !== this.id || sealed.seq !== this.seq + 1) throw new Error(`Audit chain ${this.id}: seq ${sealed.seq} does not follow ${this.seq}.`)
+    this.seq = sealed.seq
+    this.last = sealed.hash
+  }
+}
+
+export function chainHash(previous: string, fields: AuditRecord): string {
+  return createHash('sha256').update(Buffer.from(previous, 'hex')).update(canonicalJson(fields), 'utf8').digest('hex')
+}
+
+/** The entry's defined fields, in declaration order. */
+export function toAuditRecord(entry: AuditEntry): Record<string, unknown> {
+  const record: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(entry)) if (value !== undefined) record[name] = value
+  return record
+}
+
+/** The part of a written payload (a file or stdout line, or a LogEntry's jsonPayload) that the hash covers. */
+export function hashedFields(payload: AuditRecord): Record<string, unknown> {
+  const fields: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(payload)) {
+    if (!UNHASHED_FIELDS.has(name) && !name.startsWith(LOG_AGENT_PREFIX)) fields[name] = value
+  }
+  return fields
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const text = JSON.stringify(value)
+    if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`)
+    return text
+  }
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`
+  const members: string[] = []
+  for (const name of Object.keys(value).sort()) {
+    const member = (value as Record<string, unknown>)[name]
+    if (member !== undefined) members.push(`${JSON.stringify(name)}:${canonicalJson(member)}`)
+  }
+  return `{${members.join(',')}}`
+}

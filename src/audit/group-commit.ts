@@ -1,0 +1,208 @@
+/**
+ * The write path every sink shares: entries queue in call order, take the next links of the sink's
+ * hash chain, and go out in batches, one batch in flight at a time. A write resolves when the batch
+ * holding its entry is written, and rejects when it fails or when writeTimeoutMs passes first.
+ *
+ * One batch in flight keeps a chain gap-free: when a batch fails, its entries are the chain's last
+ * ones, and the sink starts a new chain for whatever comes next instead of building on entries that
+ * may not exist. A batch still in flight when one of its writes times out may yet land, so it is
+ * abandoned the same way and the next batch starts at once on the new chain.
+ */
+import type { Metrics } from '../metrics/metrics.js'
+import type { AuditEntry } from './audit-entry.js'
+import type { AuditSink } from './audit-sink.js'
+import { AuditChain, toAuditRecord, type SealedRecord } from './chain.js'
+
+export const DEFAULT_WRITE_TIMEOUT_MS = 2000
+
+export interface BatchWriter<Item> {
+  /** Formats one entry; throws if it cannot be written at all (the chain does not move). */
+  format(sealed: SealedRecord, entry: AuditEntry): Item
+  /** Writes the items in order; resolves once all are written. `timeoutMs`: how long the batch may still take. */
+  commit(items: readonly Item[], timeoutMs: number): Promise<void>
+  close(): Promise<void>
+}
+
+export interface GroupCommitOptions {
+  /** Sink name for the metrics' `sink` label. */
+  readonly sink: string
+  readonly writeTimeoutMs?: number
+  /** How long the first entry of a batch waits for company; 0 sends at once (later entries still group while a batch is in flight). */
+  readonly batchWindowMs?: number
+  readonly maxBatchEntries?: number
+  readonly metrics?: Metrics
+}
+
+export class AuditTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`The audit entry was not written within ${ms} ms.`)
+    this.name = 'AuditTimeoutError'
+  }
+}
+
+interface PendingWrite {
+  readonly entry: AuditEntry
+  readonly started: number
+  readonly deadline: number
+  readonly resolve: () => void
+  readonly reject: (error: Error) => void
+  timer?: NodeJS.Timeout
+  settled: boolean
+}
+
+interface Batch {
+  readonly writes: readonly PendingWrite[]
+  readonly chain: AuditChain
+}
+
+export class GroupCommitSink<Item> implements AuditSink {
+  private readonly writer: BatchWriter<Item>
+  private readonly sink: string
+  private readonly writeTimeoutMs: number
+  private readonly batchWindowMs: number
+  private readonly maxBatchEntries: number
+  private readonly metrics: Metrics | undefined
+  private chain = new AuditChain()
+  private queue: PendingWrite[] = []
+  private current: Batch | undefined
+  private window: NodeJS.Timeout | undefined
+  private readonly unsettled = new Set<PendingWrite>()
+  private drained: (() => void) | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(writer: BatchWriter<Item>, options: GroupCommitOptions) {
+    this.writer = writer
+    this.sink = options.sink
+    this.writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS
+    this.batchWindowMs = options.batchWindowMs ?? 0
+    this.maxBatchEntries = options.maxBatchEntries ?? 500
+    this.metrics = options.metrics
+    if (!(this.writeTimeoutMs > 0)) throw new RangeError('writeTimeoutMs must be positive')
+    if (!(this.maxBatchEntries >= 1)) throw new RangeError('maxBatchEntries must be at least 1')
+  }
+
+  /** The chain entries are written to now; a new one after each failed write. */
+  get chainId(): string {
+    return this.chain.id
+  }
+
+  write(entry: AuditEntry): Promise<void> {
+    if (this.closing) {
+      this.metrics?.auditFailures.inc({ sink: this.sink })
+      return Promise.reject(new Error('The audit sink is closed.'))
+    }
+    return new Promise<void>((resolve, reject) => {
+      const started = performance.now()
+      const write: PendingWrite = { entry, started, deadline: started + this.writeTimeoutMs, resolve, reject, settled: false }
+      write.timer = setTimeout(() => this.expire(write), this.writeTimeoutMs)
+      this.unsettled.add(write)
+      this.queue.push(write)
+      this.schedule(false)
+    })
+  }
+
+  /** Stops taking entries, writes the ones already queued (each still bounded by its timeout), then releases the writer. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.schedule(true)
+      if (this.unsettled.size > 0) await new Promise<void>((resolve) => (this.drained = resolve))
+      await this.writer.close()
+    })()
+    return this.closing
+  }
+
+  private schedule(now: boolean): void {
+    if (this.current || this.queue.length === 0) return
+    if (!now && !this.closing && this.batchWindowMs > 0 && this.queue.length < this.maxBatchEntries) {
+      this.window ??= setTimeout(() => this.flush(), this.batchWindowMs)
+      return
+    }
+    this.flush()
+  }
+
+  private flush(): void {
+    clearTimeout(this.window)
+    this.window = undefined
+    if (this.current || this.queue.length === 0) return
+    const chain = this.chain
+    const writes: PendingWrite[] = []
+    const items: Item[] = []
+    for (const write of this.queue.splice(0, this.maxBatchEntries)) {
+      let sealed: SealedRecord
+      let item: Item
+      try {
+        sealed = chain.seal(toAuditRecord(write.entry))
+        item = this.writer.format(sealed, write.entry)
+      } catch (error) {
+        this.settle(write, asError(error))
+        continue
+      }
+      chain.accept(sealed)
+      writes.push(write)
+      items.push(item)
+    }
+    if (writes.length === 0) return this.schedule(true)
+
+    const batch: Batch = { writes, chain }
+    this.current = batch
+    const timeoutMs = Math.max(1, Math.ceil(Math.max(...writes.map((write) => write.deadline)) - performance.now()))
+    let committed: Promise<void>
+    try {
+      committed = this.writer.commit(items, timeoutMs)
+    } catch (error) {
+      committed = Promise.reject(asError(error))
+    }
+    committed.then(
+      () => {
+        for (const write of writes) this.settle(write)
+        this.finish(batch)
+      },
+      (error: unknown) => {
+        for (const write of writes) this.settle(write, asError(error))
+        this.rotate(chain)
+        this.finish(batch)
+      },
+    )
+  }
+
+  private finish(batch: Batch): void {
+    if (this.current !== batch) return
+    this.current = undefined
+    this.schedule(true)
+  }
+
+  private expire(write: PendingWrite): void {
+    const queued = this.queue.indexOf(write)
+    if (queued >= 0) this.queue.splice(queued, 1)
+    this.settle(write, new AuditTimeoutError(this.writeTimeoutMs))
+    const batch = this.current
+    if (batch?.writes.includes(write)) {
+      this.current = undefined
+      this.rotate(batch.chain)
+      this.schedule(true)
+    }
+  }
+
+  private rotate(chain: AuditChain): void {
+    if (this.chain === chain) this.chain = new AuditChain()
+  }
+
+  private settle(write: PendingWrite, error?: Error): void {
+    if (write.settled) return
+    write.settled = true
+    clearTimeout(write.timer)
+    this.unsettled.delete(write)
+    if (error) {
+      this.metrics?.auditFailures.inc({ sink: this.sink })
+      write.reject(error)
+    } else {
+      this.metrics?.auditWrites.observe({ sink: this.sink }, (performance.now() - write.started) / 1000)
+      write.resolve()
+    }
+    if (this.unsettled.size === 0) this.drained?.()
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error))
+}

@@ -1,0 +1,82 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { AuditChain, canonicalJson, chainHash, GENESIS_HASH, hashedFields, toAuditRecord } from '../../src/audit/chain.js'
+import { auditEntry } from './audit-fixtures.js'
+
+describe('canonical JSON', () => {
+  test('sorts keys at every depth, drops undefined, adds no whitespace', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: 'x', c: [2, { f: true, e: null }] }, z: undefined }), '{"a":{"c":[2,{"e":null,"f":true}],"d":"x"},"b":1}')
+  })
+
+  test('is the same whatever order the keys were written in', () => {
+    assert.equal(canonicalJson({ seq: 2, chain: 'c', context: { y: '1', x: '2' } }), canonicalJson({ context: { x: '2', y: '1' }, chain: 'c', seq: 2 }))
+  })
+
+  test('escapes strings as JSON does', () => {
+    assert.equal(canonicalJson({ 'k"': 'line\nbreak é' }), '{"k\\"":"line\\nbreak é"}')
+  })
+})
+
+describe('AuditChain', () => {
+  test('numbers entries from 1 and links the first to the genesis hash', () => {
+    const chain = new AuditChain('chain-a')
+    const first = chain.seal({ alias: 'default' })
+    assert.equal(first.seq, 1)
+    assert.deepEqual(first.fields, { alias: 'default', chain: 'chain-a', seq: 1 })
+    const expected = createHash('sha256')
+      .update(Buffer.from(GENESIS_HASH, 'hex'))
+      .update('{"alias":"default","chain":"chain-a","seq":1}')
+      .digest('hex')
+    assert.equal(first.hash, expected)
+  })
+
+  test('each hash covers the previous one', () => {
+    const chain = new AuditChain('chain-a')
+    const first = chain.seal({ n: 1 })
+    chain.accept(first)
+    const second = chain.seal({ n: 2 })
+    chain.accept(second)
+    assert.equal(second.seq, 2)
+    assert.equal(second.hash, chainHash(first.hash, second.fields))
+    assert.notEqual(second.hash, chainHash(GENESIS_HASH, second.fields))
+    assert.equal(chain.length, 2)
+  })
+
+  test('seal does not move the chain; accept refuses a link that does not follow', () => {
+    const chain = new AuditChain()
+    const sealed = chain.seal({ n: 1 })
+    assert.equal(chain.seal({ n: 1 }).hash, sealed.hash)
+    chain.accept(sealed)
+    assert.throws(() => chain.accept(sealed), /does not follow/)
+  })
+
+  test('chain ids are random per instance', () => {
+    const ids = new Set(Array.from({ length: 100 }, () => new AuditChain().id))
+    assert.equal(ids.size, 100)
+  })
+})
+
+describe('hashed fields', () => {
+  test('a record is the entry without undefined fields', () => {
+    const record = toAuditRecord(auditEntry({ errorCode: undefined, batchIndex: 3 }))
+    assert.ok(!('errorCode' in record))
+    assert.equal(record.batchIndex, 3)
+  })
+
+  test('leave out the hash, the summary and what log agents strip', () => {
+    const payload = {
+      alias: 'default',
+      chain: 'c',
+      seq: 1,
+      hash: 'h',
+      message: 'm',
+      severity: 'NOTICE',
+      logName: 'projects/p/logs/l',
+      timestamp: { seconds: 1, nanos: 0 },
+      'logging.googleapis.com/labels': { audit: 'true' },
+      'logging.googleapis.com/operation': { id: 'r' },
+    }
+    assert.deepEqual(hashedFields(payload), { alias: 'default', chain: 'c', seq: 1 })
+  })
+})
