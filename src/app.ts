@@ -98,17 +98,20 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('preClose', async () => {
     closing = true
   })
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style hooks: on the hot path an async hook costs a promise per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
     reply.header('x-request-id', request.id)
     reply.header('x-content-type-options', 'nosniff')
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
+    done(null, payload)
   })
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const operation = request.routeOptions.config.operationId ?? 'unmatched'
     metrics.httpRequestSeconds.observe({ operation, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
     request.log.info({ httpRequest: httpRequestOf(request, reply), operation }, 'request completed')
+    done()
   })
 
   for (const route of routes) {

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { AppDependencies } from './app.js'
 import type { AuditSink } from './audit/audit-sink.js'
 import { createAuditSink } from './audit/create-audit-sink.js'
+import type { LineStream } from './audit/stdout-sink.js'
 import { createAuthenticator } from './auth/create-authenticator.js'
 import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { createDekCache } from './cache/create-cache.js'
@@ -22,7 +23,7 @@ export const LOCAL_PROJECT_ID = 'keywrap-local'
 
 export async function composeDependencies(
   config: Config,
-  overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: ProviderLogger } = {},
+  overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: ProviderLogger; stdout?: LineStream } = {},
 ): Promise<AppDependencies> {
   const metrics = new Metrics({ processMetrics: true })
   const operatorLog = overrides.operatorLog ?? stderrOperatorLog
@@ -51,6 +52,7 @@ export async function composeDependencies(
         logName: config.audit.logName,
         writeTimeoutMs: config.audit.timeoutMs,
         ...(config.audit.emulatorHost && { emulatorHost: config.audit.emulatorHost }),
+        ...(overrides.stdout && { stdout: overrides.stdout }),
         metrics,
       }),
     fingerprintKey,

@@ -9,6 +9,7 @@ import { settleMetadataServerDetection } from './config/google-environment.js'
 import { ConfigError, loadConfig } from './config/load-config.js'
 import type { Config } from './config/config.js'
 import { requestLoggerOptions } from './http/request-logger.js'
+import { BatchedLineWriter } from './support/stdout-lines.js'
 
 async function main(): Promise<void> {
   let config: Config
@@ -22,7 +23,8 @@ async function main(): Promise<void> {
     throw error
   }
   settleMetadataServerDetection()
-  const deps = await composeDependencies(config, { logger: requestLoggerOptions(config.logLevel) })
+  const stdout = new BatchedLineWriter(process.stdout)
+  const deps = await composeDependencies(config, { logger: requestLoggerOptions(config.logLevel, stdout), stdout })
   const app = await buildApp(deps)
   deps.authenticator.useLogger(app.log)
   await deps.authenticator.warm()
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
     await app.close()
     deps.authenticator.close()
     await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
+    stdout.flush()
     clearTimeout(forced)
   }
   process.once('SIGTERM', () => void shutdown('SIGTERM'))

@@ -1,8 +1,8 @@
 /**
  * Audit entries as Cloud Logging structured JSON lines on stdout (Cloud Run ships stdout to Cloud
- * Logging; the `audit` label routes these lines apart from the request log). Each line is its own
- * stream write, as pino's request-log lines are, so lines from the two never interleave; write()
- * waits for the stream's callback, so an entry that cannot be written fails the access.
+ * Logging; the `audit` label routes these lines apart from the request log). A batch of lines is one
+ * stream write (the request log writes to the same stream, so lines never interleave); write() waits
+ * for the stream's callback, so an entry that cannot be written fails the access.
  */
 import type { Metrics } from '../metrics/metrics.js'
 import type { AuditEntry } from './audit-entry.js'
@@ -35,11 +35,8 @@ class LineStreamWriter implements BatchWriter<string[]> {
   }
 
   async commit(items: readonly string[][]): Promise<void> {
-    const written: Promise<void>[] = []
-    for (const line of items.flat()) {
-      written.push(new Promise((resolve, reject) => void this.stream.write(line, (error) => (error ? reject(error) : resolve()))))
-    }
-    await Promise.all(written)
+    const lines = items.flat().join('')
+    await new Promise<void>((resolve, reject) => void this.stream.write(lines, (error) => (error ? reject(error) : resolve())))
   }
 
   async close(): Promise<void> {}

@@ -4,48 +4,34 @@
  * (severity, labels, insertId, trace, spanId, operation, timestamp) become LogEntry metadata; the
  * record itself, with its chain link, stays flat in the payload.
  */
-import type { Writable } from 'node:stream'
-import { Logging, type LogSync } from '@google-cloud/logging'
-// The library adds a diagnostic entry (its own version) to the first write of each process; in an
-// audit trail that is one line more than there were key accesses, so it is marked as already sent.
+import { Logging } from '@google-cloud/logging'
+// The library adds a diagnostic entry (its own version) to the first API write of each process; in an
+// audit trail that is one entry more than there were key accesses, so it is marked as already sent.
 import { setInstrumentationStatus } from '@google-cloud/logging/build/src/utils/instrumentation.js'
 import { AUDIT_LABELS, AUDIT_SEVERITY, auditMessage, type AuditEntry } from './audit-entry.js'
 import type { SealedRecord } from './chain.js'
 import { loggingClientOptions } from './logging-client.js'
 
-/** Keeps what LogSync writes instead of writing it, so that the caller decides how and learns whether it was written. */
-class LineCapture {
-  private lines: string[] = []
-
-  write(line: string): boolean {
-    this.lines.push(line)
-    return true
-  }
-
-  take(): string[] {
-    const lines = this.lines
-    this.lines = []
-    return lines
-  }
-}
-
 export class StructuredLineFormatter {
-  private readonly capture = new LineCapture()
-  private readonly log: LogSync
+  private readonly logging: Logging
+  private readonly projectId: string
+  private readonly logName: string
 
   constructor(options: { projectId: string; logName: string }) {
     setInstrumentationStatus(true)
-    const logging = new Logging(loggingClientOptions({ projectId: options.projectId, offline: true }))
-    this.log = logging.logSync(options.logName, this.capture as unknown as Writable, { useMessageField: false })
+    this.logging = new Logging(loggingClientOptions({ projectId: options.projectId, offline: true }))
+    this.projectId = options.projectId
+    this.logName = `projects/${options.projectId}/logs/${encodeURIComponent(options.logName)}`
   }
 
-  /** The entry's line. LogSync swallows formatting errors, so no line means the entry cannot be written. */
+  /**
+   * The entry's line, in the structured form LogSync writes (Entry.toStructuredJSON plus the log
+   * name). Formatted here rather than through LogSync.write, which swallows errors and repeats
+   * per-write work (log name, instrumentation) that is the same for every entry.
+   */
   format(sealed: SealedRecord, entry: AuditEntry): string[] {
-    this.capture.take()
-    this.log.write(this.log.entry(entryMetadata(sealed, entry), linePayload(sealed, entry)))
-    const lines = this.capture.take()
-    if (lines.length === 0) throw new Error('The audit entry could not be formatted.')
-    return lines
+    const structured = this.logging.entry(entryMetadata(sealed, entry), linePayload(sealed, entry)).toStructuredJSON(this.projectId, false)
+    return [`${JSON.stringify({ ...structured, logName: this.logName })}\n`]
   }
 }
 

@@ -10,9 +10,11 @@ const SEVERITY: Readonly<Record<string, string>> = {
   fatal: 'CRITICAL',
 }
 
-export function requestLoggerOptions(level: string): FastifyServerOptions['logger'] {
+/** `stream`: the writer the audit sink shares (src/support/stdout-lines), so lines never interleave. */
+export function requestLoggerOptions(level: string, stream: { write(line: string): unknown }): FastifyServerOptions['logger'] {
   return {
     level,
+    stream,
     messageKey: 'message',
     base: undefined,
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
