@@ -2,8 +2,9 @@
  * Builds the Fastify application from its parts. It never listens and reads no environment: the
  * server (or a test) builds the parts and passes them in.
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { AuditSink } from './audit/audit-sink.js'
@@ -14,6 +15,7 @@ import type { DekCache } from './cache/dek-cache.js'
 import type { Config } from './config/config.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import { installProblemReplies } from './http/problem-replies.js'
+import { KeywrapError } from './errors.js'
 import { KeyService } from './keys/key-service.js'
 import type { KeyRegistry } from './providers/key-registry.js'
 import { Metrics } from './metrics/metrics.js'
@@ -31,6 +33,8 @@ export interface AppDependencies {
   readonly fingerprintKey: Buffer
   readonly contract?: Contract
   readonly metrics?: Metrics
+  /** Shared counters of the per-principal rate limit (Redis); without it, each instance counts alone. */
+  readonly rateLimitRedis?: RateLimitRedis
   /** Fastify's logger option; false silences request logs (tests). */
   readonly logger?: FastifyServerOptions['logger']
 }
@@ -47,6 +51,32 @@ function httpRequestOf(request: FastifyRequest, reply: FastifyReply) {
     remoteIp: request.ip,
     userAgent: request.headers['user-agent'],
   }
+}
+
+type RateLimitRedis = NonNullable<RateLimitPluginOptions['redis']>
+
+/**
+ * Per-principal rate limit on authenticated routes (counted after authentication, so the key is the
+ * verified principal). Redis trouble skips the limit rather than failing the request.
+ */
+async function installRateLimit(app: FastifyInstance, config: Config, redis: RateLimitRedis | undefined): Promise<void> {
+  const limit = config.rateLimit!
+  await app.register(rateLimit, {
+    max: limit.max,
+    timeWindow: limit.windowSeconds * 1000,
+    hook: 'preHandler',
+    // Hashed, so that Redis key names do not list the service's callers.
+    keyGenerator: (request) =>
+      createHash('sha256').update(`${request.principal?.issuer}\0${request.principal?.id}`).digest('base64url').slice(0, 22),
+    allowList: (request) => request.principal === undefined,
+    skipOnError: true,
+    nameSpace: `${config.redis?.keyPrefix ?? 'kw:'}rate:`,
+    ...(redis && { redis }),
+    errorResponseBuilder: (_request, context) =>
+      new KeywrapError('rate_limited', `At most ${context.max} requests per ${limit.windowSeconds} s for each caller.`, {
+        retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
+      }),
+  })
 }
 
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
@@ -113,6 +143,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     request.log.info({ httpRequest: httpRequestOf(request, reply), operation }, 'request completed')
     done()
   })
+
+  if (config.rateLimit) await installRateLimit(app, config, deps.rateLimitRedis)
 
   for (const route of routes) {
     const operation = contract.operations.get(route.operationId)

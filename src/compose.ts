@@ -13,7 +13,8 @@ import { createAuthenticator } from './auth/create-authenticator.js'
 import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { createDekCache } from './cache/create-cache.js'
 import type { DekCache } from './cache/dek-cache.js'
-import { DEV_ISSUER, type Config } from './config/config.js'
+import { DEV_ISSUER, type Config, type RedisSettings } from './config/config.js'
+import { createRedisClient, type RedisConnectionOptions } from './cache/redis-connection.js'
 import { Metrics } from './metrics/metrics.js'
 import { createKeyRegistry, type ProviderLogger } from './providers/create-providers.js'
 import type { KeyRegistry } from './providers/key-registry.js'
@@ -56,6 +57,7 @@ export async function composeDependencies(
         metrics,
       }),
     fingerprintKey,
+    ...(config.rateLimit && config.redis && { rateLimitRedis: createRedisClient(redisConnection(config.redis)) }),
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
 }
@@ -73,6 +75,18 @@ async function developmentFingerprintKey(home: string): Promise<Buffer> {
   return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64')
 }
 
+function redisConnection(redis: RedisSettings): RedisConnectionOptions {
+  return {
+    ...(redis.url && { url: redis.url }),
+    ...(redis.clusterNodes && { cluster: redis.clusterNodes }),
+    ...(redis.sentinels && { sentinels: redis.sentinels }),
+    ...(redis.sentinelName && { sentinelName: redis.sentinelName }),
+    ...(redis.sentinelPassword && { sentinelPassword: redis.sentinelPassword }),
+    ...(redis.tlsCaFile && { tls: { ca: readFileSync(redis.tlsCaFile) } }),
+    commandTimeoutMs: redis.commandTimeoutMs,
+  }
+}
+
 function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): DekCache {
   const { redis } = config
   if (!redis) return createDekCache({ l1: config.cache, metrics })
@@ -80,15 +94,7 @@ function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): DekC
     l1: config.cache,
     metrics,
     redis: {
-      connection: {
-        ...(redis.url && { url: redis.url }),
-        ...(redis.clusterNodes && { cluster: redis.clusterNodes }),
-        ...(redis.sentinels && { sentinels: redis.sentinels }),
-        ...(redis.sentinelName && { sentinelName: redis.sentinelName }),
-        ...(redis.sentinelPassword && { sentinelPassword: redis.sentinelPassword }),
-        ...(redis.tlsCaFile && { tls: { ca: readFileSync(redis.tlsCaFile) } }),
-        commandTimeoutMs: redis.commandTimeoutMs,
-      },
+      connection: redisConnection(redis),
       kek: registry.get(redis.kekAlias)!,
       keyPrefix: redis.keyPrefix,
       ttlSeconds: config.cache.ttlSeconds,

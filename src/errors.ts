@@ -15,6 +15,7 @@ export const errorCatalogue = {
   payload_too_large: { status: 413, title: 'The request body is too large.' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json.' },
   cannot_unwrap: { status: 422, title: 'The wrapped key cannot be unwrapped.' },
+  rate_limited: { status: 429, title: 'Too many requests from this caller; try again later.' },
   internal: { status: 500, title: 'The service failed to handle the request.' },
   provider_misconfigured: { status: 500, title: 'The key provider rejected the service’s request.' },
   provider_unavailable: { status: 503, title: 'The key provider is unavailable; try again.' },

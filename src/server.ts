@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     forced.unref()
     await app.close()
     deps.authenticator.close()
-    await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
+    await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close(), deps.rateLimitRedis?.quit()])
     stdout.flush()
     clearTimeout(forced)
   }

@@ -28,6 +28,8 @@ export interface Config {
   /** The shared L2 cache; undefined: L1 only. */
   readonly redis: RedisSettings | undefined
   readonly auth: AuthSettings
+  /** Requests per window per principal; undefined: no rate limit. */
+  readonly rateLimit: { readonly max: number; readonly windowSeconds: number } | undefined
   /** undefined: no policy section was given (development: the development issuer's principals may do everything). */
   readonly policy: { readonly grants: readonly Grant[] } | undefined
   readonly http: { readonly bodyLimitBytes: number; readonly requestTimeoutMs: number; readonly trustProxy: boolean }

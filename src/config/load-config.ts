@@ -28,6 +28,8 @@ export const ENVIRONMENT_SETTINGS = {
   KEYWRAP_AUDIT_FINGERPRINT_KEY: 'generated into KEYWRAP_HOME in development; required in production',
   LOGGING_EMULATOR_HOST: '(none)',
   GOOGLE_CLOUD_PROJECT: '(none)',
+  KEYWRAP_RATE_LIMIT: '0 (off) in development, 6000 in production',
+  KEYWRAP_RATE_LIMIT_WINDOW_SECONDS: '60',
   REDIS_URL: '(none)',
   KEYWRAP_REDIS_CLUSTER_NODES: '(none)',
   KEYWRAP_REDIS_SENTINELS: '(none)',
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: readRedis(env, setting, keys, violations),
     auth,
+    rateLimit: readRateLimit(setting, mode),
     policy,
     http: {
       bodyLimitBytes: setting.integer('KEYWRAP_BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
@@ -144,6 +147,12 @@ function productionViolations(config: Config): string[] {
   if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
   if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
   return violations
+}
+
+function readRateLimit(setting: SettingReader, mode: Mode): Config['rateLimit'] {
+  const max = setting.integer('KEYWRAP_RATE_LIMIT', mode === 'production' ? 6000 : 0, 0, 10_000_000)
+  const windowSeconds = setting.integer('KEYWRAP_RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400)
+  return max > 0 ? { max, windowSeconds } : undefined
 }
 
 function readAuditSink(env: NodeJS.ProcessEnv, violations: string[]): string {

@@ -360,7 +360,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
+            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -444,6 +444,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description This caller made too many requests in the current window (`rate_limited`); retry after `Retry-After` seconds. */
+        TooManyRequests: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The service failed (`internal`, `provider_misconfigured`); details are in its logs. */
         InternalError: {
             headers: {
@@ -506,6 +516,7 @@ export interface operations {
             409: components["responses"]["KeyVersionNotUsable"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -542,6 +553,7 @@ export interface operations {
             409: components["responses"]["KeyVersionNotUsable"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -579,6 +591,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CannotUnwrap"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -616,6 +629,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CannotUnwrap"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -651,6 +665,7 @@ export interface operations {
             404: components["responses"]["KeyNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -686,6 +701,7 @@ export interface operations {
             404: components["responses"]["KeyNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -721,6 +737,7 @@ export interface operations {
             404: components["responses"]["KeyNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -744,6 +761,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthenticated"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -773,6 +791,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["KeyNotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -848,6 +867,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

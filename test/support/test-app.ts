@@ -103,6 +103,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       await deps.registry.close()
       await deps.cache.close()
       await deps.audit.close()
+      await deps.rateLimitRedis?.quit()
       if (ownHome) await rm(home, { recursive: true, force: true })
     },
   }
