@@ -128,6 +128,16 @@ describe('start-up refusals', () => {
     assert.match(result.stderr, /KEYWRAP_CACHE_TTL_SECONDS="-1" must be a whole number/)
     assert.doesNotMatch(result.stderr, /at .*\(.*:\d+:\d+\)/)
   })
+
+  test('NODE_ENV=production on the embedded defaults refuses to start and says what to change', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+    const result = await runNode(['--import', 'tsx', 'src/server.ts'], { KEYWRAP_HOME: home, NODE_ENV: 'production' })
+    assert.equal(result.code, 78)
+    for (const setting of ['keys', 'auth.issuers', 'policy.grants', 'KEYWRAP_AUDIT_FINGERPRINT_KEY', 'GOOGLE_CLOUD_PROJECT']) {
+      assert.match(result.stderr, new RegExp(`- ${setting.replace('.', '\\.')}`), `no word about ${setting}:\n${result.stderr}`)
+    }
+    assert.deepEqual(await readdir(home), [], 'nothing was created before refusing')
+  })
 })
 
 describe('the keywrap command', () => {
