@@ -1,6 +1,5 @@
 /** Starts the processes under test: keywrap as production runs it (compiled), and the baseline. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { openSync } from 'node:fs'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 
@@ -14,14 +13,18 @@ export interface BenchProcess {
   stop(): Promise<void>
 }
 
-/** keywrap from dist/ (npm run build), its stdout (request logs and audit) to /dev/null. */
+/**
+ * keywrap from dist/ (npm run build). Its stdout (request logs and audit) is a pipe, as on Cloud Run,
+ * drained and discarded here.
+ */
 export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
   const started = performance.now()
   const child = spawn(process.execPath, ['dist/src/server.js'], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'development', PORT: '0', ...env },
-    stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
+  child.stdout!.resume()
   const port = await waitFor(child, /listening on http:\/\/localhost:(\d+)/)
   const url = `http://127.0.0.1:${port}`
   // Cold start: process start until /readyz answers 200.

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis'
 import { loadDevIssuer, mintDevToken } from '../src/auth/dev-issuer.js'
 import { KeyringFile } from '../src/providers/local/keyring-file.js'
 import { KmsStandIn } from '../test/support/kms-stand-in.js'
+import { LoggingStandIn } from '../test/support/logging-stand-in.js'
 import { redisUrlForTests } from '../test/support/redis-server.js'
 import { load, post, postMany, zipfSampler, type Row } from './load.js'
 import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   try {
     await localScenarios(context)
     await redisScenarios(context)
+    await authAndAuditScenarios(context)
     await cloudKmsScenarios(context)
   } finally {
     await kmsServer.close()
@@ -85,14 +87,16 @@ async function localScenarios(context: Context): Promise<void> {
       await new KeyringFile(context.home).rotate('default')
       await new Promise((resolve) => setTimeout(resolve, 300))
       rows.push(await load('rewrap, real (L1 hit + local encrypt)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }, DURATION_SECONDS))
-      if (!quick) {
-        const before = await keywrap.rssBytes()
-        await load('fill L1', keywrap, { path: '/v1/keys/default:generateDataKey', body: { includePlaintext: false }, token }, 0, { amount: 100_000 })
-        facts.rssAtStartMiB = Math.round(before / 1048576)
-        facts.rssWith100kCachedDeksMiB = Math.round((await keywrap.rssBytes()) / 1048576)
-      }
     })
     facts.coldStartToReadyMs = Math.round(keywrap.startedToReadyMs)
+    if (!quick) {
+      // A fresh process: its RSS when ready, then with 100,000 DEKs in L1 (written through by generateDataKey).
+      await withKeywrap(context, {}, async (fresh) => {
+        facts.rssWhenReadyMiB = Math.round((await fresh.rssBytes()) / 1048576)
+        await load('fill L1', fresh, { path: '/v1/keys/default:generateDataKey', body: { includePlaintext: false }, token }, 0, { amount: 100_000 })
+        facts.rssWith100kCachedDeksMiB = Math.round((await fresh.rssBytes()) / 1048576)
+      })
+    }
   } finally {
     await baseline.stop()
   }
@@ -109,6 +113,26 @@ async function redisScenarios(context: Context): Promise<void> {
   const keys = await redis.keys(`${prefix}*`)
   if (keys.length > 0) await redis.del(...keys)
   redis.disconnect()
+}
+
+/** The verified-token cache on and off, and the cost of each audit sink, on unwrap L1 hits. */
+async function authAndAuditScenarios(context: Context): Promise<void> {
+  const { rows, token, home } = context
+  const unwrapL1 = async (scenario: string, env: Record<string, string>) =>
+    withKeywrap(context, env, async (keywrap) => {
+      const generated = await post(keywrap, '/v1/keys/default:generateDataKey', token, {})
+      rows.push(await load(scenario, keywrap, { path: '/v1/keys/default:unwrap', body: { wrappedKey: generated.wrappedKey }, token }, DURATION_SECONDS))
+    })
+  await writeFile(join(home, 'no-token-cache.json'), JSON.stringify({ keys: { default: 'local://default' }, auth: { tokenCacheEntries: 0 } }))
+  await unwrapL1('unwrap, L1 hit, verified-token cache off', { KEYWRAP_CONFIG: join(home, 'no-token-cache.json') })
+  await unwrapL1('unwrap, L1 hit, audit to a file sink', { KEYWRAP_AUDIT_SINK: `file:${join(home, 'audit.jsonl')}` })
+  const logging = new LoggingStandIn()
+  const loggingServer = await logging.start()
+  try {
+    await unwrapL1('unwrap, L1 hit, audit to the Logging API (stand-in)', { KEYWRAP_AUDIT_SINK: 'cloud-logging', LOGGING_EMULATOR_HOST: loggingServer.address })
+  } finally {
+    await loggingServer.close()
+  }
 }
 
 async function cloudKmsScenarios(context: Context): Promise<void> {
