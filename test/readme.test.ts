@@ -27,7 +27,10 @@ test('the walkthrough runs as pasted against npm start', async () => {
   try {
     const port = new URL(server.baseUrl).port
     const script = `set -euo pipefail\n${block.replaceAll('localhost:8080', `localhost:${port}`)}`
-    const shell = spawn('bash', ['-c', script], { cwd: REPO_ROOT, env: { ...process.env, KEYWRAP_HOME: home } })
+    // As a user's shell: without the npm_config_* of whatever npm or npx runs this test (under `npx -c`,
+    // they would turn the walkthrough's own `npx keywrap` into a usage error).
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_config_')))
+    const shell = spawn('bash', ['-c', script], { cwd: REPO_ROOT, env: { ...env, KEYWRAP_HOME: home } })
     let output = ''
     shell.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
     shell.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
