@@ -80,6 +80,29 @@ describe('npm start against Cloud KMS (the stand-in)', () => {
     }
   })
 
+  test('a relabelled version is refused, and an instance that has not refreshed yet still unwraps keys of a new version', async () => {
+    const fresh = await startServer(env)
+    const stale = await startServer({ ...env, KEYWRAP_KEY_REFRESH_SECONDS: '3600' })
+    try {
+      const before = await post(fresh, '/v1/keys/payments:generateDataKey', token, {})
+      const version = kms.rotate(KEY)
+      await sleep(1500)
+      const after = await post(fresh, '/v1/keys/payments:generateDataKey', token, {})
+      assert.equal(after.json.keyVersion, `${KEY}/cryptoKeyVersions/${version}`)
+      const onStale = await post(stale, '/v1/keys/payments:unwrap', token, { wrappedKey: after.json.wrappedKey })
+      assert.equal(onStale.status, 200, JSON.stringify(onStale.json))
+      assert.equal(onStale.json.plaintext, after.json.plaintext)
+      // The version a wrapped key claims is authenticated: moved to the new version, the old key does not unwrap.
+      const relabelled = before.json.wrappedKey.replace(/^kw1\.\d+\./, `kw1.${version}.`)
+      const refused = await post(fresh, '/v1/keys/payments:unwrap', token, { wrappedKey: relabelled })
+      assert.equal(refused.status, 422)
+      assert.equal(refused.json.code, 'cannot_unwrap')
+    } finally {
+      await fresh.stop()
+      await stale.stop()
+    }
+  })
+
   test('SIGTERM with 20 requests waiting on a slow KMS: all 20 answered, exit 0 within 9 s', async () => {
     const server = await startServer({ ...env, KEYWRAP_CACHE_MAX_ENTRIES: '0' })
     try {

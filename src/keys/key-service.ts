@@ -12,7 +12,7 @@ import type { Policy } from '../auth/policy.js'
 import type { Principal } from '../auth/principal.js'
 import type { DekCache, DekCacheKey } from '../cache/dek-cache.js'
 import { SingleFlight } from '../cache/single-flight.js'
-import { encodeAad, type EncryptionContext } from '../crypto/context.js'
+import { encodeAad, isWellFormedContext, type EncryptionContext } from '../crypto/context.js'
 import { generateDataKey, type DataKeySize } from '../crypto/data-key.js'
 import { formatWrappedKey, parseWrappedKey, type WrappedKey } from '../crypto/wrapped-key.js'
 import { isKeywrapError, KeywrapError } from '../errors.js'
@@ -70,6 +70,7 @@ interface AccessRecord {
 
 /** Items of one batch in flight at once: enough to hide provider latency, few enough to respect KMS quota. */
 const BATCH_PARALLELISM = 64
+const FRESHEN_INTERVAL_MS = 5000
 
 type AuditedOperation = KeyOperation | 'cache.purge'
 
@@ -85,6 +86,8 @@ interface AccessRequest {
 export class KeyService {
   private readonly deps: KeyServiceDependencies
   private readonly unwrapFlights = new SingleFlight<{ plaintext: Buffer; version: number }>()
+  private readonly freshenFlights = new SingleFlight<KeyDescription>()
+  private readonly lastFreshened = new WeakMap<KeyProvider, number>()
 
   constructor(deps: KeyServiceDependencies) {
     this.deps = deps
@@ -111,7 +114,7 @@ export class KeyService {
   unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<UnwrapResult> {
     const request = { operation: 'unwrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
     return this.access(caller, alias, request, async (provider, record) => {
-      const { wrapped, version, description } = this.usableWrappedKey(provider, input.wrappedKey, record)
+      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       return { plaintext: dek, keyVersion: version.name, primary: version.version === description.primaryVersion }
     })
@@ -120,12 +123,13 @@ export class KeyService {
   rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<RewrapResult> {
     const request = { operation: 'rewrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
     return this.access(caller, alias, request, async (provider, record) => {
-      const { wrapped, version, description } = this.usableWrappedKey(provider, input.wrappedKey, record)
+      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
+      // Authenticated even when there is nothing to do (a cache hit costs no provider call), so that a
+      // rotation job is never told that a tampered key, or one presented with the wrong context, is current.
+      const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       if (version.version === description.primaryVersion) {
-        record.cacheLevel = 'none'
         return { wrappedKey: input.wrappedKey, keyVersion: version.name, rewrapped: false }
       }
-      const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       const rewrapped = await this.wrapAndCache(alias, provider, dek, input.context, record)
       record.wrappedKey = input.wrappedKey
       record.rewrappedKey = rewrapped.wrappedKey
@@ -216,6 +220,9 @@ export class KeyService {
     }
     let result: T
     try {
+      if (!isWellFormedContext(context)) {
+        throw new KeywrapError('invalid_request', 'The context holds a lone UTF-16 surrogate; send well-formed strings.')
+      }
       const provider = this.deps.registry.get(alias)
       if (!provider) throw new KeywrapError('key_not_found', `No key has the alias "${alias}".`)
       result = await run(provider, record)
@@ -240,20 +247,32 @@ export class KeyService {
     }
   }
 
-  /** Parses the wrapped key and checks, from the last refresh, that its version may be used. */
-  private usableWrappedKey(
+  /**
+   * Parses the wrapped key and checks, from the last refresh, that its version may be used. A version
+   * newer than any this instance knows was made after its last refresh (another instance saw the
+   * rotation first), so the key's metadata is read again then, at most once per FRESHEN_INTERVAL_MS.
+   */
+  private async usableWrappedKey(
     provider: KeyProvider,
     text: string,
     record: AccessRecord,
-  ): { wrapped: WrappedKey; version: KeyVersionInfo; description: KeyDescription } {
+  ): Promise<{ wrapped: WrappedKey; version: KeyVersionInfo; description: KeyDescription }> {
     const wrapped = parseWrappedKey(text)
     if (!wrapped) throw new KeywrapError('cannot_unwrap')
-    const description = provider.describe()
+    let description = provider.describe()
+    if (wrapped.version > Math.max(...description.versions.map((v) => v.version))) description = await this.freshen(provider)
     const version = description.versions.find((v) => v.version === wrapped.version)
     if (!version) throw new KeywrapError('cannot_unwrap')
     record.keyVersion = version.name
     assertUsable(version)
     return { wrapped, version, description }
+  }
+
+  private async freshen(provider: KeyProvider): Promise<KeyDescription> {
+    const last = this.lastFreshened.get(provider) ?? 0
+    if (Date.now() - last < FRESHEN_INTERVAL_MS) return provider.describe()
+    this.lastFreshened.set(provider, Date.now())
+    return this.freshenFlights.run(provider.uri, () => provider.refresh()).catch(() => provider.describe())
   }
 
   private async unwrapCached(
@@ -263,7 +282,7 @@ export class KeyService {
     input: WrappedKeyInput,
     record: AccessRecord,
   ): Promise<Buffer> {
-    const key: DekCacheKey = { alias, wrappedKey: input.wrappedKey, aad: encodeAad(alias, input.context) }
+    const key: DekCacheKey = { alias, wrappedKey: input.wrappedKey, aad: encodeAad(alias, wrapped.version, input.context) }
     const hit = await this.deps.cache.get(key)
     if (hit && hit.version === wrapped.version) {
       record.cacheLevel = hit.level
@@ -292,8 +311,17 @@ export class KeyService {
     context: EncryptionContext | undefined,
     record: AccessRecord,
   ): Promise<WrapResult> {
-    const aad = encodeAad(alias, context)
-    const { ciphertext, version } = await provider.encrypt(plaintext, aad)
+    // The AAD names the version that will encrypt, which Cloud KMS chooses (its primary) and reports
+    // afterwards: if the primary moved since the last refresh, encrypt again under the right AAD.
+    let assumed = provider.describe().primaryVersion
+    let aad = encodeAad(alias, assumed, context)
+    let { ciphertext, version } = await provider.encrypt(plaintext, aad)
+    for (let attempt = 0; version !== assumed && attempt < 2; attempt++) {
+      assumed = version
+      aad = encodeAad(alias, assumed, context)
+      ;({ ciphertext, version } = await provider.encrypt(plaintext, aad))
+    }
+    if (version !== assumed) throw new KeywrapError('provider_unavailable', 'The key’s primary version keeps changing; try again.', { retryAfterSeconds: 1 })
     const versionInfo = provider.describe().versions.find((v) => v.version === version)
     const keyVersion = versionInfo?.name ?? `${provider.uri}/versions/${version}`
     record.keyVersion = keyVersion

@@ -95,7 +95,7 @@ export async function keysUnder(redis: Redis, prefix: string): Promise<string[]>
 }
 
 export function dekKey(alias: string, context: EncryptionContext = {}, wrappedKey = randomBytes(60).toString('base64url')) {
-  return { alias, wrappedKey, aad: encodeAad(alias, context) }
+  return { alias, wrappedKey, aad: encodeAad(alias, 1, context) }
 }
 
 export function newDek(version = 1) {

@@ -4,7 +4,7 @@ import { MemoryDekCache } from '../../src/cache/memory-cache.js'
 import { SingleFlight } from '../../src/cache/single-flight.js'
 import { encodeAad } from '../../src/crypto/context.js'
 
-const key = (alias: string, wrappedKey: string, context = {}) => ({ alias, wrappedKey, aad: encodeAad(alias, context) })
+const key = (alias: string, wrappedKey: string, context = {}) => ({ alias, wrappedKey, aad: encodeAad(alias, 1, context) })
 const dek = { plaintext: Buffer.alloc(32, 1), version: 1 }
 
 test('an entry is found only by its alias, wrapped key and context together', async () => {

@@ -131,6 +131,24 @@ describe('rewrap and rotation', () => {
     }
   })
 
+  test('a no-op rewrap still authenticates: a tampered key or a wrong context is refused', async () => {
+    const { json } = await t.call('generateDataKey', { body: { context: { a: '1' } } })
+    const tampered = json.wrappedKey.slice(0, -3) + (json.wrappedKey.endsWith('AAA') ? 'BBB' : 'AAA')
+    for (const body of [{ wrappedKey: tampered, context: { a: '1' } }, { wrappedKey: json.wrappedKey, context: { a: '2' } }, { wrappedKey: 'kw1.1.AAAA' }]) {
+      const response = await t.call('rewrap', { body })
+      assert.equal(response.statusCode, 422, JSON.stringify(body))
+      assert.equal(response.json.code, 'cannot_unwrap')
+    }
+  })
+
+  test('a context with a lone UTF-16 surrogate is refused rather than confused with U+FFFD', async () => {
+    for (const value of ['\ud800', 'x\udfff']) {
+      const response = await t.call('generateDataKey', { body: { context: { tenant: value } } })
+      assert.equal(response.statusCode, 400)
+      assert.equal(response.json.code, 'invalid_request')
+    }
+  })
+
   test('after rotation, unwrap says not primary and rewrap moves the key to the new version', async () => {
     const { json } = await t.call('generateDataKey', { body: { context: { a: '1' } } })
     await rotate()
