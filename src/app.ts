@@ -88,7 +88,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     logger: deps.logger ?? false,
     bodyLimit: config.http.bodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
-    trustProxy: config.http.trustProxy,
+    // One hop: Cloud Run's front end appends the client's address to X-Forwarded-For; anything to
+    // its left was written by the client and must not reach the audit trail as the caller's address.
+    trustProxy: config.http.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     return503OnClosing: true,
     // One line per request, written on completion (below), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),

@@ -117,7 +117,8 @@ export class AuthFailure extends Error {
   }
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/
+// The scheme name is case-insensitive (RFC 7235).
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i
 /** Header parameters that would let the token choose its own key (RFC 8725 §3.10). */
 const KEY_CARRYING_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const
 const MAX_KID_LENGTH = 1024
@@ -226,7 +227,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
     // Before any decoding: a huge header costs a length comparison, nothing more.
     if (authorization.length > this.maxHeaderLength) throw new AuthFailure('too_large')
     const token = BEARER.exec(authorization)?.[1]
-    if (!token) throw new AuthFailure(/^Bearer /.test(authorization) ? 'malformed' : 'not_bearer')
+    if (!token) throw new AuthFailure(/^Bearer /i.test(authorization) ? 'malformed' : 'not_bearer')
 
     const now = this.now()
     const digest = VerifiedTokenCache.digest(token)

@@ -122,9 +122,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.kms.budgetMs >= config.http.requestTimeoutMs) {
     violations.push(`KEYWRAP_KMS_BUDGET_MS=${config.kms.budgetMs} must be below KEYWRAP_REQUEST_TIMEOUT_MS=${config.http.requestTimeoutMs}`)
   }
+  violations.push(...ambiguousGrants(config))
   if (mode === 'production') violations.push(...productionViolations(config))
   if (violations.length > 0) throw new ConfigError(violations)
   return deepFreeze(config)
+}
+
+/**
+ * With more than one token issuer, the same `sub` (or email) from two issuers is two different callers,
+ * so every grant must say which issuer its principals come from.
+ */
+function ambiguousGrants(config: Config): string[] {
+  const issuers = config.auth.issuers.length + (config.auth.devIssuer ? 1 : 0)
+  if (!config.policy || issuers < 2) return []
+  return config.policy.grants.flatMap((grant, index) =>
+    grant.issuer === undefined
+      ? [`policy.grants[${index}].issuer: ${issuers} token issuers are configured; name the one this grant's principals come from (e.g. "https://accounts.google.com", or "urn:keywrap:dev")`]
+      : [],
+  )
 }
 
 /** What NODE_ENV=production refuses: anything that only makes sense on a developer's machine. */

@@ -178,7 +178,7 @@ test('an oversized token is refused on its length alone', async () => {
 test('missing and non-bearer Authorization headers', async () => {
   await refusedBeforeKeyLookup('', 'missing')
   await refusedBeforeKeyLookup('Basic YWxpY2U6cHc=', 'not_bearer')
-  await refusedBeforeKeyLookup(`bearer ${await sign(rsa)}`, 'not_bearer')
+  await refusedBeforeKeyLookup(`Token ${await sign(rsa)}`, 'not_bearer')
   await refusedBeforeKeyLookup(`Bearer  ${await sign(rsa)}`, 'malformed')
   await refusedBeforeKeyLookup(`Bearer ${await sign(rsa)} `, 'malformed')
 })

@@ -101,3 +101,20 @@ test('production refuses development parts, each with what to change', async () 
   ])
   assert.match(violations[0]!, /^KEYWRAP_AUDIT_FINGERPRINT_KEY .*32/)
 })
+
+test('with several token issuers every grant names its issuer', async () => {
+  const path = await configFile(
+    JSON.stringify({
+      auth: { issuers: [{ preset: 'google', audience: 'https://keywrap.example' }] },
+      policy: {
+        grants: [
+          { principals: ['orders@p.iam.gserviceaccount.com'], keys: ['default'], operations: ['unwrap'] },
+          { principals: ['ops'], keys: ['*'], operations: ['keys.read'], issuer: 'urn:keywrap:dev' },
+        ],
+      },
+    }),
+  )
+  const violations = violationsOf({ KEYWRAP_CONFIG: path })
+  assert.equal(violations.length, 1)
+  assert.match(violations[0]!, /^policy\.grants\[0\]\.issuer: 2 token issuers are configured/)
+})

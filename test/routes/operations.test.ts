@@ -73,3 +73,15 @@ describe('readiness', () => {
     assert.equal((await t.call('getHealth', { token: null })).statusCode, 200)
   })
 })
+
+describe('caller address', () => {
+  test('behind a proxy, the audit trail takes the hop the proxy appended, not what the client wrote', async () => {
+    const proxied = await startTestApp({ env: { KEYWRAP_TRUST_PROXY: 'true' } })
+    try {
+      await proxied.call('generateDataKey', { body: {}, headers: { 'x-forwarded-for': '6.6.6.6, 35.1.2.3' } })
+      assert.equal(proxied.audit.entries.at(-1)!.remoteAddress, '35.1.2.3')
+    } finally {
+      await proxied.close()
+    }
+  })
+})
