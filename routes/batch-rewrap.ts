@@ -1,13 +1,12 @@
-import { batchItem, rewrapPayload, toWrappedKeyInput, type AliasParams, type WrappedKeyBody } from './key-payloads.js'
+import { batchInputs, batchResult, rewrapPayload, type AliasParams } from './key-payloads.js'
 import { callerOf, defineRoute } from './route.js'
 
 export default defineRoute({
   operationId: 'batchRewrap',
   authenticated: true,
-  async handle(request, _reply, { keys }) {
+  async handle(request, _reply, { keys, batchItem }) {
     const { alias } = request.params as AliasParams
-    const { items } = request.body as { items: WrappedKeyBody[] }
-    const results = await keys.batchRewrap(callerOf(request), alias, items.map(toWrappedKeyInput))
-    return { results: results.map((result) => batchItem(request, result, rewrapPayload)) }
+    const results = await keys.batchRewrap(callerOf(request), alias, batchInputs(request.body, batchItem))
+    return { results: results.map((result) => batchResult(request, result, rewrapPayload)) }
   },
 })

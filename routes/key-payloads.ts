@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { EncryptionContext } from '../src/crypto/context.js'
 import { decodeBase64Strict } from '../src/crypto/base64.js'
 import { KeywrapError, toProblem } from '../src/errors.js'
+import type { BatchItemValidator } from '../src/http/batch-items.js'
 import type { RewrapResult, UnwrapResult, WrappedKeyInput } from '../src/keys/key-service.js'
 
 export interface AliasParams {
@@ -35,7 +36,15 @@ export function rewrapPayload(result: RewrapResult) {
   return { wrappedKey: result.wrappedKey, keyVersion: result.keyVersion, rewrapped: result.rewrapped }
 }
 
+/** The items of a batch body, each checked on its own: an invalid one becomes its error, in place. */
+export function batchInputs(body: unknown, validate: BatchItemValidator): (WrappedKeyInput | KeywrapError)[] {
+  return (body as { items: unknown[] }).items.map((item, index) => {
+    const checked = validate(item, index)
+    return checked instanceof KeywrapError ? checked : toWrappedKeyInput(checked)
+  })
+}
+
 /** A batch result: the item's payload, or its problem (one bad item never fails the others). */
-export function batchItem<R>(request: FastifyRequest, result: R | KeywrapError, payload: (result: R) => object): object {
+export function batchResult<R>(request: FastifyRequest, result: R | KeywrapError, payload: (result: R) => object): object {
   return result instanceof KeywrapError ? { error: toProblem(result, request.id) } : payload(result)
 }

@@ -10,6 +10,7 @@ import type { Contract } from '../src/http/openapi-contract.js'
 import type { Caller, KeyService } from '../src/keys/key-service.js'
 import type { KeyRegistry } from '../src/providers/key-registry.js'
 import type { Metrics } from '../src/metrics/metrics.js'
+import type { BatchItemValidator } from '../src/http/batch-items.js'
 
 export interface RouteServices {
   readonly keys: KeyService
@@ -17,6 +18,7 @@ export interface RouteServices {
   readonly cache: DekCache
   readonly contract: Contract
   readonly metrics: Metrics
+  readonly batchItem: BatchItemValidator
 }
 
 export interface RouteDefinition {

@@ -15,6 +15,7 @@ import type { DekCache } from './cache/dek-cache.js'
 import type { Config } from './config/config.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import { installProblemReplies } from './http/problem-replies.js'
+import { batchItemValidator } from './http/batch-items.js'
 import { KeywrapError } from './errors.js'
 import { KeyService } from './keys/key-service.js'
 import type { KeyRegistry } from './providers/key-registry.js'
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     cache: deps.cache,
     contract,
     metrics,
+    batchItem: batchItemValidator(contract),
   }
 
   // Once closing, answer in-flight requests with Connection: close, so their keep-alive sockets end

@@ -137,12 +137,13 @@ export class KeyService {
     })
   }
 
-  batchUnwrap(caller: Caller, alias: string, items: readonly WrappedKeyInput[]): Promise<(UnwrapResult | KeywrapError)[]> {
-    return mapSettled(items, (item, index) => this.unwrap(caller, alias, item, index))
+  /** Items that are already errors (invalid input) keep their place in the results and are not processed. */
+  batchUnwrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(UnwrapResult | KeywrapError)[]> {
+    return mapSettled(items, (item, index) => (item instanceof KeywrapError ? Promise.reject(item) : this.unwrap(caller, alias, item, index)))
   }
 
-  batchRewrap(caller: Caller, alias: string, items: readonly WrappedKeyInput[]): Promise<(RewrapResult | KeywrapError)[]> {
-    return mapSettled(items, (item, index) => this.rewrap(caller, alias, item, index))
+  batchRewrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(RewrapResult | KeywrapError)[]> {
+    return mapSettled(items, (item, index) => (item instanceof KeywrapError ? Promise.reject(item) : this.rewrap(caller, alias, item, index)))
   }
 
   /** Drops every cached DEK of the alias, here and fleet-wide; audited like a key access. */

@@ -293,7 +293,15 @@ export interface components {
             rewrapped: boolean;
         };
         BatchRequest: {
-            items: components["schemas"]["WrappedKeyRequest"][];
+            items: components["schemas"]["BatchItem"][];
+        };
+        /**
+         * @description A WrappedKeyRequest (`{wrappedKey, context?}`). Each item is checked on its own: an item that is
+         *     not a valid WrappedKeyRequest gets its own `invalid_request` problem in `results`, and the
+         *     other items are processed.
+         */
+        BatchItem: {
+            [key: string]: unknown;
         };
         ItemError: {
             error: components["schemas"]["Problem"];

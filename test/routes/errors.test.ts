@@ -124,7 +124,7 @@ describe('bad input', () => {
     ['unwrap', '/body/wrappedKey', { wrappedKey: 'k'.repeat(5000) }],
     ['rewrap', '/body/extra', { wrappedKey: 'x', extra: true }],
     ['batchUnwrap', '/body/items', {}],
-    ['batchUnwrap', '/body/items/0/wrappedKey', { items: [{}] }],
+    ['batchUnwrap', '/body/items/0', { items: ['not an object'] }],
     ['batchRewrap', '/body/items', { items: 'all' }],
   ]
   for (const [operationId, pointer, body] of invalidBodies) {

@@ -209,6 +209,20 @@ describe('batches', () => {
     assert.equal(rewrapResults[3].rewrapped, true)
   })
 
+  test('an invalid item gets its own invalid_request; the others are processed', async () => {
+    const { json } = await t.call('generateDataKey', { body: {} })
+    const response = await t.call('batchUnwrap', {
+      body: { items: [{ wrappedKey: '' }, { wrappedKey: json.wrappedKey }, { wrappedKey: json.wrappedKey, surprise: 1 }, { context: { a: 1 } }] },
+    })
+    assert.equal(response.statusCode, 200)
+    const [empty, good, unknownField, noKey] = response.json.results
+    assert.equal(empty.error.code, 'invalid_request')
+    assert.equal(empty.error.errors[0].pointer, '/body/items/0/wrappedKey')
+    assert.equal(good.plaintext, json.plaintext)
+    assert.equal(unknownField.error.errors[0].pointer, '/body/items/2/surprise')
+    assert.deepEqual(noKey.error.errors.map((e: { pointer: string }) => e.pointer).sort(), ['/body/items/3/context/a', '/body/items/3/wrappedKey'])
+  })
+
   test('a batch holds 1 to 1000 items', async () => {
     const { json } = await t.call('generateDataKey', { body: {} })
     const full = await t.call('batchUnwrap', { body: { items: Array.from({ length: 1000 }, () => ({ wrappedKey: json.wrappedKey })) } })
