@@ -15,11 +15,12 @@ export interface WrappedKeyBody {
   context?: EncryptionContext
 }
 
-export function decodeKeyBytes(text: string, pointer: string, maxBytes: number): Buffer {
+/** The key bytes, or the invalid_request error that describes why there are none. */
+export function decodeKeyBytes(text: string, pointer: string, maxBytes: number): Buffer | KeywrapError {
   const bytes = decodeBase64Strict(text)
   if (!bytes || bytes.length === 0 || bytes.length > maxBytes) {
     const detail = `must be 1 to ${maxBytes} bytes in canonical base64 (with padding)`
-    throw new KeywrapError('invalid_request', `${pointer} ${detail}`, { errors: [{ pointer, detail }] })
+    return new KeywrapError('invalid_request', `${pointer} ${detail}`, { errors: [{ pointer, detail }] })
   }
   return bytes
 }

@@ -23,6 +23,9 @@ async function main(): Promise<void> {
     throw error
   }
   settleMetadataServerDetection()
+  // A write error reaches the writer's callbacks (the audit trail then fails closed with 503); without
+  // a listener the stream's 'error' event would end the process instead.
+  process.stdout.on('error', reportStdoutError)
   const stdout = new BatchedLineWriter(process.stdout)
   const deps = await composeDependencies(config, { logger: requestLoggerOptions(config.logLevel, stdout), stdout })
   const app = await buildApp(deps)
@@ -52,8 +55,17 @@ async function main(): Promise<void> {
   if (config.mode === 'development' && config.auth.devIssuer) printWelcome(config, port)
 }
 
+let stdoutErrorReported = false
+function reportStdoutError(error: Error): void {
+  if (stdoutErrorReported) return
+  stdoutErrorReported = true
+  process.stderr.write(`${JSON.stringify({ severity: 'CRITICAL', message: 'stdout cannot be written: audit entries fail and key accesses answer 503', error: error.message })}\n`)
+}
+
 function printWelcome(config: Config, port: number): void {
-  const home = config.home === resolve('.keywrap') ? '' : `KEYWRAP_HOME=${config.home} `
+  const home =
+    (config.home === resolve('.keywrap') ? '' : `KEYWRAP_HOME=${config.home} `) +
+    (config.configFile ? `KEYWRAP_CONFIG=${resolve(config.configFile)} ` : '')
   process.stderr.write(
     [
       '',

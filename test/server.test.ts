@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { openSync } from 'node:fs'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -137,6 +138,24 @@ describe('start-up refusals', () => {
       assert.match(result.stderr, new RegExp(`- ${setting.replace('.', '\\.')}`), `no word about ${setting}:\n${result.stderr}`)
     }
     assert.deepEqual(await readdir(home), [], 'nothing was created before refusing')
+  })
+})
+
+describe('an unwritable stdout', () => {
+  test('key accesses answer 503 audit_unavailable and release nothing; the process stays up', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+    const server = await startServer({ KEYWRAP_HOME: home }, { stdoutFd: openSync('/dev/full', 'w') })
+    try {
+      const token = (await runCli(['token'], { KEYWRAP_HOME: home })).stdout.trim()
+      const refused = await post(server, '/v1/keys/default:generateDataKey', token, {})
+      assert.equal(refused.status, 503)
+      assert.equal(refused.json.code, 'audit_unavailable')
+      assert.ok(!('plaintext' in refused.json))
+      assert.equal((await fetch(`${server.baseUrl}/healthz`)).status, 200)
+      assert.match(server.stderr(), /stdout cannot be written/)
+    } finally {
+      await server.stop()
+    }
   })
 })
 

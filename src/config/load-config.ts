@@ -116,6 +116,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       budgetMs: setting.integer('KEYWRAP_KMS_BUDGET_MS', 4000, 50, 60_000),
     },
   }
+  if (config.redis && config.cache.ttlSeconds === 0) {
+    violations.push('KEYWRAP_CACHE_TTL_SECONDS=0 turns the cache off, but REDIS_URL asks for the shared cache; unset REDIS_URL or give a TTL')
+  }
   if (config.kms.budgetMs < config.kms.callTimeoutMs) {
     violations.push(`KEYWRAP_KMS_BUDGET_MS=${config.kms.budgetMs} must be at least KEYWRAP_KMS_TIMEOUT_MS=${config.kms.callTimeoutMs}`)
   }

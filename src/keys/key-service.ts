@@ -105,10 +105,12 @@ export class KeyService {
     })
   }
 
-  wrap(caller: Caller, alias: string, input: { plaintext: Buffer; context?: EncryptionContext }): Promise<WrapResult> {
-    return this.access(caller, alias, { operation: 'wrap', context: input.context }, (provider, record) =>
-      this.wrapAndCache(alias, provider, input.plaintext, input.context, record),
-    )
+  /** `plaintext` may be the error its decoding gave: it is reported after authorisation, as a failed access. */
+  wrap(caller: Caller, alias: string, input: { plaintext: Buffer | KeywrapError; context?: EncryptionContext }): Promise<WrapResult> {
+    return this.access(caller, alias, { operation: 'wrap', context: input.context }, (provider, record) => {
+      if (input.plaintext instanceof KeywrapError) throw input.plaintext
+      return this.wrapAndCache(alias, provider, input.plaintext, input.context, record)
+    })
   }
 
   unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<UnwrapResult> {

@@ -88,6 +88,14 @@ describe('authorisation', () => {
     assert.deepEqual((await t.call('listKeys', { token: await t.token('consumer') })).json, { keys: [{ alias: 'pay' }] })
   })
 
+  test('a caller without the grant learns nothing from its input: bad key bytes are 403, not 400', async () => {
+    const consumer = await t.token('consumer')
+    assertProblem(await t.call('wrap', { alias: 'pay', token: consumer, body: { plaintext: 'AAF=' } }), 403, 'forbidden')
+    const producer = await t.token('producer')
+    assertProblem(await t.call('wrap', { alias: 'pay', token: producer, body: { plaintext: 'AAF=' } }), 400, 'invalid_request')
+    assert.deepEqual([t.audit.entries.at(-1)!.outcome, t.audit.entries.at(-1)!.errorCode], ['failed', 'invalid_request'])
+  })
+
   test('an alias the caller holds no grant on is 403 whether or not it exists', async () => {
     const consumer = await t.token('consumer')
     assertProblem(await t.call('unwrap', { alias: 'nope', token: consumer, body: { wrappedKey: 'x' } }), 403, 'forbidden')

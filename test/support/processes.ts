@@ -20,12 +20,19 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, NODE_ENV: 'development', ...env }
 }
 
-/** Starts `node --import tsx src/server.ts` (what `npm start` runs) and waits for its welcome line. */
-export async function startServer(env: Record<string, string>): Promise<RunningServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: REPO_ROOT, env: childEnv({ PORT: '0', ...env }) })
+/**
+ * Starts `node --import tsx src/server.ts` (what `npm start` runs) and waits for its welcome line.
+ * `stdoutFd`: a file descriptor for the server's stdout instead of a pipe (e.g. /dev/full).
+ */
+export async function startServer(env: Record<string, string>, options: { stdoutFd?: number } = {}): Promise<RunningServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: REPO_ROOT,
+    env: childEnv({ PORT: '0', ...env }),
+    stdio: ['pipe', options.stdoutFd ?? 'pipe', 'pipe'],
+  }) as ChildProcessWithoutNullStreams
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 20_000)
