@@ -10,18 +10,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { KmsStandIn, type RunningKmsStandIn } from './support/kms-stand-in.js'
-import { runCli, startServer, type RunningServer } from './support/processes.js'
+import { post, runCli, startServer } from './support/processes.js'
 
 const KEY = 'projects/test/locations/europe-west1/keyRings/keywrap/cryptoKeys/payments'
-
-async function post(server: RunningServer, path: string, token: string, body: unknown) {
-  const response = await fetch(`${server.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  return { status: response.status, json: (await response.json()) as any }
-}
 
 describe('npm start against Cloud KMS (the stand-in)', () => {
   const kms = new KmsStandIn()

@@ -9,16 +9,7 @@ import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { runCli, runNode, startServer, type RunningServer } from './support/processes.js'
-
-async function post(server: RunningServer, path: string, token: string, body: unknown) {
-  const response = await fetch(`${server.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  return { status: response.status, json: (await response.json()) as any }
-}
+import { post, runCli, runNode, startServer, type RunningServer } from './support/processes.js'
 
 async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, withinMs: number): Promise<T> {
   const deadline = Date.now() + withinMs

@@ -79,3 +79,13 @@ export async function runNode(args: string[], env: Record<string, string>): Prom
   const [code] = (await once(child, 'exit')) as [number | null]
   return { code, stdout, stderr }
 }
+
+/** POSTs JSON to a running server with a bearer token; the status and the parsed body. */
+export async function post(server: RunningServer, path: string, token: string, body: unknown): Promise<{ status: number; json: any }> {
+  const response = await fetch(`${server.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  return { status: response.status, json: await response.json() }
+}
