@@ -48,14 +48,14 @@ export async function composeDependencies(
     policy: policyFor(config),
     audit:
       overrides.audit ??
-      createAuditSink(config.audit.sink, {
+      (await createAuditSink(config.audit.sink, {
         projectId,
         logName: config.audit.logName,
         writeTimeoutMs: config.audit.timeoutMs,
         ...(config.audit.emulatorHost && { emulatorHost: config.audit.emulatorHost }),
         ...(overrides.stdout && { stdout: overrides.stdout }),
         metrics,
-      }),
+      })),
     fingerprintKey,
     ...(config.rateLimit && config.redis && { rateLimitRedis: createRedisClient(redisConnection(config.redis)) }),
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
