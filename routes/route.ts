@@ -11,6 +11,7 @@ import type { Caller, KeyService } from '../src/keys/key-service.js'
 import type { KeyRegistry } from '../src/providers/key-registry.js'
 import type { Metrics } from '../src/metrics/metrics.js'
 import type { BatchItemValidator } from '../src/http/batch-items.js'
+import type { AuditSink } from '../src/audit/audit-sink.js'
 
 export interface RouteServices {
   readonly keys: KeyService
@@ -19,6 +20,7 @@ export interface RouteServices {
   readonly contract: Contract
   readonly metrics: Metrics
   readonly batchItem: BatchItemValidator
+  readonly audit: AuditSink
 }
 
 export interface RouteDefinition {

@@ -124,6 +124,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     contract,
     metrics,
     batchItem: batchItemValidator(contract),
+    audit: deps.audit,
   }
 
   // Once closing, answer in-flight requests with Connection: close, so their keep-alive sockets end

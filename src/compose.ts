@@ -57,7 +57,7 @@ export async function composeDependencies(
         metrics,
       })),
     fingerprintKey,
-    ...(config.rateLimit && config.redis && { rateLimitRedis: createRedisClient(redisConnection(config.redis)) }),
+    ...(config.rateLimit && config.redis && { rateLimitRedis: rateLimitRedis(config.redis, metrics) }),
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
 }
@@ -85,6 +85,13 @@ function redisConnection(redis: RedisSettings): RedisConnectionOptions {
     ...(redis.tlsCaFile && { tls: { ca: readFileSync(redis.tlsCaFile) } }),
     commandTimeoutMs: redis.commandTimeoutMs,
   }
+}
+
+/** The rate limit's own connection; its errors are counted (the limit is skipped, never the request). */
+function rateLimitRedis(redis: RedisSettings, metrics: Metrics) {
+  const client = createRedisClient(redisConnection(redis))
+  client.on('error', () => metrics.redisErrors.inc({ operation: 'rate-limit' }))
+  return client
 }
 
 function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): DekCache {

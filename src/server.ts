@@ -42,9 +42,13 @@ async function main(): Promise<void> {
     forced.unref()
     await app.close()
     deps.authenticator.close()
-    await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close(), deps.rateLimitRedis?.quit()])
+    // The rate limit's counters are worth nothing now: drop the connection rather than wait on a dead Redis.
+    deps.rateLimitRedis?.disconnect()
+    await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
     stdout.flush()
     clearTimeout(forced)
+    // Everything is closed; a handle some library still holds must not keep the process alive.
+    setTimeout(() => process.exit(0), 500).unref()
   }
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
   process.once('SIGINT', () => void shutdown('SIGINT'))

@@ -143,6 +143,9 @@ describe('an unwritable stdout', () => {
       assert.equal(refused.json.code, 'audit_unavailable')
       assert.ok(!('plaintext' in refused.json))
       assert.equal((await fetch(`${server.baseUrl}/healthz`)).status, 200)
+      const readiness = await fetch(`${server.baseUrl}/readyz`)
+      assert.equal(readiness.status, 503, 'an instance that cannot audit is not ready')
+      assert.equal(((await readiness.json()) as { audit: string }).audit, 'failing')
       assert.match(server.stderr(), /stdout cannot be written/)
     } finally {
       await server.stop()

@@ -6,5 +6,7 @@ import type { AuditEntry } from './audit-entry.js'
  */
 export interface AuditSink {
   write(entry: AuditEntry): Promise<void>
+  /** False while entries cannot be written (readiness reports it); absent: always considered healthy. */
+  healthy?(): boolean
   close(): Promise<void>
 }

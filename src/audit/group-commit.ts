@@ -63,6 +63,7 @@ export class GroupCommitSink<Item> implements AuditSink {
   private readonly maxBatchEntries: number
   private readonly metrics: Metrics | undefined
   private chain = new AuditChain()
+  private lastBatchFailed = false
   private queue: PendingWrite[] = []
   private current: Batch | undefined
   private window: NodeJS.Timeout | undefined
@@ -99,6 +100,11 @@ export class GroupCommitSink<Item> implements AuditSink {
       this.queue.push(write)
       this.schedule(false)
     })
+  }
+
+  /** False while the last batch failed to be written: every key access is being refused (503). */
+  healthy(): boolean {
+    return !this.lastBatchFailed
   }
 
   /** Stops taking entries, writes the ones already queued (each still bounded by its timeout), then releases the writer. */
@@ -154,10 +160,12 @@ export class GroupCommitSink<Item> implements AuditSink {
     }
     committed.then(
       () => {
+        this.lastBatchFailed = false
         for (const write of writes) this.settle(write)
         this.finish(batch)
       },
       (error: unknown) => {
+        this.lastBatchFailed = true
         for (const write of writes) this.settle(write, asError(error))
         this.rotate(chain)
         this.finish(batch)

@@ -6,7 +6,7 @@ import { parseAuditSinkSetting } from '../audit/audit-sink-setting.js'
 import { parseFingerprintKey } from '../audit/fingerprint.js'
 import { parseEmulatorHost } from '../audit/emulator-host.js'
 import { readAuthSettings } from './auth-settings.js'
-import type { Config, Grant, Mode } from './config.js'
+import { DEV_ISSUER, type Config, type Grant, type Mode } from './config.js'
 
 /** Every environment variable keywrap reads, with its default; the README's settings table mirrors this. */
 export const ENVIRONMENT_SETTINGS = {
@@ -136,13 +136,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * so every grant must say which issuer its principals come from.
  */
 function ambiguousGrants(config: Config): string[] {
-  const issuers = config.auth.issuers.length + (config.auth.devIssuer ? 1 : 0)
-  if (!config.policy || issuers < 2) return []
-  return config.policy.grants.flatMap((grant, index) =>
-    grant.issuer === undefined
-      ? [`policy.grants[${index}].issuer: ${issuers} token issuers are configured; name the one this grant's principals come from (e.g. "https://accounts.google.com", or "urn:keywrap:dev")`]
-      : [],
-  )
+  if (!config.policy) return []
+  const known = [...config.auth.issuers.map((issuer) => issuer.issuer), ...(config.auth.devIssuer ? [DEV_ISSUER] : [])]
+  return config.policy.grants.flatMap((grant, index) => {
+    if (grant.issuer === undefined) {
+      return known.length < 2
+        ? []
+        : [`policy.grants[${index}].issuer: ${known.length} token issuers are configured; name the one this grant's principals come from (${known.join(', ')})`]
+    }
+    return known.includes(grant.issuer)
+      ? []
+      : [`policy.grants[${index}].issuer: "${grant.issuer}" is not a configured issuer, so the grant would match nobody (configured: ${known.join(', ') || 'none'})`]
+  })
 }
 
 /** What NODE_ENV=production refuses: anything that only makes sense on a developer's machine. */

@@ -141,11 +141,22 @@ export class KeyService {
 
   /** Items that are already errors (invalid input) keep their place in the results and are not processed. */
   batchUnwrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(UnwrapResult | KeywrapError)[]> {
-    return mapSettled(items, (item, index) => (item instanceof KeywrapError ? Promise.reject(item) : this.unwrap(caller, alias, item, index)))
+    return mapSettled(items, (item, index) =>
+      item instanceof KeywrapError ? this.refuseItem(caller, alias, 'unwrap', item, index) : this.unwrap(caller, alias, item, index),
+    )
   }
 
   batchRewrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(RewrapResult | KeywrapError)[]> {
-    return mapSettled(items, (item, index) => (item instanceof KeywrapError ? Promise.reject(item) : this.rewrap(caller, alias, item, index)))
+    return mapSettled(items, (item, index) =>
+      item instanceof KeywrapError ? this.refuseItem(caller, alias, 'rewrap', item, index) : this.rewrap(caller, alias, item, index),
+    )
+  }
+
+  /** An invalid batch item is still an attempt at a key access: authorised and audited like the others. */
+  private refuseItem(caller: Caller, alias: string, operation: 'unwrap' | 'rewrap', invalid: KeywrapError, batchIndex: number): Promise<never> {
+    return this.access(caller, alias, { operation, batchIndex }, async () => {
+      throw invalid
+    })
   }
 
   /** Drops every cached DEK of the alias, here and fleet-wide; audited like a key access. */
@@ -263,19 +274,32 @@ export class KeyService {
     const wrapped = parseWrappedKey(text)
     if (!wrapped) throw new KeywrapError('cannot_unwrap')
     let description = provider.describe()
-    if (wrapped.version > Math.max(...description.versions.map((v) => v.version))) description = await this.freshen(provider)
+    let confirmed = true
+    if (wrapped.version > Math.max(...description.versions.map((v) => v.version))) {
+      ;({ description, confirmed } = await this.freshen(provider))
+    }
     const version = description.versions.find((v) => v.version === wrapped.version)
+    if (!version && !confirmed) {
+      // Not known yet and the provider could not be asked just now: a retry may succeed.
+      throw new KeywrapError('provider_unavailable', 'This key version is not known to this instance yet; try again.', { retryAfterSeconds: 5 })
+    }
     if (!version) throw new KeywrapError('cannot_unwrap')
     record.keyVersion = version.name
     assertUsable(version)
     return { wrapped, version, description }
   }
 
-  private async freshen(provider: KeyProvider): Promise<KeyDescription> {
+  /** Re-reads the key's metadata, at most once per FRESHEN_INTERVAL_MS after a successful read. */
+  private async freshen(provider: KeyProvider): Promise<{ description: KeyDescription; confirmed: boolean }> {
     const last = this.lastFreshened.get(provider) ?? 0
-    if (Date.now() - last < FRESHEN_INTERVAL_MS) return provider.describe()
-    this.lastFreshened.set(provider, Date.now())
-    return this.freshenFlights.run(provider.uri, () => provider.refresh()).catch(() => provider.describe())
+    if (Date.now() - last < FRESHEN_INTERVAL_MS) return { description: provider.describe(), confirmed: true }
+    try {
+      const description = await this.freshenFlights.run(provider.uri, () => provider.refresh())
+      this.lastFreshened.set(provider, Date.now())
+      return { description, confirmed: true }
+    } catch {
+      return { description: provider.describe(), confirmed: false }
+    }
   }
 
   private async unwrapCached(

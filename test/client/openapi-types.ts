@@ -64,7 +64,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Re-wrap a wrapped key under the primary KEK version (no provider call when it already is). */
+        /** Re-wrap a wrapped key under the primary KEK version (returned as it was, once authenticated, when it already is). */
         post: operations["rewrap"];
         delete?: never;
         options?: never;
@@ -182,7 +182,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness; every key provider was read successfully on its last refresh.
+         * Readiness; every key provider was read on its last refresh and the audit trail can be written.
          * @description Calls no provider: it reports each provider's state from its last metadata refresh. With
          *     `deep=true` it also makes a real encrypt/decrypt round trip through every provider (each
          *     provider does at most one every 10 seconds; other probes share its answer).
@@ -297,12 +297,10 @@ export interface components {
         };
         /**
          * @description A WrappedKeyRequest (`{wrappedKey, context?}`). Each item is checked on its own: an item that is
-         *     not a valid WrappedKeyRequest gets its own `invalid_request` problem in `results`, and the
-         *     other items are processed.
+         *     not a valid WrappedKeyRequest (whatever its JSON type) gets its own `invalid_request` problem in
+         *     `results`, after authorisation and with its own audit entry, and the other items are processed.
          */
-        BatchItem: {
-            [key: string]: unknown;
-        };
+        BatchItem: unknown;
         ItemError: {
             error: components["schemas"]["Problem"];
         };
@@ -350,6 +348,11 @@ export interface components {
         Readiness: {
             /** @enum {string} */
             status: "ready" | "not_ready";
+            /**
+             * @description failing while audit entries cannot be written (every key access then answers 503); not ready.
+             * @enum {string}
+             */
+            audit: "ok" | "failing";
             providers: {
                 alias: components["schemas"]["Alias"];
                 ready: boolean;

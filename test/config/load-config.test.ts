@@ -118,3 +118,15 @@ test('with several token issuers every grant names its issuer', async () => {
   assert.equal(violations.length, 1)
   assert.match(violations[0]!, /^policy\.grants\[0\]\.issuer: 2 token issuers are configured/)
 })
+
+test('a grant naming an issuer that is not configured would match nobody: refused', async () => {
+  const path = await configFile(
+    JSON.stringify({
+      auth: { issuers: [{ preset: 'google', audience: 'https://keywrap.example' }] },
+      policy: { grants: [{ principals: ['a@p.iam.gserviceaccount.com'], keys: ['default'], operations: ['unwrap'], issuer: 'accounts.google.com' }] },
+    }),
+  )
+  const violations = violationsOf({ KEYWRAP_CONFIG: path })
+  assert.equal(violations.length, 1)
+  assert.match(violations[0]!, /^policy\.grants\[0\]\.issuer: "accounts\.google\.com" is not a configured issuer, .*https:\/\/accounts\.google\.com, urn:keywrap:dev/)
+})

@@ -211,11 +211,16 @@ describe('batches', () => {
 
   test('an invalid item gets its own invalid_request; the others are processed', async () => {
     const { json } = await t.call('generateDataKey', { body: {} })
+    const before = t.audit.entries.length
     const response = await t.call('batchUnwrap', {
-      body: { items: [{ wrappedKey: '' }, { wrappedKey: json.wrappedKey }, { wrappedKey: json.wrappedKey, surprise: 1 }, { context: { a: 1 } }] },
+      body: { items: [{ wrappedKey: '' }, { wrappedKey: json.wrappedKey }, { wrappedKey: json.wrappedKey, surprise: 1 }, { context: { a: 1 } }, null, 'kw1'] },
     })
     assert.equal(response.statusCode, 200)
-    const [empty, good, unknownField, noKey] = response.json.results
+    const [empty, good, unknownField, noKey, nothing, text] = response.json.results
+    assert.equal(nothing.error.errors[0].pointer, '/body/items/4')
+    assert.equal(text.error.code, 'invalid_request')
+    // Every item is an attempt at a key access: six items, six audit entries.
+    assert.equal(t.audit.entries.length - before, 6)
     assert.equal(empty.error.code, 'invalid_request')
     assert.equal(empty.error.errors[0].pointer, '/body/items/0/wrappedKey')
     assert.equal(good.plaintext, json.plaintext)
