@@ -2,6 +2,7 @@
  * What a route file declares: the operation it implements (method, path and schemas come from
  * openapi.yaml under that operationId), whether it needs a bearer token, and a thin handler.
  */
+import { isIP } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Principal } from '../src/auth/principal.js'
 import type { TraceContext } from '../src/audit/trace-context.js'
@@ -41,7 +42,8 @@ export function callerOf(request: FastifyRequest): Caller {
   return {
     principal,
     requestId: request.id,
-    remoteAddress: request.ip,
+    // X-Forwarded-For is text a client may have written: only an address goes to the audit trail.
+    remoteAddress: isIP(request.ip) ? request.ip : request.socket.remoteAddress,
     ...(userAgent !== undefined && { userAgent }),
     ...(request.trace && { trace: request.trace }),
   }

@@ -80,6 +80,8 @@ describe('caller address', () => {
     try {
       await proxied.call('generateDataKey', { body: {}, headers: { 'x-forwarded-for': '6.6.6.6, 35.1.2.3' } })
       assert.equal(proxied.audit.entries.at(-1)!.remoteAddress, '35.1.2.3')
+      await proxied.call('generateDataKey', { body: {}, headers: { 'x-forwarded-for': 'not-an-address' } })
+      assert.equal(proxied.audit.entries.at(-1)!.remoteAddress, '127.0.0.1')
     } finally {
       await proxied.close()
     }
