@@ -12,6 +12,7 @@ import { open } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { canonicalJson, chainHash, GENESIS_HASH, hashedFields } from '../audit/chain.js'
+import { AUDIT_SEVERITY, type AuditOutcome } from '../audit/audit-entry.js'
 
 export interface AuditVerification {
   ok: boolean
@@ -81,6 +82,11 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
     }
     entries++
     const { chainId, seq, hash, fields } = parsed
+    // Severity is presentation, outside the hash; it must still say what the outcome says.
+    const expectedSeverity = AUDIT_SEVERITY[fields.outcome as AuditOutcome]
+    if (parsed.severity !== undefined && expectedSeverity !== undefined && parsed.severity !== expectedSeverity) {
+      report(`line ${lineNumber}: chain ${chainId} seq ${seq}: severity ${parsed.severity} does not match outcome ${String(fields.outcome)} (edited?)`)
+    }
     let chain = chains.get(chainId)
     if (!chain) chains.set(chainId, (chain = new ChainState(chainId)))
 
@@ -118,7 +124,7 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
   return { ok: problems.length === 0, chains: chains.size, entries, skipped, problems }
 }
 
-type ParsedLine = { chainId: string; seq: number; hash: string; fields: Record<string, unknown> } | { malformed: string }
+type ParsedLine = { chainId: string; seq: number; hash: string; fields: Record<string, unknown>; severity?: string } | { malformed: string }
 
 /** The audit fields of a line, undefined when the line is not an audit entry. */
 function auditFields(text: string): ParsedLine | undefined {
@@ -143,7 +149,8 @@ function auditFields(text: string): ParsedLine | undefined {
     const time = rfc3339(line.timestamp)
     if (time !== undefined) payload.time = time
   }
-  return { chainId: chain, seq, hash, fields: hashedFields(payload) }
+  const severity = typeof line.severity === 'string' ? line.severity : undefined
+  return { chainId: chain, seq, hash, fields: hashedFields(payload), ...(severity !== undefined && { severity }) }
 }
 
 /**

@@ -113,6 +113,7 @@ describe('verifyAuditTrail', () => {
     const previousHash = JSON.parse(lines[2]!).hash as string
     lines[3] = edit(lines[3]!, (entry) => {
       entry.outcome = 'denied'
+      entry.severity = 'WARNING'
       entry.hash = chainHash(previousHash, hashedFields(entry))
     })
     const result = await verifyAuditTrail(lines)
@@ -124,6 +125,14 @@ describe('verifyAuditTrail', () => {
     const lines = await trail(3)
     lines[1] = edit(lines[1]!, (entry) => (entry.message = 'reworded'))
     assert.equal((await verifyAuditTrail(lines)).ok, true)
+  })
+
+  test('a severity that does not match the outcome is reported', async () => {
+    const lines = await trail(3)
+    lines[1] = edit(lines[1]!, (entry) => (entry.severity = 'DEBUG'))
+    const result = await verifyAuditTrail(lines)
+    assert.equal(result.ok, false)
+    assert.match(result.problems[0]!, /seq 2: severity DEBUG does not match outcome/)
   })
 
   test('reordered lines are reported; the links still verify', async () => {
