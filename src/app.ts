@@ -17,11 +17,11 @@ import { loadContract, type Contract } from './http/openapi-contract.js'
 import { installProblemReplies } from './http/problem-replies.js'
 import { batchItemValidator } from './http/batch-items.js'
 import { KeywrapError } from './errors.js'
-import { KeyService } from './keys/key-service.js'
+import { KeyService, type AuditedOperation } from './keys/key-service.js'
 import type { KeyRegistry } from './providers/key-registry.js'
 import { Metrics } from './metrics/metrics.js'
 import { routes } from '../routes/index.js'
-import type { RouteServices } from '../routes/route.js'
+import { callerOf, type RouteServices } from '../routes/route.js'
 
 export interface AppDependencies {
   readonly config: Config
@@ -60,7 +60,18 @@ type RateLimitRedis = NonNullable<RateLimitPluginOptions['redis']>
  * Per-principal rate limit on authenticated routes (counted after authentication, so the key is the
  * verified principal). Redis trouble skips the limit rather than failing the request.
  */
-async function installRateLimit(app: FastifyInstance, config: Config, redis: RateLimitRedis | undefined): Promise<void> {
+/** The key access each rate-limited route stands for, so that its 429 is audited as a denied access. */
+const AUDITED_OPERATION: Readonly<Record<string, AuditedOperation>> = {
+  generateDataKey: 'generateDataKey',
+  wrap: 'wrap',
+  unwrap: 'unwrap',
+  rewrap: 'rewrap',
+  batchUnwrap: 'unwrap',
+  batchRewrap: 'rewrap',
+  purgeCache: 'cache.purge',
+}
+
+async function installRateLimit(app: FastifyInstance, config: Config, redis: RateLimitRedis | undefined, keys: KeyService): Promise<void> {
   const limit = config.rateLimit!
   await app.register(rateLimit, {
     max: limit.max,
@@ -73,10 +84,16 @@ async function installRateLimit(app: FastifyInstance, config: Config, redis: Rat
     skipOnError: true,
     nameSpace: `${config.redis?.keyPrefix ?? 'kw:'}rate:`,
     ...(redis && { redis }),
-    errorResponseBuilder: (_request, context) =>
-      new KeywrapError('rate_limited', `At most ${context.max} requests per ${limit.windowSeconds} s for each caller.`, {
+    errorResponseBuilder: (request, context) => {
+      const refusal = new KeywrapError('rate_limited', `At most ${context.max} requests per ${limit.windowSeconds} s for each caller.`, {
         retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
-      }),
+      })
+      const operation = AUDITED_OPERATION[request.routeOptions.config.operationId ?? '']
+      const alias = (request.params as { alias?: string }).alias
+      // Nothing is released on a 429, so the reply does not wait for this entry.
+      if (operation && alias) void keys.recordRateLimited(callerOf(request), alias, operation, refusal)
+      return refusal
+    },
   })
 }
 
@@ -149,7 +166,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     done()
   })
 
-  if (config.rateLimit) await installRateLimit(app, config, deps.rateLimitRedis)
+  if (config.rateLimit) await installRateLimit(app, config, deps.rateLimitRedis, services.keys)
 
   for (const route of routes) {
     const operation = contract.operations.get(route.operationId)

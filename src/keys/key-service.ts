@@ -72,7 +72,7 @@ interface AccessRecord {
 const BATCH_PARALLELISM = 64
 const FRESHEN_INTERVAL_MS = 5000
 
-type AuditedOperation = KeyOperation | 'cache.purge'
+export type AuditedOperation = KeyOperation | 'cache.purge'
 
 /** What an access is about, as its audit entry names it. */
 interface AccessRequest {
@@ -81,6 +81,8 @@ interface AccessRequest {
   readonly batchIndex?: number | undefined
   /** The wrapped key presented (unwrap, rewrap). */
   readonly wrappedKey?: string
+  /** Refused before it began (the rate limit): audited as denied with this error. */
+  readonly refusal?: KeywrapError
 }
 
 export class KeyService {
@@ -167,6 +169,11 @@ export class KeyService {
     })
   }
 
+  /** A key access the rate limit refused, audited as denied like any other refusal. */
+  async recordRateLimited(caller: Caller, alias: string, operation: AuditedOperation, refusal: KeywrapError): Promise<void> {
+    await this.access(caller, alias, { operation, refusal }, async () => undefined).catch(() => undefined)
+  }
+
   /** Whether the principal may read /metrics (a grant of metrics.read on any key pattern). */
   mayReadMetrics(principal: Principal): boolean {
     return this.deps.policy.allowsUnscoped(principal, 'metrics.read')
@@ -227,6 +234,10 @@ export class KeyService {
       })
     }
 
+    if (request.refusal) {
+      await audit('denied', request.refusal)
+      throw request.refusal
+    }
     if (!this.deps.policy.allows(caller.principal, alias, operation)) {
       const denied = new KeywrapError('forbidden', `You may not ${operation} with key "${alias}".`)
       await audit('denied', denied)

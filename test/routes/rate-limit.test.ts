@@ -15,6 +15,10 @@ test('each principal gets its own budget; over it: 429 problem+json with Retry-A
     assert.equal(limited.statusCode, 429)
     assert.equal(limited.json.code, 'rate_limited')
     assert.ok(Number(limited.headers['retry-after']) >= 1)
+    await new Promise((resolve) => setImmediate(resolve))
+    const entry = t.audit.entries.at(-1)!
+    assert.deepEqual([entry.operation, entry.outcome, entry.errorCode, entry.principal], ['generateDataKey', 'denied', 'rate_limited', 'alice'])
+    assert.equal(t.audit.entries.length, 4, 'three allowed accesses and one refused one')
     assert.equal((await t.call('generateDataKey', { token: await t.token('bob'), body: {} })).statusCode, 200)
     for (let i = 0; i < 5; i++) assert.equal((await t.call('getHealth', { token: null })).statusCode, 200)
   } finally {
