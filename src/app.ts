@@ -12,7 +12,7 @@ import type { ManagedAuthenticator } from './auth/authenticator.js'
 import { parseTraceContext } from './audit/trace-context.js'
 import type { Policy } from './auth/policy.js'
 import type { DekCache } from './cache/dek-cache.js'
-import type { Config } from './config/config.js'
+import { LOCAL_PROJECT_ID, type Config } from './config/config.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import { installProblemReplies } from './http/problem-replies.js'
 import { batchItemValidator } from './http/batch-items.js'
@@ -101,7 +101,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { config } = deps
   const contract = deps.contract ?? loadContract()
   const metrics = deps.metrics ?? new Metrics()
-  const projectId = config.googleProjectId ?? 'keywrap-local'
+  const projectId = config.googleProjectId ?? LOCAL_PROJECT_ID
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: config.http.bodyLimitBytes,

@@ -13,14 +13,11 @@ import { createAuthenticator } from './auth/create-authenticator.js'
 import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { createDekCache } from './cache/create-cache.js'
 import type { DekCache } from './cache/dek-cache.js'
-import { DEV_ISSUER, type Config, type RedisSettings } from './config/config.js'
+import { DEV_ISSUER, LOCAL_PROJECT_ID, type Config, type RedisSettings } from './config/config.js'
 import { createRedisClient, type RedisConnectionOptions } from './cache/redis-connection.js'
 import { Metrics } from './metrics/metrics.js'
 import { createKeyRegistry, type ProviderLogger } from './providers/create-providers.js'
 import type { KeyRegistry } from './providers/key-registry.js'
-
-/** Project id for log entries when none is configured (development only; production requires one). */
-export const LOCAL_PROJECT_ID = 'keywrap-local'
 
 export async function composeDependencies(
   config: Config,

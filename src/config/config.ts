@@ -73,5 +73,8 @@ export interface RedisSettings {
   readonly offlineGraceSeconds: number
 }
 
+/** Project id of log entries when GOOGLE_CLOUD_PROJECT is unset (development only; production requires one). */
+export const LOCAL_PROJECT_ID = 'keywrap-local'
+
 export const DEV_ISSUER = 'urn:keywrap:dev'
 export const DEFAULT_AUDIENCE = 'keywrap'

@@ -111,7 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     googleProjectId: env.GOOGLE_CLOUD_PROJECT || undefined,
     kms: {
-      emulatorHost: setting.pattern('KMS_EMULATOR_HOST', /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, '') || undefined,
+      emulatorHost: readEmulatorHost(env.KMS_EMULATOR_HOST, 'KMS_EMULATOR_HOST', violations),
       callTimeoutMs: setting.integer('KEYWRAP_KMS_TIMEOUT_MS', 2000, 50, 60_000),
       budgetMs: setting.integer('KEYWRAP_KMS_BUDGET_MS', 4000, 50, 60_000),
     },

@@ -49,15 +49,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
 
 function asKeywrapError(error: FastifyError): KeywrapError {
   if (isKeywrapError(error)) return error
-  if (error.validation) {
-    const context = error.validationContext ?? 'body'
-    const errors: ProblemFieldError[] = error.validation.map((issue) => ({
-      pointer: `/${context}${issue.instancePath}${missingPropertySuffix(issue.params)}`,
-      detail: describeIssue(issue.keyword, issue.params, issue.message),
-    }))
-    const summary = errors.map((e) => `${e.pointer} ${e.detail}`).join('; ')
-    return new KeywrapError('invalid_request', summary, { errors })
-  }
+  if (error.validation) return invalidRequest(`/${error.validationContext ?? 'body'}`, error.validation)
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined
   if (mapped) return mapped()
   if (error instanceof SyntaxError) return new KeywrapError('invalid_request', 'The body is not valid JSON.')
@@ -67,6 +59,22 @@ function asKeywrapError(error: FastifyError): KeywrapError {
     return new KeywrapError('invalid_request', 'The request is not valid HTTP for this service.')
   }
   return new KeywrapError('internal', undefined, { cause: error })
+}
+
+export interface ValidationIssue {
+  readonly keyword: string
+  readonly instancePath: string
+  readonly params: Record<string, unknown>
+  readonly message?: string | undefined
+}
+
+/** Schema-validation issues (Ajv's) as one invalid_request, each issue named by a JSON pointer under `prefix`. */
+export function invalidRequest(prefix: string, issues: readonly ValidationIssue[]): KeywrapError {
+  const errors: ProblemFieldError[] = issues.map((issue) => ({
+    pointer: `${prefix}${issue.instancePath}${missingPropertySuffix(issue.params)}`,
+    detail: describeIssue(issue.keyword, issue.params, issue.message),
+  }))
+  return new KeywrapError('invalid_request', errors.map((e) => `${e.pointer} ${e.detail}`).join('; '), { errors })
 }
 
 function missingPropertySuffix(params: Record<string, unknown>): string {
