@@ -35,6 +35,8 @@ export interface SealedRecord {
   readonly hash: string
   /** The entry's fields with `chain` and `seq`: what `hash` covers. */
   readonly fields: AuditRecord
+  /** canonicalJson(fields): the bytes hashed, which line sinks also write (one serialisation per entry). */
+  readonly fieldsJson: string
 }
 
 export class AuditChain {
@@ -53,8 +55,10 @@ export class AuditChain {
 
   /** The next link for `record`; the chain does not move until accept(). */
   seal(record: AuditRecord): SealedRecord {
-    const fields = { ...record, chain: this.id, seq: this.seq + 1 }
-    return { chain: this.id, seq: fields.seq, hash: chainHash(this.last, fields), fields }
+    const seq = this.seq + 1
+    const fields = withChainLink(record, this.id, seq)
+    const fieldsJson = canonicalJson(fields)
+    return { chain: this.id, seq, hash: hashLink(this.last, fieldsJson), fields, fieldsJson }
   }
 
   accept(sealed: SealedRecord): void {
@@ -65,14 +69,75 @@ export class AuditChain {
 }
 
 export function chainHash(previous: string, fields: AuditRecord): string {
-  return createHash('sha256').update(Buffer.from(previous, 'hex')).update(canonicalJson(fields), 'utf8').digest('hex')
+  return hashLink(previous, canonicalJson(fields))
 }
 
-/** The entry's defined fields, in declaration order. */
+function hashLink(previous: string, fieldsJson: string): string {
+  return createHash('sha256').update(Buffer.from(previous, 'hex')).update(fieldsJson, 'utf8').digest('hex')
+}
+
+/** Every field of an audit entry (the type checks that none is missing), in canonical (sorted) order. */
+const ENTRY_FIELDS = Object.keys({
+  time: true,
+  operation: true,
+  principal: true,
+  issuer: true,
+  alias: true,
+  keyVersion: true,
+  outcome: true,
+  errorCode: true,
+  cacheLevel: true,
+  context: true,
+  wrappedKeyFingerprint: true,
+  rewrappedKeyFingerprint: true,
+  batchIndex: true,
+  requestId: true,
+  trace: true,
+  spanId: true,
+  remoteAddress: true,
+  userAgent: true,
+  latencyMs: true,
+} satisfies Record<keyof AuditEntry, true>).sort() as (keyof AuditEntry)[]
+
+/**
+ * The entry's defined fields, built in canonical order (the context's keys sorted too), so that
+ * canonicalJson() of the sealed record is a plain JSON.stringify.
+ */
 export function toAuditRecord(entry: AuditEntry): Record<string, unknown> {
   const record: Record<string, unknown> = {}
-  for (const [name, value] of Object.entries(entry)) if (value !== undefined) record[name] = value
+  for (const name of ENTRY_FIELDS) {
+    const value = entry[name]
+    if (value !== undefined) record[name] = name === 'context' ? sortedKeys(value as Record<string, string>) : value
+  }
   return record
+}
+
+function sortedKeys(object: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const sorted: Record<string, unknown> = {}
+  for (const name of Object.keys(object).sort()) sorted[name] = object[name]
+  return sorted
+}
+
+/** `{ ...record, chain, seq }`, with chain and seq in their sorted places when the record's keys are sorted. */
+function withChainLink(record: AuditRecord, chain: string, seq: number): Record<string, unknown> {
+  const fields: Record<string, unknown> = {}
+  let chainPlaced = false
+  let seqPlaced = false
+  for (const name in record) {
+    if (name === 'chain' || name === 'seq') continue
+    if (!chainPlaced && name > 'chain') {
+      fields.chain = chain
+      chainPlaced = true
+    }
+    if (!seqPlaced && name > 'seq') {
+      fields.seq = seq
+      seqPlaced = true
+    }
+    fields[name] = record[name]
+  }
+  if (!chainPlaced) fields.chain = chain
+  if (!seqPlaced) fields.seq = seq
+  return fields
 }
 
 /** The part of a written payload (a file or stdout line, or a LogEntry's jsonPayload) that the hash covers. */
@@ -85,16 +150,55 @@ export function hashedFields(payload: AuditRecord): Record<string, unknown> {
 }
 
 export function canonicalJson(value: unknown): string {
+  // Already canonical (sorted keys, nothing JSON.stringify would drop or reorder): one native call.
+  if (isCanonical(value)) return JSON.stringify(value)
+  return canonicalJsonOf(value)
+}
+
+function canonicalJsonOf(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     const text = JSON.stringify(value)
     if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`)
     return text
   }
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJsonOf(item))).join(',')}]`
   const members: string[] = []
   for (const name of Object.keys(value).sort()) {
     const member = (value as Record<string, unknown>)[name]
-    if (member !== undefined) members.push(`${JSON.stringify(name)}:${canonicalJson(member)}`)
+    if (member !== undefined) members.push(`${JSON.stringify(name)}:${canonicalJsonOf(member)}`)
   }
   return `{${members.join(',')}}`
+}
+
+/**
+ * True when JSON.stringify(value) already is its canonical JSON: plain objects whose keys are in
+ * sorted order (none that looks like an array index, which JSON.stringify would move to the front),
+ * no undefined members, and only strings, finite numbers, booleans and null as leaves.
+ */
+function isCanonical(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(value)
+    case 'object':
+      break
+    default:
+      return false
+  }
+  if (value === null) return true
+  if (Array.isArray(value)) return value.every(isCanonical)
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false
+  let previous: string | undefined
+  for (const name in value) {
+    const first = name.charCodeAt(0)
+    if (first >= 48 && first <= 57) return false
+    if (previous !== undefined && !(previous < name)) return false
+    if (!Object.hasOwn(value, name)) return false
+    const member = (value as Record<string, unknown>)[name]
+    if (member === undefined || !isCanonical(member)) return false
+    previous = name
+  }
+  return true
 }

@@ -2,7 +2,21 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { AuditChain, canonicalJson, chainHash, GENESIS_HASH, hashedFields, toAuditRecord } from '../../src/audit/chain.js'
+import fc from 'fast-check'
 import { auditEntry } from './audit-fixtures.js'
+
+/** Canonical JSON by its definition, without shortcuts: the reference for canonicalJson(). */
+function referenceCanonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(referenceCanonicalJson).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const members = Object.keys(value)
+      .sort()
+      .filter((name) => (value as Record<string, unknown>)[name] !== undefined)
+      .map((name) => `${JSON.stringify(name)}:${referenceCanonicalJson((value as Record<string, unknown>)[name])}`)
+    return `{${members.join(',')}}`
+  }
+  return JSON.stringify(value)
+}
 
 describe('canonical JSON', () => {
   test('sorts keys at every depth, drops undefined, adds no whitespace', () => {
@@ -11,6 +25,18 @@ describe('canonical JSON', () => {
 
   test('is the same whatever order the keys were written in', () => {
     assert.equal(canonicalJson({ seq: 2, chain: 'c', context: { y: '1', x: '2' } }), canonicalJson({ context: { x: '2', y: '1' }, chain: 'c', seq: 2 }))
+  })
+
+  test('matches its definition for any JSON value, sorted or not, with keys that look like indices', () => {
+    const key = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.nat(20).map(String))
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, fc.string({ unit: 'binary', maxLength: 8 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), tie('array'), tie('object')),
+      array: fc.array(tie('value'), { maxLength: 4 }),
+      object: fc.dictionary(key, tie('value'), { maxKeys: 6 }),
+    }))
+    fc.assert(fc.property(json.value, (value) => assert.equal(canonicalJson(value), referenceCanonicalJson(value))), { numRuns: 500 })
+    // Sorted objects take the fast path; they must give the same text.
+    fc.assert(fc.property(json.object, (value) => assert.equal(canonicalJson(JSON.parse(referenceCanonicalJson(value))), referenceCanonicalJson(value))), { numRuns: 300 })
   })
 
   test('escapes strings as JSON does', () => {
@@ -58,6 +84,14 @@ describe('AuditChain', () => {
 })
 
 describe('hashed fields', () => {
+  test('a record is built in canonical order, so sealing it needs no sorting', () => {
+    const entry = auditEntry({ context: { zone: 'b', app: 'a' }, batchIndex: 2, errorCode: 'forbidden' })
+    const sealed = new AuditChain('c').seal(toAuditRecord(entry))
+    assert.equal(sealed.fieldsJson, JSON.stringify(sealed.fields))
+    assert.equal(sealed.fieldsJson, referenceCanonicalJson(sealed.fields))
+    assert.deepEqual(Object.keys(sealed.fields), Object.keys(sealed.fields).sort())
+  })
+
   test('a record is the entry without undefined fields', () => {
     const record = toAuditRecord(auditEntry({ errorCode: undefined, batchIndex: 3 }))
     assert.ok(!('errorCode' in record))
