@@ -7,6 +7,8 @@ export interface Row {
   requestsPerSecond: number
   p50Ms: number
   p99Ms: number
+  /** Server CPU (all threads) per request, in microseconds: steadier than req/s on a shared machine. */
+  serverCpuUsPerRequest: number
   ratioToBaseline?: number
   errors: number
 }
@@ -19,6 +21,8 @@ export interface LoadRequest {
   token?: string
 }
 
+const WARM_UP_SECONDS = 1
+
 export async function load(
   scenario: string,
   target: BenchProcess,
@@ -29,21 +33,28 @@ export async function load(
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (request.token) headers.authorization = `Bearer ${request.token}`
   const bodies = request.bodies
-  const result = await autocannon({
-    url: `${target.url}${request.path}`,
-    method: 'POST',
-    headers,
-    connections: options.connections ?? 50,
-    ...(options.amount ? { amount: options.amount } : { duration: durationSeconds }),
-    ...(bodies
-      ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies() }) }] }
-      : { body: JSON.stringify(request.body ?? {}) }),
-  })
+  const run = (limit: { duration: number } | { amount: number }) =>
+    autocannon({
+      url: `${target.url}${request.path}`,
+      method: 'POST',
+      headers,
+      connections: options.connections ?? 50,
+      ...limit,
+      ...(bodies
+        ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies() }) }] }
+        : { body: JSON.stringify(request.body ?? {}) }),
+    })
+  // A second of the same load first, unmeasured: figures are for a warm (JIT-compiled) process.
+  if (!options.amount) await run({ duration: WARM_UP_SECONDS })
+  const cpuBefore = await target.cpuSeconds()
+  const result = await run(options.amount ? { amount: options.amount } : { duration: durationSeconds })
+  const cpuSeconds = (await target.cpuSeconds()) - cpuBefore
   return {
     scenario,
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
+    serverCpuUsPerRequest: Math.round((cpuSeconds * 1e6) / Math.max(1, result.requests.total)),
     errors: result.non2xx + result.errors + result.timeouts,
   }
 }

@@ -10,6 +10,8 @@ export interface BenchProcess {
   readonly pid: number
   readonly startedToReadyMs: number
   rssBytes(): Promise<number>
+  /** CPU time (user + system, all threads) the process has used so far, in seconds. */
+  cpuSeconds(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -51,6 +53,12 @@ function handle(child: ChildProcess, url: string, startedToReadyMs: number): Ben
       const { readFile } = await import('node:fs/promises')
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+    },
+    async cpuSeconds() {
+      const { readFile } = await import('node:fs/promises')
+      // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name): utime and stime, in clock ticks of 1/100 s.
+      const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+      return (Number(fields[11]) + Number(fields[12])) / 100
     },
     async stop() {
       if (child.exitCode !== null) return

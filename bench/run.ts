@@ -187,9 +187,9 @@ async function report(context: Context): Promise<void> {
   const cpu = cpus()
   const header = `keywrap benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}; autocannon with 50 connections, ${DURATION_SECONDS} s per scenario, on the same machine`
   const table = [
-    '| scenario | req/s | × baseline | p50 ms | p99 ms | errors |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.scenario} | ${r.requestsPerSecond} | ${r.ratioToBaseline} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} |`),
+    '| scenario | req/s | × baseline | p50 ms | p99 ms | server CPU µs/req | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.scenario} | ${r.requestsPerSecond} | ${r.ratioToBaseline} | ${r.p50Ms} | ${r.p99Ms} | ${r.serverCpuUsPerRequest} | ${r.errors} |`),
   ].join('\n')
   const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')
   process.stdout.write(`\n${header}\n\n${table}\n\n${factLines}\n`)

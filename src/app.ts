@@ -185,8 +185,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       }),
       // A POST whose fields are all optional may come with no body at all.
       ...(operation.schema.body && {
-        preValidation: async (request) => {
+        preValidation: (request, _reply, done) => {
           request.body ??= {}
+          done()
         },
       }),
       handler: (request, reply) => route.handle(request, reply, services),

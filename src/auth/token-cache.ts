@@ -3,7 +3,7 @@
  * a signature check. An entry never outlives the token's `exp`, checked at lookup with the caller's
  * clock; the least recently used entries go first when the cache is full.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Principal } from './principal.js'
 
@@ -21,7 +21,7 @@ export class VerifiedTokenCache {
   }
 
   static digest(token: string): string {
-    return createHash('sha256').update(token).digest('base64url')
+    return hash('sha256', token, 'base64url')
   }
 
   get(digest: string, now: number): Principal | undefined {

@@ -1,5 +1,5 @@
 /** L1: an in-process LRU with a TTL, bounded by entries. */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
 
@@ -52,7 +52,9 @@ export class MemoryDekCache implements DekCache {
   }
 }
 
+const NUL = Buffer.from([0])
+
 /** A digest keeps entry keys small whatever the size of the context. */
 function entryKey(key: DekCacheKey): string {
-  return createHash('sha256').update(key.wrappedKey).update('\0').update(key.aad).digest('base64url')
+  return hash('sha256', Buffer.concat([Buffer.from(key.wrappedKey), NUL, key.aad]), 'base64url')
 }

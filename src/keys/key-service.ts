@@ -4,7 +4,7 @@
  * returned. Nothing here knows about HTTP.
  */
 import type { AuditSink } from '../audit/audit-sink.js'
-import { fingerprintWrappedKey } from '../audit/fingerprint.js'
+import { WrappedKeyFingerprints } from '../audit/fingerprint.js'
 import type { TraceContext } from '../audit/trace-context.js'
 import type { AuditEntry, CacheLevel } from '../audit/audit-entry.js'
 import type { KeyOperation } from '../auth/operations.js'
@@ -90,9 +90,11 @@ export class KeyService {
   private readonly unwrapFlights = new SingleFlight<{ plaintext: Buffer; version: number }>()
   private readonly freshenFlights = new SingleFlight<KeyDescription>()
   private readonly lastFreshened = new WeakMap<KeyProvider, number>()
+  private readonly fingerprints: WrappedKeyFingerprints
 
   constructor(deps: KeyServiceDependencies) {
     this.deps = deps
+    this.fingerprints = new WrappedKeyFingerprints(deps.fingerprintKey)
   }
 
   generateDataKey(
@@ -261,7 +263,7 @@ export class KeyService {
   }
 
   private fingerprint(wrappedKey: string | undefined): string | undefined {
-    return wrappedKey === undefined ? undefined : fingerprintWrappedKey(this.deps.fingerprintKey, wrappedKey)
+    return wrappedKey === undefined ? undefined : this.fingerprints.of(wrappedKey)
   }
 
   private async writeAudit(entry: AuditEntry): Promise<void> {

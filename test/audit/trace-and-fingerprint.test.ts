@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { fingerprintWrappedKey, parseFingerprintKey } from '../../src/audit/fingerprint.js'
+import { fingerprintWrappedKey, parseFingerprintKey, WrappedKeyFingerprints } from '../../src/audit/fingerprint.js'
 import { parseTraceContext } from '../../src/audit/trace-context.js'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -78,6 +78,13 @@ describe('fingerprintWrappedKey', () => {
     const fingerprint = fingerprintWrappedKey(key, wrappedKey)
     assert.notEqual(fingerprintWrappedKey(randomBytes(32), wrappedKey), fingerprint)
     assert.notEqual(fingerprintWrappedKey(key, `${wrappedKey}A`), fingerprint)
+  })
+
+  test('remembered answers are the computed ones, for keys seen before, evicted, or too long to keep', () => {
+    const fingerprints = new WrappedKeyFingerprints(key, { remembered: 2 })
+    const keys = [wrappedKey, `${wrappedKey}B`, `${wrappedKey}C`, `kw1.1.${'A'.repeat(300)}`]
+    for (let round = 0; round < 3; round++) for (const each of keys) assert.equal(fingerprints.of(each), fingerprintWrappedKey(key, each))
+    assert.throws(() => new WrappedKeyFingerprints(randomBytes(16)), RangeError)
   })
 
   test('reveals nothing of the wrapped key', () => {
