@@ -17,16 +17,19 @@ export interface BenchProcess {
 
 /**
  * keywrap from dist/ (npm run build). Its stdout (request logs and audit) is a pipe, as on Cloud Run,
- * drained and discarded here.
+ * drained by a `cat` of its own: the load generator runs in this process, and draining tens of MB/s
+ * of log lines here would slow the load rather than keywrap.
  */
 export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
   const started = performance.now()
+  const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
   const child = spawn(process.execPath, ['dist/src/server.js'], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'development', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', drain.stdin!, 'pipe'],
   })
-  child.stdout!.resume()
+  // keywrap holds the pipe's write end now; cat ends when keywrap does.
+  drain.stdin!.destroy()
   const port = await waitFor(child, /listening on http:\/\/localhost:(\d+)/)
   const url = `http://127.0.0.1:${port}`
   // Cold start: process start until /readyz answers 200.
