@@ -162,7 +162,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onResponse', (request, reply, done) => {
     const operation = request.routeOptions.config.operationId ?? 'unmatched'
     metrics.httpRequestSeconds.observe({ operation, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
-    request.log.info({ httpRequest: httpRequestOf(request, reply), operation }, 'request completed')
+    // Successful requests at debug: on Cloud Run the platform's request log has a line for each request
+    // already, and the audit trail one for each key access; refusals and failures stay visible at info.
+    const level = reply.statusCode >= 500 ? 'error' : reply.statusCode >= 400 ? 'info' : 'debug'
+    request.log[level]({ httpRequest: httpRequestOf(request, reply), operation }, 'request completed')
     done()
   })
 

@@ -40,6 +40,11 @@ export class WrappedKeyFingerprints {
     }
     return fingerprint
   }
+
+  /** For a wrapped key just produced: computed, not looked up nor remembered. */
+  ofNew(wrappedKey: string): string {
+    return fingerprintWrappedKey(this.key, wrappedKey)
+  }
 }
 
 const REMEMBERED_MAX_CHARS = 256

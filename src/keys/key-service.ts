@@ -224,8 +224,8 @@ export class KeyService {
         errorCode: error?.code,
         cacheLevel: record.cacheLevel,
         context,
-        wrappedKeyFingerprint: this.fingerprint(record.wrappedKey),
-        rewrappedKeyFingerprint: this.fingerprint(record.rewrappedKey),
+        wrappedKeyFingerprint: this.fingerprint(record.wrappedKey, request.wrappedKey),
+        rewrappedKeyFingerprint: this.fingerprint(record.rewrappedKey, request.wrappedKey),
         batchIndex,
         requestId: caller.requestId,
         trace: caller.trace?.trace,
@@ -262,8 +262,10 @@ export class KeyService {
     return result
   }
 
-  private fingerprint(wrappedKey: string | undefined): string | undefined {
-    return wrappedKey === undefined ? undefined : this.fingerprints.of(wrappedKey)
+  /** A presented wrapped key is likely to come again (a hot DEK); one just produced is new, so nothing is remembered of it. */
+  private fingerprint(wrappedKey: string | undefined, presented: string | undefined): string | undefined {
+    if (wrappedKey === undefined) return undefined
+    return wrappedKey === presented ? this.fingerprints.of(wrappedKey) : this.fingerprints.ofNew(wrappedKey)
   }
 
   private async writeAudit(entry: AuditEntry): Promise<void> {

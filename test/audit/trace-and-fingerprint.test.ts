@@ -84,6 +84,7 @@ describe('fingerprintWrappedKey', () => {
     const fingerprints = new WrappedKeyFingerprints(key, { remembered: 2 })
     const keys = [wrappedKey, `${wrappedKey}B`, `${wrappedKey}C`, `kw1.1.${'A'.repeat(300)}`]
     for (let round = 0; round < 3; round++) for (const each of keys) assert.equal(fingerprints.of(each), fingerprintWrappedKey(key, each))
+    for (const each of keys) assert.equal(fingerprints.ofNew(each), fingerprintWrappedKey(key, each))
     assert.throws(() => new WrappedKeyFingerprints(randomBytes(16)), RangeError)
   })
 

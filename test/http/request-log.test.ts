@@ -1,0 +1,52 @@
+/** The request log: one line per completed request, at a level that follows its status. */
+import assert from 'node:assert/strict'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { buildApp } from '../../src/app.js'
+import { loadDevIssuer, mintDevToken } from '../../src/auth/dev-issuer.js'
+import { composeDependencies } from '../../src/compose.js'
+import { loadConfig } from '../../src/config/load-config.js'
+import { requestLoggerOptions } from '../../src/http/request-logger.js'
+import { RecordingAuditSink } from '../support/recording-audit-sink.js'
+
+async function requestLines(env: Record<string, string>): Promise<Record<string, any>[]> {
+  const home = await mkdtemp(join(tmpdir(), 'keywrap-request-log-'))
+  const config = loadConfig({ KEYWRAP_HOME: home, ...env })
+  const lines: string[] = []
+  const stream = { write: (line: string) => lines.push(line) }
+  const deps = await composeDependencies(config, { audit: new RecordingAuditSink(), logger: requestLoggerOptions(config.logLevel, stream) })
+  const app = await buildApp(deps)
+  try {
+    const token = await mintDevToken(await loadDevIssuer(home), { subject: 'alice', audience: config.auth.audience, ttlSeconds: 60 })
+    const ok = await app.inject({ method: 'POST', url: '/v1/keys/default:generateDataKey', headers: { authorization: `Bearer ${token}` }, payload: {} })
+    assert.equal(ok.statusCode, 200)
+    const refused = await app.inject({ method: 'POST', url: '/v1/keys/default:generateDataKey', payload: {} })
+    assert.equal(refused.statusCode, 401)
+  } finally {
+    await app.close()
+    await deps.registry.close()
+  }
+  return lines.map((line) => JSON.parse(line)).filter((line) => line.message === 'request completed')
+}
+
+test('development logs every request: successes at DEBUG, refusals at INFO', async () => {
+  const lines = await requestLines({})
+  assert.deepEqual(
+    lines.map((line) => [line.httpRequest.status, line.severity]),
+    [
+      [200, 'DEBUG'],
+      [401, 'INFO'],
+    ],
+  )
+  assert.equal(lines[0]!.operation, 'generateDataKey')
+})
+
+test("at production's level (info) a success leaves no request line, a refusal does", async () => {
+  const lines = await requestLines({ KEYWRAP_LOG_LEVEL: 'info' })
+  assert.deepEqual(
+    lines.map((line) => [line.httpRequest.status, line.severity]),
+    [[401, 'INFO']],
+  )
+})
