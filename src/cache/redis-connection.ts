@@ -31,6 +31,13 @@ export interface RedisConnectionOptions {
   readonly tls?: ConnectionOptions
   /** Connect on the first command instead of at once; default false. */
   readonly lazyConnect?: boolean
+  /**
+   * Send the commands issued in one turn of the event loop in one write; default false. Under load
+   * that is one system call for many cache reads instead of one each (the write was a third of an L2
+   * hit's CPU). Not for clients that run scripts or callBuffer(): ioredis 5 mangles those when
+   * auto-pipelined (redis/ioredis#1923, #1931), which is why the rate limit's client does without.
+   */
+  readonly autoPipelining?: boolean
 }
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 75
@@ -52,6 +59,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     connectTimeout: options.connectTimeoutMs ?? 1000,
     maxRetriesPerRequest: 0,
     autoResubscribe: false,
+    enableAutoPipelining: options.autoPipelining ?? false,
   } satisfies RedisOptions
 
   if (options.cluster) {
@@ -61,6 +69,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     const tls = first.tls ? { ...options.tls } : undefined
     const clusterOptions: ClusterOptions = {
       enableOfflineQueue: false,
+      enableAutoPipelining: common.enableAutoPipelining,
       lazyConnect: options.lazyConnect ?? false,
       clusterRetryStrategy: retryStrategy,
       slotsRefreshTimeout: common.connectTimeout,

@@ -375,7 +375,7 @@ export class RedisDekStore {
       const purges = state.purges
       const candidate = newGeneration()
       const read = await this.command('generation', () =>
-        this.redis.callBuffer('SET', this.generationKey(state, alias), candidate, 'PX', String(this.recordTtlMs()), 'NX', 'GET'),
+        this.redis.setBuffer(this.generationKey(state, alias), candidate, 'PX', this.recordTtlMs(), 'NX', 'GET'),
       )
       const current = state.generations.get(alias)
       if (!read.ok) return current && started - current.confirmedAt < this.graceMs ? { scope: current.scope, online: false } : undefined

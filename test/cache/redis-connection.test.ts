@@ -192,3 +192,24 @@ test('Sentinel: the master is found through a sentinel', async (t) => {
   t.after(() => direct.quit())
   assert.equal((await keysUnder(direct, 'kw:dek:')).length, 1)
 })
+
+test('auto-pipelining: commands of one turn share a write, and binary values and SET NX GET come back intact', async () => {
+  const client = createRedisClient({ url, autoPipelining: true })
+  const prefix = testKeyPrefix()
+  try {
+    await ready(client)
+    const values = Array.from({ length: 100 }, (_, index) => Buffer.from([0, 255, index, 10, 13]))
+    const writes = values.map((value, index) => client.set(`${prefix}ap:${index}`, value, 'PX', 60_000))
+    // Issued in this turn and not yet sent: queued for one pipelined write.
+    assert.ok((client as Redis).autoPipelineQueueSize > 1, 'commands were sent one by one')
+    await Promise.all(writes)
+    const read = await Promise.all(values.map((_, index) => client.getBuffer(`${prefix}ap:${index}`)))
+    assert.deepEqual(read, values)
+    const first = await client.setBuffer(`${prefix}ap:nx`, Buffer.from([1]), 'PX', 60_000, 'NX', 'GET')
+    const second = await client.setBuffer(`${prefix}ap:nx`, Buffer.from([2]), 'PX', 60_000, 'NX', 'GET')
+    assert.equal(first, null)
+    assert.deepEqual(second, Buffer.from([1]))
+  } finally {
+    client.disconnect()
+  }
+})
