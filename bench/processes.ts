@@ -1,6 +1,7 @@
 /** Starts the processes under test: keywrap as production runs it (compiled), and the baseline. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -21,12 +22,13 @@ export interface BenchProcess {
  * of log lines here would slow the load rather than keywrap.
  */
 export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
+  const nodeOptions = await productionNodeOptions()
   const started = performance.now()
   const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
   const child = spawn(process.execPath, ['dist/src/server.js'], {
     cwd: ROOT,
     // Production's log level: successful requests are not logged (development's default logs each).
-    env: { ...process.env, NODE_ENV: 'development', PORT: '0', KEYWRAP_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, NODE_ENV: 'development', PORT: '0', KEYWRAP_LOG_LEVEL: 'info', NODE_OPTIONS: nodeOptions, ...env },
     stdio: ['ignore', drain.stdin!, 'pipe'],
   })
   // keywrap holds the pipe's write end now; cat ends when keywrap does.
@@ -40,6 +42,14 @@ export async function startKeywrap(env: Record<string, string>): Promise<BenchPr
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
   return handle(child, url, performance.now() - started)
+}
+
+/** The heap settings the image runs with (the Dockerfile's NODE_OPTIONS). */
+export async function productionNodeOptions(): Promise<string> {
+  const dockerfile = await readFile(new URL('Dockerfile', `file://${ROOT}`), 'utf8')
+  const options = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)?.[1]
+  if (options === undefined) throw new Error('The Dockerfile sets no NODE_OPTIONS.')
+  return options
 }
 
 export async function startBaseline(): Promise<BenchProcess> {

@@ -3,9 +3,11 @@
  * SIGINT stops accepting, lets in-flight requests finish and closes everything.
  */
 import { resolve } from 'node:path'
+import { getHeapStatistics } from 'node:v8'
 import { buildApp } from './app.js'
 import { composeDependencies } from './compose.js'
 import { settleMetadataServerDetection } from './config/google-environment.js'
+import { heapBudgetViolation } from './config/heap-budget.js'
 import { ConfigError, loadConfig } from './config/load-config.js'
 import type { Config } from './config/config.js'
 import { requestLoggerOptions } from './http/request-logger.js'
@@ -15,6 +17,8 @@ async function main(): Promise<void> {
   let config: Config
   try {
     config = loadConfig()
+    const heapShortfall = heapBudgetViolation(config, getHeapStatistics().heap_size_limit)
+    if (heapShortfall) throw new ConfigError([heapShortfall])
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`)

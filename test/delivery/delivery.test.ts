@@ -4,6 +4,9 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parse } from 'yaml'
+import { productionNodeOptions } from '../../bench/processes.js'
+import { heapBudgetViolation } from '../../src/config/heap-budget.js'
+import { loadConfig } from '../../src/config/load-config.js'
 import { REPO_ROOT } from '../support/processes.js'
 
 const read = (name: string) => readFile(join(REPO_ROOT, name), 'utf8')
@@ -89,6 +92,15 @@ test('Dockerfile: multi-stage, supported LTS runtime, production only, non-root,
   assert.match(dockerfile, /npm prune --omit=dev/)
   const ignored = (await read('.dockerignore')).split('\n')
   for (const entry of ['node_modules', '.keywrap', '.git', 'test']) assert.ok(ignored.includes(entry), `.dockerignore lacks ${entry}`)
+})
+
+test("Dockerfile: the image's heap holds the default cache, and the bench runs keywrap with the same heap", async () => {
+  const options = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(await read('Dockerfile'))?.[1]
+  assert.ok(options, 'no NODE_OPTIONS in the Dockerfile')
+  const oldSpaceMiB = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1])
+  const defaults = loadConfig({ KEYWRAP_HOME: '/nonexistent' })
+  assert.equal(heapBudgetViolation(defaults, oldSpaceMiB * 1048576), undefined)
+  assert.equal(await productionNodeOptions(), options)
 })
 
 test('engines names the Node versions CI tests', async () => {

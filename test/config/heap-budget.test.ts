@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { heapBudgetViolation, requiredHeapBytes } from '../../src/config/heap-budget.js'
+
+const MiB = 1048576
+
+test('the default cache (100,000 DEKs) fits the heap the image gives (160 MiB old space)', () => {
+  assert.equal(heapBudgetViolation({ cache: { maxEntries: 100_000, ttlSeconds: 600 } }, 160 * MiB), undefined)
+  assert.ok(requiredHeapBytes({ cache: { maxEntries: 100_000, ttlSeconds: 600 } }) < 120 * MiB)
+})
+
+test('a cache too large for the heap is refused with both settings named', () => {
+  const violation = heapBudgetViolation({ cache: { maxEntries: 1_000_000, ttlSeconds: 600 } }, 160 * MiB)
+  assert.match(violation ?? '', /KEYWRAP_CACHE_MAX_ENTRIES=1000000 needs a heap of at least 553 MiB, and this process may use 160 MiB/)
+  assert.match(violation ?? '', /--max-old-space-size in NODE_OPTIONS/)
+})
+
+test('no cache needs only the process at rest', () => {
+  assert.equal(requiredHeapBytes({ cache: { maxEntries: 0, ttlSeconds: 600 } }), 64 * MiB)
+})
