@@ -27,8 +27,7 @@ export async function startKeywrap(env: Record<string, string>): Promise<BenchPr
   const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
   const child = spawn(process.execPath, ['dist/src/server.js'], {
     cwd: ROOT,
-    // Production's log level: successful requests are not logged (development's default logs each).
-    env: { ...process.env, NODE_ENV: 'development', PORT: '0', KEYWRAP_LOG_LEVEL: 'info', NODE_OPTIONS: nodeOptions, ...env },
+    env: { ...process.env, NODE_ENV: 'development', PORT: '0', NODE_OPTIONS: nodeOptions, ...env },
     stdio: ['ignore', drain.stdin!, 'pipe'],
   })
   // keywrap holds the pipe's write end now; cat ends when keywrap does.

@@ -21,7 +21,7 @@ export const ENVIRONMENT_SETTINGS = {
   KEYWRAP_BODY_LIMIT_BYTES: '1048576',
   KEYWRAP_REQUEST_TIMEOUT_MS: '10000',
   KEYWRAP_TRUST_PROXY: 'false in development, true in production',
-  KEYWRAP_LOG_LEVEL: 'debug in development (every request), info in production (refused and failed ones)',
+  KEYWRAP_LOG_LEVEL: 'info',
   KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
   KEYWRAP_AUDIT_SINK: 'stdout',
   KEYWRAP_AUDIT_TIMEOUT_MS: '2000',
@@ -101,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: setting.integer('KEYWRAP_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000),
       trustProxy: setting.boolean('KEYWRAP_TRUST_PROXY', mode === 'production'),
     },
-    logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, mode === 'production' ? 'info' : 'debug'),
+    logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, 'info'),
     audit: {
       logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, 'keywrap-audit'),
       sink: readAuditSink(env, violations),

@@ -4,7 +4,7 @@ import { heapBudgetViolation, requiredHeapBytes } from '../../src/config/heap-bu
 
 const MiB = 1048576
 
-test('the default cache (100,000 DEKs) fits the heap the image gives (160 MiB old space)', () => {
+test('the default cache (100,000 DEKs) fits a heap of 160 MiB', () => {
   assert.equal(heapBudgetViolation({ cache: { maxEntries: 100_000, ttlSeconds: 600 } }, 160 * MiB), undefined)
   assert.ok(requiredHeapBytes({ cache: { maxEntries: 100_000, ttlSeconds: 600 } }) < 120 * MiB)
 })
