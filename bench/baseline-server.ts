@@ -5,14 +5,15 @@
 import Fastify from 'fastify'
 
 const app = Fastify({ logger: false })
-const answer = {
-  plaintext: Buffer.alloc(32, 1).toString('base64'),
-  keyVersion: 'local://default/versions/1',
-  primary: true,
-}
+const plaintext = Buffer.alloc(32, 1).toString('base64')
+const keyVersion = 'local://default/versions/1'
+// A local wrapped key: kw1.<version>.<base64url of 4 + 12 + 32 + 16 bytes>.
+const wrappedKey = `kw1.1.${Buffer.alloc(64, 2).toString('base64url')}`
+// `:alias` takes the whole last segment (`default:unwrap`); the answer has the size of that operation's.
 app.post('/v1/keys/:alias', async (request) => {
   const body = request.body as { wrappedKey?: string }
-  return { ...answer, primary: typeof body.wrappedKey === 'string' }
+  if ((request.params as { alias: string }).alias.endsWith(':generateDataKey')) return { plaintext, wrappedKey, keyVersion }
+  return { plaintext, keyVersion, primary: typeof body.wrappedKey === 'string' }
 })
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) })
 const address = app.server.address()

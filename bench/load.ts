@@ -9,6 +9,8 @@ export interface Row {
   p99Ms: number
   /** Server CPU (all threads) per request, in microseconds: steadier than req/s on a shared machine. */
   serverCpuUsPerRequest: number
+  /** req/s of the baseline this row is compared with. */
+  baselineRequestsPerSecond?: number
   ratioToBaseline?: number
   errors: number
 }
