@@ -113,10 +113,9 @@ export function toAuditRecord(entry: AuditEntry): Record<string, unknown> {
   return record
 }
 
+/** A copy with the keys in sorted order; built with fromEntries so that a key named `__proto__` stays a key. */
 function sortedKeys(object: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const sorted: Record<string, unknown> = {}
-  for (const name of Object.keys(object).sort()) sorted[name] = object[name]
-  return sorted
+  return Object.fromEntries(Object.entries(object).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
 /** `{ ...record, chain, seq }`, with chain and seq in their sorted places when the record's keys are sorted. */

@@ -92,6 +92,13 @@ describe('hashed fields', () => {
     assert.deepEqual(Object.keys(sealed.fields), Object.keys(sealed.fields).sort())
   })
 
+  test('a context key named __proto__ is kept, hashed and written like any other', () => {
+    const context = JSON.parse('{"__proto__":"x","app":"a"}') as Record<string, string>
+    const sealed = new AuditChain('c').seal(toAuditRecord(auditEntry({ context })))
+    assert.match(sealed.fieldsJson, /"context":\{"__proto__":"x","app":"a"\}/)
+    assert.equal(sealed.fieldsJson, referenceCanonicalJson(sealed.fields))
+  })
+
   test('a record is the entry without undefined fields', () => {
     const record = toAuditRecord(auditEntry({ errorCode: undefined, batchIndex: 3 }))
     assert.ok(!('errorCode' in record))
