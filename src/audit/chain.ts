@@ -133,7 +133,9 @@ function withChainLink(record: AuditRecord, chain: string, seq: number): Record<
       fields.seq = seq
       seqPlaced = true
     }
-    fields[name] = record[name]
+    // A key named __proto__ must stay a key, not become the object's prototype.
+    if (name === '__proto__') Object.defineProperty(fields, name, { value: record[name], enumerable: true, writable: true, configurable: true })
+    else fields[name] = record[name]
   }
   if (!chainPlaced) fields.chain = chain
   if (!seqPlaced) fields.seq = seq

@@ -92,6 +92,11 @@ describe('hashed fields', () => {
     assert.deepEqual(Object.keys(sealed.fields), Object.keys(sealed.fields).sort())
   })
 
+  test('a record key named __proto__ stays a key when the chain link is added', () => {
+    const sealed = new AuditChain('c').seal(JSON.parse('{"__proto__":1,"alias":"a"}'))
+    assert.equal(sealed.fieldsJson, '{"__proto__":1,"alias":"a","chain":"c","seq":1}')
+  })
+
   test('a context key named __proto__ is kept, hashed and written like any other', () => {
     const context = JSON.parse('{"__proto__":"x","app":"a"}') as Record<string, string>
     const sealed = new AuditChain('c').seal(toAuditRecord(auditEntry({ context })))
