@@ -20,6 +20,11 @@ export function createDekCache(settings: DekCacheSettings): TieredDekCache {
   const l1 = new MemoryDekCache(settings.l1)
   if (!settings.redis) return new TieredDekCache({ l1, ...(settings.metrics && { metrics: settings.metrics }) })
   const { connection, ...store } = settings.redis
-  const l2 = new RedisDekStore({ ...store, redis: createRedisClient({ ...connection, autoPipelining: true }), ...(settings.metrics && { metrics: settings.metrics }) })
+  const l2 = new RedisDekStore({
+    ...store,
+    redis: createRedisClient({ ...connection, autoPipelining: true }),
+    ...(connection.commandTimeoutMs !== undefined && { commandTimeoutMs: connection.commandTimeoutMs }),
+    ...(settings.metrics && { metrics: settings.metrics }),
+  })
   return new TieredDekCache({ l1, l2, ...(settings.metrics && { metrics: settings.metrics }), ...(store.now && { now: store.now }) })
 }

@@ -43,7 +43,7 @@ import {
 } from './cache-crypto.js'
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CachedDek, DekCacheKey } from './dek-cache.js'
-import type { RedisClient } from './redis-connection.js'
+import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient } from './redis-connection.js'
 import { SingleFlight } from './single-flight.js'
 
 export interface RedisDekStoreOptions {
@@ -69,6 +69,12 @@ export interface RedisDekStoreOptions {
   readonly breaker?: CircuitBreakerOptions
   /** Wall clock in milliseconds (epochs, expiry, memos); default Date.now. */
   readonly now?: () => number
+  /**
+   * How long a command may take from the moment it is issued; default DEFAULT_COMMAND_TIMEOUT_MS.
+   * The client's own commandTimeout starts only when a command is sent, and an auto-pipelined command
+   * can first wait for the pipeline ahead of it.
+   */
+  readonly commandTimeoutMs?: number
 }
 
 /** What an entry's name depends on besides the DEK's own key: the epoch and the alias's generation. */
@@ -120,6 +126,7 @@ export class RedisDekStore {
   private readonly providerRetryMs: number
   private readonly now: () => number
   private readonly breaker: CircuitBreaker
+  private readonly commandTimeoutMs: number
   private readonly epochs = new Map<number, EpochState>()
   private readonly epochFlights = new SingleFlight<EpochReading>()
   private readonly unusableRecords = new Map<number, { record: Buffer; until: number }>()
@@ -142,6 +149,7 @@ export class RedisDekStore {
     this.providerRetryMs = options.providerRetryMs ?? 5000
     this.now = options.now ?? Date.now
     this.breaker = new CircuitBreaker({ now: this.now, ...options.breaker })
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
     if (!(this.ttlMs > 0) || !(this.epochMs > 0)) throw new Error('The Redis cache needs a positive TTL and epoch length.')
     this.redis.on('error', () => this.metrics?.redisErrors.inc({ operation: 'connection' }))
     this.redis.on('ready', () => (this.everReady = true))
@@ -402,7 +410,7 @@ export class RedisDekStore {
       return { ok: false }
     }
     try {
-      const value = await run()
+      const value = await withDeadline(run(), this.commandTimeoutMs)
       this.breaker.succeeded()
       return { ok: true, value }
     } catch {
@@ -411,6 +419,15 @@ export class RedisDekStore {
       return { ok: false }
     }
   }
+}
+
+/** `promise`, or a rejection once `ms` have passed since the call. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = globalThis.setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms.`)), ms)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
 }
 
 function scopeOf(state: EpochState, alias: string, generation: Buffer): CacheScope {

@@ -159,3 +159,23 @@ test('circuit breaker: opens after consecutive failures, lets one trial through 
   assert.equal(breaker.state(), 'closed')
   assert.equal(breaker.allows(), true)
 })
+
+test('Redis paused: concurrent calls behind an auto-pipeline in flight still return within the command timeout', async (t) => {
+  const redis = await startPrivateRedis()
+  t.after(() => redis.stop())
+  const options = { url: redis.url, keyPrefix: 'kw:', connection: { url: redis.url, commandTimeoutMs: COMMAND_TIMEOUT_MS } }
+  const shared = await startInstance({ ...options, l1Entries: 0 })
+  const keys = Array.from({ length: 4 }, () => dekKey('orders'))
+  for (const key of keys) await shared.cache.set(key, newDek())
+  for (const key of keys) assert.equal((await shared.cache.get(key))?.level, 'l2')
+
+  const resumed = redis.pause()
+  // Issued while earlier commands are still in flight: each waits for the pipeline ahead of it.
+  const calls = [0, 10, 60, 90].map(async (delayMs, index) => {
+    await sleep(delayMs)
+    return timed(`get issued at ${delayMs} ms`, () => shared.cache.get(keys[index]!))
+  })
+  for (const { value } of await Promise.all(calls)) assert.equal(value, undefined)
+  redis.resume()
+  await resumed
+})
