@@ -21,13 +21,18 @@ export interface BenchProcess {
  * drained by a `cat` of its own: the load generator runs in this process, and draining tens of MB/s
  * of log lines here would slow the load rather than keywrap.
  */
+/** The environment keywrap runs with in the bench: development keys, the image's heap settings, then `env`. */
+export async function keywrapEnvironment(env: Record<string, string>): Promise<NodeJS.ProcessEnv> {
+  return { ...process.env, NODE_ENV: 'development', PORT: '0', NODE_OPTIONS: await productionNodeOptions(), ...env }
+}
+
 export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
-  const nodeOptions = await productionNodeOptions()
+  const environment = await keywrapEnvironment(env)
   const started = performance.now()
   const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
   const child = spawn(process.execPath, ['dist/src/server.js'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'development', PORT: '0', NODE_OPTIONS: nodeOptions, ...env },
+    env: environment,
     stdio: ['ignore', drain.stdin!, 'pipe'],
   })
   // keywrap holds the pipe's write end now; cat ends when keywrap does.
@@ -44,7 +49,7 @@ export async function startKeywrap(env: Record<string, string>): Promise<BenchPr
 }
 
 /** The heap settings the image runs with (the Dockerfile's NODE_OPTIONS). */
-export async function productionNodeOptions(): Promise<string> {
+async function productionNodeOptions(): Promise<string> {
   const dockerfile = await readFile(new URL('Dockerfile', `file://${ROOT}`), 'utf8')
   const options = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)?.[1]
   if (options === undefined) throw new Error('The Dockerfile sets no NODE_OPTIONS.')

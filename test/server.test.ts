@@ -129,7 +129,7 @@ describe('start-up refusals', () => {
       NODE_OPTIONS: '--max-old-space-size=96',
     })
     assert.equal(result.code, 78)
-    assert.match(result.stderr, /KEYWRAP_CACHE_MAX_ENTRIES=1000000 needs a heap of at least 553 MiB/)
+    assert.match(result.stderr, /KEYWRAP_CACHE_MAX_ENTRIES=1000000 needs a V8 heap of at least 553 MiB, and this process's heap limit is 144 MiB/)
     assert.match(result.stderr, /--max-old-space-size in NODE_OPTIONS/)
   })
 

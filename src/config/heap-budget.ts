@@ -11,17 +11,22 @@ const PROCESS_AT_REST_BYTES = 64 * 1024 * 1024
 const HEAP_BYTES_PER_CACHED_DEK = 512
 
 export function requiredHeapBytes(config: Pick<Config, 'cache'>): number {
-  return PROCESS_AT_REST_BYTES + HEAP_BYTES_PER_CACHED_DEK * config.cache.maxEntries
+  // A TTL of 0 turns the in-process cache off, whatever its size.
+  const entries = config.cache.ttlSeconds > 0 ? config.cache.maxEntries : 0
+  return PROCESS_AT_REST_BYTES + HEAP_BYTES_PER_CACHED_DEK * entries
 }
 
-/** A message naming the settings when `heapLimitBytes` (v8.getHeapStatistics().heap_size_limit) is too small. */
+/**
+ * A message naming the settings when `heapLimitBytes` is too small: V8's heap_size_limit, which is
+ * the old space (--max-old-space-size) plus the young generation (3 × --max-semi-space-size).
+ */
 export function heapBudgetViolation(config: Pick<Config, 'cache'>, heapLimitBytes: number): string | undefined {
   const required = requiredHeapBytes(config)
   if (heapLimitBytes >= required) return undefined
   const mebibytes = (bytes: number) => Math.ceil(bytes / 1048576)
   return (
-    `KEYWRAP_CACHE_MAX_ENTRIES=${config.cache.maxEntries} needs a heap of at least ${mebibytes(required)} MiB, ` +
-    `and this process may use ${mebibytes(heapLimitBytes)} MiB: raise --max-old-space-size in NODE_OPTIONS ` +
-    `(and the instance's memory), or lower KEYWRAP_CACHE_MAX_ENTRIES.`
+    `KEYWRAP_CACHE_MAX_ENTRIES=${config.cache.maxEntries} needs a V8 heap of at least ${mebibytes(required)} MiB, ` +
+    `and this process's heap limit is ${mebibytes(heapLimitBytes)} MiB (old space plus young generation): ` +
+    `raise --max-old-space-size in NODE_OPTIONS (and the instance's memory), or lower KEYWRAP_CACHE_MAX_ENTRIES.`
   )
 }

@@ -4,8 +4,8 @@
  * two per generateDataKey. Measured: randomBytes(32) 1.7 µs, a pooled draw 0.1 µs; the two
  * randomBytes calls were 12 % of generateDataKey's CPU.
  *
- * Each draw is copied out and its bytes in the pool are zeroed at once, so the pool never holds bytes
- * that were handed out.
+ * Each draw is copied out into memory of its own and its bytes in the pool are zeroed at once, so the
+ * pool never holds bytes that were handed out.
  */
 import { randomBytes, randomFillSync } from 'node:crypto'
 
@@ -21,7 +21,9 @@ export function randomBytesPooled(size: number): Buffer {
     randomFillSync(pool)
     offset = 0
   }
-  const bytes = Buffer.allocUnsafe(size)
+  // Its own memory, not a slice of Node's shared 8 KiB slab: a DEK must not keep unrelated buffers
+  // alive, nor sit where code reading `.buffer` of a neighbour could see it.
+  const bytes = Buffer.allocUnsafeSlow(size)
   pool.copy(bytes, 0, offset, offset + size)
   pool.fill(0, offset, offset + size)
   offset += size

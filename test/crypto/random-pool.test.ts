@@ -27,3 +27,9 @@ test('bytes are spread evenly (no zeroed or repeated pool regions handed out)', 
   const chiSquare = counts.reduce((sum, count) => sum + (count - 1024) ** 2 / 1024, 0)
   assert.ok(chiSquare < 400, `chi-square ${chiSquare.toFixed(1)}`)
 })
+
+test('a draw has memory of its own, not a slice of a shared slab', () => {
+  const draw = randomBytesPooled(32)
+  assert.equal(draw.buffer.byteLength, 32)
+  assert.equal(draw.byteOffset, 0)
+})

@@ -16,7 +16,8 @@ async function requestLines(env: Record<string, string>): Promise<Record<string,
   const config = loadConfig({ KEYWRAP_HOME: home, ...env })
   const lines: string[] = []
   const stream = { write: (line: string) => lines.push(line) }
-  const deps = await composeDependencies(config, { audit: new RecordingAuditSink(), logger: requestLoggerOptions(config.logLevel, stream) })
+  const audit = new RecordingAuditSink()
+  const deps = await composeDependencies(config, { audit, logger: requestLoggerOptions(config.logLevel, stream) })
   const app = await buildApp(deps)
   try {
     const token = await mintDevToken(await loadDevIssuer(home), { subject: 'alice', audience: config.auth.audience, ttlSeconds: 60 })
@@ -24,6 +25,10 @@ async function requestLines(env: Record<string, string>): Promise<Record<string,
     assert.equal(ok.statusCode, 200)
     const refused = await app.inject({ method: 'POST', url: '/v1/keys/default:generateDataKey', payload: {} })
     assert.equal(refused.statusCode, 401)
+    // An audit trail that cannot be written fails the access: 503.
+    audit.failing = true
+    const failed = await app.inject({ method: 'POST', url: '/v1/keys/default:generateDataKey', headers: { authorization: `Bearer ${token}` }, payload: {} })
+    assert.equal(failed.statusCode, 503)
   } finally {
     await app.close()
     await deps.registry.close()
@@ -38,15 +43,19 @@ test('at debug every request has a line: successes at DEBUG, refusals at INFO', 
     [
       [200, 'DEBUG'],
       [401, 'INFO'],
+      [503, 'ERROR'],
     ],
   )
   assert.equal(lines[0]!.operation, 'generateDataKey')
 })
 
-test('at the default level (info) a success leaves no request line, a refusal does', async () => {
+test('at the default level (info) a success leaves no request line, a refusal or a failure does', async () => {
   const lines = await requestLines({})
   assert.deepEqual(
     lines.map((line) => [line.httpRequest.status, line.severity]),
-    [[401, 'INFO']],
+    [
+      [401, 'INFO'],
+      [503, 'ERROR'],
+    ],
   )
 })
