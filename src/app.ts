@@ -3,12 +3,13 @@
  * server (or a test) builds the parts and passes them in.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { AuditSink } from './audit/audit-sink.js'
 import type { ManagedAuthenticator } from './auth/authenticator.js'
+import type { Principal } from './auth/principal.js'
 import { parseTraceContext } from './audit/trace-context.js'
 import type { Policy } from './auth/policy.js'
 import type { DekCache } from './cache/dek-cache.js'
@@ -55,6 +56,10 @@ function httpRequestOf(request: FastifyRequest, reply: FastifyReply) {
 }
 
 type RateLimitRedis = NonNullable<RateLimitPluginOptions['redis']>
+
+function isLevelEnabled(log: FastifyBaseLogger, level: string): boolean {
+  return (log as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.(level) ?? false
+}
 
 /**
  * Per-principal rate limit on authenticated routes (counted after authentication, so the key is the
@@ -165,7 +170,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     // Successful requests at debug: on Cloud Run the platform's request log has a line for each request
     // already, and the audit trail one for each key access; refusals and failures stay visible at info.
     const level = reply.statusCode >= 500 ? 'error' : reply.statusCode >= 400 ? 'info' : 'debug'
-    request.log[level]({ httpRequest: httpRequestOf(request, reply), operation }, 'request completed')
+    // pino can tell before the line is built; Fastify's no-op logger (logger: false) cannot, and logs nothing.
+    if (isLevelEnabled(request.log, level)) request.log[level]({ httpRequest: httpRequestOf(request, reply), operation }, 'request completed')
     done()
   })
 
@@ -181,9 +187,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       config: { operationId: route.operationId },
       // Authenticate before the body is even parsed: an anonymous caller gets 401 and nothing else.
       ...(route.authenticated && {
-        onRequest: async (request) => {
-          request.principal = await deps.authenticator.authenticate(request.headers.authorization)
-          request.trace = parseTraceContext(request.headers, projectId)
+        onRequest: (request, _reply, done) => {
+          const authorization = request.headers.authorization
+          const authenticated = (principal: Principal) => {
+            request.principal = principal
+            request.trace = parseTraceContext(request.headers, projectId)
+            done()
+          }
+          // A token verified before goes on at once; any other waits for verification.
+          const cached = deps.authenticator.cachedPrincipal?.(authorization)
+          if (cached) return authenticated(cached)
+          deps.authenticator.authenticate(authorization).then(authenticated, done)
         },
       }),
       // A POST whose fields are all optional may come with no body at all.

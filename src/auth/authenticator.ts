@@ -14,6 +14,11 @@ import { decodeUnverified, UnverifiedJwtError } from './unverified-jwt.js'
 
 export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Principal>
+  /**
+   * The principal of a token this authenticator verified before and still remembers, at once; else
+   * undefined, and authenticate() decides. Lets the hot path skip a promise per request.
+   */
+  cachedPrincipal?(authorization: string | undefined): Principal | undefined
 }
 
 /** An authenticator with a life: warm() before serving (never throws), close() at shutdown. */
@@ -220,6 +225,15 @@ export class JwtAuthenticator implements ManagedAuthenticator {
   /** Signature checks done and answers taken from the verified-token cache, since start. */
   stats(): { signatureChecks: number; cacheHits: number; cachedTokens: number } {
     return { ...this.counts, cachedTokens: this.cache.size }
+  }
+
+  cachedPrincipal(authorization: string | undefined): Principal | undefined {
+    if (!authorization || authorization.length > this.maxHeaderLength) return undefined
+    const token = BEARER.exec(authorization)?.[1]
+    if (!token) return undefined
+    const cached = this.cache.get(VerifiedTokenCache.digest(token), this.now())
+    if (cached) this.counts.cacheHits++
+    return cached
   }
 
   private async verify(authorization: string | undefined): Promise<Principal> {

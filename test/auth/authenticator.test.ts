@@ -198,3 +198,20 @@ test('over HTTP: 401 with WWW-Authenticate for a bad token, 503 with Retry-After
 async function refusedBy(subject: { authenticate(header: string): Promise<unknown> }, authorization: string): Promise<void> {
   await assert.rejects(subject.authenticate(authorization), (error: unknown) => error instanceof KeywrapError && error.code === 'unauthenticated')
 }
+
+test('cachedPrincipal(): only a token verified before and not yet expired, at once; anything else is left to authenticate()', async () => {
+  let clock = Date.now()
+  const cached = new JwtAuthenticator([{ issuer: ISSUER, audience: 'keywrap', algorithms: ['EdDSA'], key: publicKey }], { maxTokenBytes: 8192, now: () => clock })
+  const good = `Bearer ${await token({ exp: now() + 60 })}`
+  assert.equal(cached.cachedPrincipal(good), undefined, 'never verified')
+  const principal = await cached.authenticate(good)
+  assert.deepEqual(cached.cachedPrincipal(good), principal)
+  assert.equal(cached.stats().cacheHits, 1)
+  // A token refused by authenticate() is never remembered.
+  const forged = `Bearer ${await token({}, other.privateKey)}`
+  await assert.rejects(cached.authenticate(forged))
+  assert.equal(cached.cachedPrincipal(forged), undefined)
+  for (const header of [undefined, '', 'Basic abc', `Bearer ${'a'.repeat(9000)}.b.c`]) assert.equal(cached.cachedPrincipal(header), undefined)
+  clock += 61_000
+  assert.equal(cached.cachedPrincipal(good), undefined, 'expired')
+})
