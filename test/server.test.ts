@@ -126,7 +126,8 @@ describe('start-up refusals', () => {
     const result = await runNode(['--import', 'tsx', 'src/server.ts'], {
       KEYWRAP_HOME: home,
       KEYWRAP_CACHE_MAX_ENTRIES: '1000000',
-      NODE_OPTIONS: '--max-old-space-size=96',
+      // Both flags: the default young generation differs between Node versions (16 MiB semi-spaces on 20, 64 on 24).
+      NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=16',
     })
     assert.equal(result.code, 78)
     assert.match(result.stderr, /KEYWRAP_CACHE_MAX_ENTRIES=1000000 needs a V8 heap of at least 553 MiB, and this process's heap limit is 144 MiB/)
