@@ -4,7 +4,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
+import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { AuditSink } from './audit/audit-sink.js'
@@ -16,6 +16,8 @@ import type { DekCache } from './cache/dek-cache.js'
 import { LOCAL_PROJECT_ID, type Config } from './config/config.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import { installProblemReplies } from './http/problem-replies.js'
+import { failoverStore } from './http/rate-limit-store.js'
+import type { RedisClient } from './cache/redis-connection.js'
 import { batchItemValidator } from './http/batch-items.js'
 import { KeywrapError } from './errors.js'
 import { KeyService, type AuditedOperation } from './keys/key-service.js'
@@ -36,7 +38,7 @@ export interface AppDependencies {
   readonly contract?: Contract
   readonly metrics?: Metrics
   /** Shared counters of the per-principal rate limit (Redis); without it, each instance counts alone. */
-  readonly rateLimitRedis?: RateLimitRedis
+  readonly rateLimitRedis?: RedisClient
   /** Fastify's logger option; false silences request logs (tests). */
   readonly logger?: FastifyServerOptions['logger']
 }
@@ -55,15 +57,13 @@ function httpRequestOf(request: FastifyRequest, reply: FastifyReply) {
   }
 }
 
-type RateLimitRedis = NonNullable<RateLimitPluginOptions['redis']>
-
 function isLevelEnabled(log: FastifyBaseLogger, level: string): boolean {
   return (log as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.(level) ?? false
 }
 
 /**
  * Per-principal rate limit on authenticated routes (counted after authentication, so the key is the
- * verified principal). Redis trouble skips the limit rather than failing the request.
+ * verified principal). While Redis cannot answer, each instance counts on its own (rate-limit-store.ts).
  */
 /** The key access each rate-limited route stands for, so that its 429 is audited as a denied access. */
 const AUDITED_OPERATION: Readonly<Record<string, AuditedOperation>> = {
@@ -76,7 +76,8 @@ const AUDITED_OPERATION: Readonly<Record<string, AuditedOperation>> = {
   purgeCache: 'cache.purge',
 }
 
-async function installRateLimit(app: FastifyInstance, config: Config, redis: RateLimitRedis | undefined, keys: KeyService): Promise<void> {
+async function installRateLimit(app: FastifyInstance, config: Config, redis: RedisClient | undefined, keys: KeyService, metrics: Metrics): Promise<void> {
+  const nameSpace = `${config.redis?.keyPrefix ?? 'kw:'}rate:`
   const limit = config.rateLimit!
   await app.register(rateLimit, {
     max: limit.max,
@@ -87,8 +88,8 @@ async function installRateLimit(app: FastifyInstance, config: Config, redis: Rat
       createHash('sha256').update(`${request.principal?.issuer}\0${request.principal?.id}`).digest('base64url').slice(0, 22),
     allowList: (request) => request.principal === undefined,
     skipOnError: true,
-    nameSpace: `${config.redis?.keyPrefix ?? 'kw:'}rate:`,
-    ...(redis && { redis }),
+    nameSpace,
+    ...(redis && { store: failoverStore(redis, nameSpace, () => metrics.redisErrors.inc({ operation: 'rate-limit' })) }),
     errorResponseBuilder: (request, context) => {
       const refusal = new KeywrapError('rate_limited', `At most ${context.max} requests per ${limit.windowSeconds} s for each caller.`, {
         retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
@@ -175,7 +176,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     done()
   })
 
-  if (config.rateLimit) await installRateLimit(app, config, deps.rateLimitRedis, services.keys)
+  if (config.rateLimit) await installRateLimit(app, config, deps.rateLimitRedis, services.keys, metrics)
 
   for (const route of routes) {
     const operation = contract.operations.get(route.operationId)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { redisUrlForTests, testKeyPrefix } from '../support/redis-server.js'
+import { redisUrlForTests, startPrivateRedis, testKeyPrefix } from '../support/redis-server.js'
 import { startTestApp } from '../support/test-app.js'
 
 test('each principal gets its own budget; over it: 429 problem+json with Retry-After; public routes are not limited', async () => {
@@ -50,5 +50,32 @@ test('with Redis, instances share one budget per principal', async () => {
   } finally {
     await a.close()
     await b.close()
+  }
+})
+
+test('Redis paused: the limit still holds, counted per instance, and requests stop waiting on Redis after a few', async (t) => {
+  const redis = await startPrivateRedis()
+  t.after(() => redis.stop())
+  const app = await startTestApp({ env: { KEYWRAP_RATE_LIMIT: '3', REDIS_URL: redis.url, KEYWRAP_REDIS_KEY_PREFIX: testKeyPrefix('rate') } })
+  try {
+    const token = await app.token(`erin-${Date.now()}`)
+    assert.equal((await app.call('listKeys', { token: await app.token('warm-up') })).statusCode, 200)
+    const resumed = redis.pause()
+    const statuses: number[] = []
+    const durations: number[] = []
+    for (let i = 0; i < 12; i++) {
+      const started = performance.now()
+      statuses.push((await app.call('listKeys', { token })).statusCode)
+      durations.push(performance.now() - started)
+    }
+    redis.resume()
+    await resumed
+    // Counted in this process while Redis cannot answer: three allowed, then refused.
+    assert.deepEqual(statuses, [200, 200, 200, ...Array<number>(9).fill(429)])
+    // Each of the first few waits out the command timeout (75 ms); then the breaker opens.
+    const waited = durations.filter((ms) => ms > 50).length
+    assert.ok(waited <= 5, `requests kept waiting on Redis: ${durations.map(Math.round)}`)
+  } finally {
+    await app.close()
   }
 })
