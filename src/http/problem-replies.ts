@@ -5,11 +5,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isKeywrapError, KeywrapError, toProblem, type ProblemFieldError } from '../errors.js'
 
+// Fastify's parser (secure-json-parse) also refuses members that could poison prototypes, valid JSON
+// as they are, and does not say which of the two it was.
+const INVALID_JSON = 'The body is not valid JSON, or has a member named "__proto__" (or "constructor" holding "prototype"), which keywrap refuses.'
+
 const FASTIFY_CODES: Readonly<Record<string, () => KeywrapError>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => new KeywrapError('payload_too_large'),
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new KeywrapError('unsupported_media_type'),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => new KeywrapError('invalid_request', 'The body is empty; send a JSON object.'),
-  FST_ERR_CTP_INVALID_JSON_BODY: () => new KeywrapError('invalid_request', 'The body is not valid JSON.'),
+  FST_ERR_CTP_INVALID_JSON_BODY: () => new KeywrapError('invalid_request', INVALID_JSON),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new KeywrapError('invalid_request', 'Content-Length does not match the body.'),
   FST_ERR_CTP_INVALID_TYPE: () => new KeywrapError('unsupported_media_type'),
 }
@@ -52,7 +56,7 @@ function asKeywrapError(error: FastifyError): KeywrapError {
   if (error.validation) return invalidRequest(`/${error.validationContext ?? 'body'}`, error.validation)
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined
   if (mapped) return mapped()
-  if (error instanceof SyntaxError) return new KeywrapError('invalid_request', 'The body is not valid JSON.')
+  if (error instanceof SyntaxError) return new KeywrapError('invalid_request', INVALID_JSON)
   if (error.statusCode === 413) return new KeywrapError('payload_too_large')
   if (error.statusCode === 415) return new KeywrapError('unsupported_media_type')
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {

@@ -158,9 +158,12 @@ describe('bad input', () => {
     assertProblem(await t.call('batchUnwrap', { payload: large, contentType: 'application/json' }), 413, 'payload_too_large')
   })
 
-  test('prototype-polluting keys are just unknown fields', async () => {
-    const response = await t.call('generateDataKey', { payload: '{"__proto__": {"includePlaintext": false}}', contentType: 'application/json' })
-    assert.equal(response.statusCode, 400)
+  test('a member named __proto__, anywhere in the body, is refused and named', async () => {
+    for (const payload of ['{"__proto__": {"includePlaintext": false}}', '{"context": {"__proto__": ""}}', '{"constructor": {"prototype": {}}}']) {
+      const response = await t.call('generateDataKey', { payload, contentType: 'application/json' })
+      assertProblem(response, 400, 'invalid_request')
+      assert.match(response.json.detail, /__proto__/)
+    }
   })
 
   test('unknown paths are 404 and wrong methods 405, as problem+json', async () => {

@@ -11,10 +11,10 @@ before(async () => {
 })
 after(() => t.close())
 
-const contextArb = fc.option(
-  fc.dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 40 }), { maxKeys: 5 }),
-  { nil: undefined },
-)
+// fast-check likes to try "__proto__" as a key; bodies with that member are refused before any key
+// operation (test/routes/errors.test.ts), so contexts here do without it.
+const contextKey = fc.string({ minLength: 1, maxLength: 20 }).filter((key) => key !== '__proto__')
+const contextArb = fc.option(fc.dictionary(contextKey, fc.string({ maxLength: 40 }), { maxKeys: 5 }), { nil: undefined })
 
 test('unwrap(wrap(key, context), context) = key for random keys and contexts', async () => {
   await fc.assert(
