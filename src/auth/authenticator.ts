@@ -228,28 +228,34 @@ export class JwtAuthenticator implements ManagedAuthenticator {
   }
 
   cachedPrincipal(authorization: string | undefined): Principal | undefined {
-    if (!authorization || authorization.length > this.maxHeaderLength) return undefined
+    const token = this.bearerToken(authorization)
+    return typeof token === 'string' ? this.remembered(VerifiedTokenCache.digest(token), this.now()) : undefined
+  }
+
+  /** The token of a well-formed `Bearer` header, or why there is none. */
+  private bearerToken(authorization: string | undefined): string | AuthFailure {
+    if (!authorization) return new AuthFailure('missing')
+    // Before any decoding: a huge header costs a length comparison, nothing more.
+    if (authorization.length > this.maxHeaderLength) return new AuthFailure('too_large')
     const token = BEARER.exec(authorization)?.[1]
-    if (!token) return undefined
-    const cached = this.cache.get(VerifiedTokenCache.digest(token), this.now())
+    if (!token) return new AuthFailure(/^Bearer /i.test(authorization) ? 'malformed' : 'not_bearer')
+    return token
+  }
+
+  private remembered(digest: string, now: number): Principal | undefined {
+    const cached = this.cache.get(digest, now)
     if (cached) this.counts.cacheHits++
     return cached
   }
 
   private async verify(authorization: string | undefined): Promise<Principal> {
-    if (!authorization) throw new AuthFailure('missing')
-    // Before any decoding: a huge header costs a length comparison, nothing more.
-    if (authorization.length > this.maxHeaderLength) throw new AuthFailure('too_large')
-    const token = BEARER.exec(authorization)?.[1]
-    if (!token) throw new AuthFailure(/^Bearer /i.test(authorization) ? 'malformed' : 'not_bearer')
+    const token = this.bearerToken(authorization)
+    if (token instanceof AuthFailure) throw token
 
     const now = this.now()
     const digest = VerifiedTokenCache.digest(token)
-    const cached = this.cache.get(digest, now)
-    if (cached) {
-      this.counts.cacheHits++
-      return cached
-    }
+    const cached = this.remembered(digest, now)
+    if (cached) return cached
 
     const { header, claims } = decodeOrRefuse(token)
     if (KEY_CARRYING_HEADERS.some((name) => Object.hasOwn(header, name))) throw new AuthFailure('embedded_key')
