@@ -23,7 +23,6 @@ export function createDekCache(settings: DekCacheSettings): TieredDekCache {
   const l2 = new RedisDekStore({
     ...store,
     redis: createRedisClient({ ...connection, autoPipelining: true }),
-    ...(connection.commandTimeoutMs !== undefined && { commandTimeoutMs: connection.commandTimeoutMs }),
     ...(settings.metrics && { metrics: settings.metrics }),
   })
   return new TieredDekCache({ l1, l2, ...(settings.metrics && { metrics: settings.metrics }), ...(store.now && { now: store.now }) })

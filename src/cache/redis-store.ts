@@ -21,6 +21,7 @@
  * purge that did not reach the fleet must not look done.
  */
 import { once } from 'node:events'
+import { Cluster } from 'ioredis'
 import { setTimeout } from 'node:timers/promises'
 import { KeywrapError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -69,12 +70,6 @@ export interface RedisDekStoreOptions {
   readonly breaker?: CircuitBreakerOptions
   /** Wall clock in milliseconds (epochs, expiry, memos); default Date.now. */
   readonly now?: () => number
-  /**
-   * How long a command may take from the moment it is issued; default DEFAULT_COMMAND_TIMEOUT_MS.
-   * The client's own commandTimeout starts only when a command is sent, and an auto-pipelined command
-   * can first wait for the pipeline ahead of it.
-   */
-  readonly commandTimeoutMs?: number
 }
 
 /** What an entry's name depends on besides the DEK's own key: the epoch and the alias's generation. */
@@ -126,6 +121,10 @@ export class RedisDekStore {
   private readonly providerRetryMs: number
   private readonly now: () => number
   private readonly breaker: CircuitBreaker
+  /**
+   * How long a command may take from the moment it is issued: the client's own commandTimeout starts
+   * only when a command is sent, and an auto-pipelined command can first wait for the pipeline ahead.
+   */
   private readonly commandTimeoutMs: number
   private readonly epochs = new Map<number, EpochState>()
   private readonly epochFlights = new SingleFlight<EpochReading>()
@@ -149,7 +148,7 @@ export class RedisDekStore {
     this.providerRetryMs = options.providerRetryMs ?? 5000
     this.now = options.now ?? Date.now
     this.breaker = new CircuitBreaker({ now: this.now, ...options.breaker })
-    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+    this.commandTimeoutMs = commandTimeoutOf(options.redis)
     if (!(this.ttlMs > 0) || !(this.epochMs > 0)) throw new Error('The Redis cache needs a positive TTL and epoch length.')
     this.redis.on('error', () => this.metrics?.redisErrors.inc({ operation: 'connection' }))
     this.redis.on('ready', () => (this.everReady = true))
@@ -419,6 +418,12 @@ export class RedisDekStore {
       return { ok: false }
     }
   }
+}
+
+/** The client's commandTimeout (set on each node of a Cluster). */
+function commandTimeoutOf(redis: RedisClient): number {
+  const options = redis instanceof Cluster ? redis.options.redisOptions : redis.options
+  return options?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS
 }
 
 /** `promise`, or a rejection once `ms` have passed since the call. */

@@ -40,7 +40,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
   // As production configures the DEK cache's client (createDekCache).
   const redis = createRedisClient({ ...(connection ?? { url }), autoPipelining: true })
   const metrics = new Metrics()
-  const l2 = new RedisDekStore({ ...store, redis, kek, metrics, ...(connection?.commandTimeoutMs !== undefined && { commandTimeoutMs: connection.commandTimeoutMs }) })
+  const l2 = new RedisDekStore({ ...store, redis, kek, metrics })
   if (waitReady) await ready(redis)
   const l1 = new MemoryDekCache({ maxEntries: l1Entries, ttlSeconds: 300, ...(store.now && { now: store.now }) })
   const instance = { cache: new TieredDekCache({ l1, l2, metrics, ...(store.now && { now: store.now }) }), store: l2, redis, metrics, kek }
