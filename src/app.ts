@@ -61,10 +61,6 @@ function isLevelEnabled(log: FastifyBaseLogger, level: string): boolean {
   return (log as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.(level) ?? false
 }
 
-/**
- * Per-principal rate limit on authenticated routes (counted after authentication, so the key is the
- * verified principal). While Redis cannot answer, each instance counts on its own (rate-limit-store.ts).
- */
 /** The key access each rate-limited route stands for, so that its 429 is audited as a denied access. */
 const AUDITED_OPERATION: Readonly<Record<string, AuditedOperation>> = {
   generateDataKey: 'generateDataKey',
@@ -76,6 +72,10 @@ const AUDITED_OPERATION: Readonly<Record<string, AuditedOperation>> = {
   purgeCache: 'cache.purge',
 }
 
+/**
+ * Per-principal rate limit on authenticated routes (counted after authentication, so the key is the
+ * verified principal). While Redis cannot answer, each instance counts on its own (rate-limit-store.ts).
+ */
 async function installRateLimit(app: FastifyInstance, config: Config, redis: RedisClient | undefined, keys: KeyService, metrics: Metrics): Promise<void> {
   const nameSpace = `${config.redis?.keyPrefix ?? 'kw:'}rate:`
   const limit = config.rateLimit!
