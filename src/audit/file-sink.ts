@@ -33,7 +33,7 @@ class AppendWriter implements BatchWriter<string> {
   ) {}
 
   format(sealed: SealedRecord, entry: AuditEntry): string {
-    return this.formatter.format(sealed, entry).join('')
+    return this.formatter.format(sealed, entry)
   }
 
   async commit(items: readonly string[]): Promise<void> {

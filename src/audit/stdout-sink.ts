@@ -24,25 +24,25 @@ export interface StdoutAuditSinkOptions {
   metrics?: Metrics
 }
 
-class LineStreamWriter implements BatchWriter<string[]> {
+class LineStreamWriter implements BatchWriter<string> {
   constructor(
     private readonly formatter: StructuredLineFormatter,
     private readonly stream: LineStream,
   ) {}
 
-  format(sealed: SealedRecord, entry: AuditEntry): string[] {
+  format(sealed: SealedRecord, entry: AuditEntry): string {
     return this.formatter.format(sealed, entry)
   }
 
-  async commit(items: readonly string[][]): Promise<void> {
-    const lines = items.flat().join('')
+  async commit(items: readonly string[]): Promise<void> {
+    const lines = items.join('')
     await new Promise<void>((resolve, reject) => void this.stream.write(lines, (error) => (error ? reject(error) : resolve())))
   }
 
   async close(): Promise<void> {}
 }
 
-export class StdoutAuditSink extends GroupCommitSink<string[]> {
+export class StdoutAuditSink extends GroupCommitSink<string> {
   constructor(options: StdoutAuditSinkOptions) {
     const writer = new LineStreamWriter(new StructuredLineFormatter(options), options.stream ?? process.stdout)
     super(writer, { sink: 'stdout', writeTimeoutMs: options.writeTimeoutMs, metrics: options.metrics })

@@ -30,7 +30,8 @@ export class StructuredLineFormatter {
     this.logNameJson = JSON.stringify(`projects/${options.projectId}/logs/${encodeURIComponent(options.logName)}`)
   }
 
-  format(sealed: SealedRecord, entry: AuditEntry): string[] {
+  /** The entry's line, newline included. */
+  format(sealed: SealedRecord, entry: AuditEntry): string {
     const { seconds, nanos } = protoTimestamp(entry.time)
     let line = `{"severity":"${AUDIT_SEVERITY[entry.outcome]}","timestamp":{"seconds":${seconds},"nanos":${nanos}}`
     line += `,"${LABELS_KEY}":${LABELS_JSON},"${INSERT_ID_KEY}":${JSON.stringify(insertIdOf(sealed))}`
@@ -41,7 +42,7 @@ export class StructuredLineFormatter {
     line += `,${sealed.fieldsJson.slice(1, -1)},"hash":"${sealed.hash}","message":${JSON.stringify(auditMessage(entry))}`
     // LogSync drops `operation` metadata, so the line carries the special field itself.
     line += `,"${OPERATION_KEY}":{"id":${JSON.stringify(entry.requestId)},"producer":"${OPERATION_PRODUCER}"},"logName":${this.logNameJson}}\n`
-    return [line]
+    return line
   }
 }
 

@@ -49,9 +49,9 @@ describe('structured audit lines', () => {
       fc.property(entries, (entry) => {
         const ours = new AuditChain('chain-x')
         const reference = new AuditChain('chain-x')
-        const [line] = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(ours.seal(toAuditRecord(entry)), entry)
-        assert.ok(line!.endsWith('}\n') && line!.indexOf('\n') === line!.length - 1, 'one line')
-        assert.deepStrictEqual(JSON.parse(line!), libraryLine(reference, entry))
+        const line = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(ours.seal(toAuditRecord(entry)), entry)
+        assert.ok(line.endsWith('}\n') && line.indexOf('\n') === line.length - 1, 'one line')
+        assert.deepStrictEqual(JSON.parse(line), libraryLine(reference, entry))
       }),
       { numRuns: 400 },
     )
@@ -61,8 +61,8 @@ describe('structured audit lines', () => {
     fc.assert(
       fc.property(entries, (entry) => {
         const sealed = new AuditChain('chain-y').seal(toAuditRecord(entry))
-        const [line] = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(sealed, entry)
-        const fields = hashedFields(JSON.parse(line!))
+        const line = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(sealed, entry)
+        const fields = hashedFields(JSON.parse(line))
         assert.equal(canonicalJson(fields), sealed.fieldsJson)
         assert.equal(chainHash(GENESIS_HASH, fields), sealed.hash)
       }),
@@ -72,8 +72,8 @@ describe('structured audit lines', () => {
 
   test('leave out trace and span id when there are none', () => {
     const entry = auditEntry({ trace: undefined, spanId: undefined })
-    const [line] = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(new AuditChain().seal(toAuditRecord(entry)), entry)
-    const parsed = JSON.parse(line!)
+    const line = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(new AuditChain().seal(toAuditRecord(entry)), entry)
+    const parsed = JSON.parse(line)
     assert.ok(!('logging.googleapis.com/trace' in parsed) && !('logging.googleapis.com/spanId' in parsed))
     assert.equal(parsed.severity, 'NOTICE')
     assert.deepEqual(parsed['logging.googleapis.com/labels'], { audit: 'true' })
