@@ -15,7 +15,8 @@
  * A sink starts a new chain when a write fails (see group-commit.ts), so that a chain never has a hole
  * where an entry could not be written.
  */
-import { hash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { hashInput } from '../crypto/hash-input.js'
 import type { AuditEntry } from './audit-entry.js'
 
 export const GENESIS_HASH = '0'.repeat(64)
@@ -73,8 +74,7 @@ export function chainHash(previous: string, fields: AuditRecord): string {
 }
 
 function hashLink(previous: string, fieldsJson: string): string {
-  // One-shot hash(): a third of the cost of a Hash object, on every key access.
-  return hash('sha256', Buffer.concat([Buffer.from(previous, 'hex'), Buffer.from(fieldsJson, 'utf8')]), 'hex')
+  return hashInput().hex(previous).utf8(fieldsJson).sha256('hex')
 }
 
 /** Every field of an audit entry (the type checks that none is missing), in canonical (sorted) order. */

@@ -1,6 +1,6 @@
 /** L1: an in-process LRU with a TTL, bounded by entries. */
-import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { hashInput } from '../crypto/hash-input.js'
 import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
 
 /**
@@ -60,9 +60,7 @@ export class MemoryDekCache implements DekCache {
   }
 }
 
-const NUL = Buffer.from([0])
-
 /** A digest keeps entry keys small whatever the size of the context. */
 function entryKey(key: DekCacheKey): string {
-  return hash('sha256', Buffer.concat([Buffer.from(key.wrappedKey), NUL, key.aad]), 'base64url')
+  return hashInput().utf8(key.wrappedKey).byte(0).bytes(key.aad).sha256('base64url')
 }

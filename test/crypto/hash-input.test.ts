@@ -1,0 +1,46 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import fc from 'fast-check'
+import { hashInput } from '../../src/crypto/hash-input.js'
+
+const part = fc.oneof(
+  fc.record({ kind: fc.constant('hex' as const), value: fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes).toString('hex')) }),
+  // Lone surrogates included: both sides must encode them as U+FFFD.
+  fc.record({ kind: fc.constant('utf8' as const), value: fc.string({ unit: 'binary', maxLength: 3000 }) }),
+  fc.record({ kind: fc.constant('byte' as const), value: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant('bytes' as const), value: fc.uint8Array({ maxLength: 5000 }) }),
+)
+
+test('hashes the concatenation of its parts, however large, and nothing left from an earlier input', () => {
+  fc.assert(
+    fc.property(fc.array(part, { maxLength: 8 }), fc.constantFrom('hex' as const, 'base64url' as const), (parts, encoding) => {
+      // A long input first, so that a shorter one after it would show stale bytes if any were hashed.
+      hashInput().bytes(Buffer.alloc(9000, 7)).sha256('hex')
+      const reference = createHash('sha256')
+      let input = hashInput()
+      for (const { kind, value } of parts) {
+        if (kind === 'hex') {
+          reference.update(Buffer.from(value, 'hex'))
+          input = input.hex(value)
+        } else if (kind === 'utf8') {
+          reference.update(Buffer.from(value, 'utf8'))
+          input = input.utf8(value)
+        } else if (kind === 'byte') {
+          reference.update(Buffer.from([value]))
+          input = input.byte(value)
+        } else {
+          reference.update(value)
+          input = input.bytes(value)
+        }
+      }
+      assert.equal(input.sha256(encoding), reference.digest(encoding))
+    }),
+    { numRuns: 300 },
+  )
+})
+
+test('an empty input is the hash of nothing', () => {
+  hashInput().utf8('something').sha256('hex')
+  assert.equal(hashInput().sha256('hex'), createHash('sha256').digest('hex'))
+})
