@@ -119,6 +119,29 @@ describe('StdoutAuditSink', () => {
     await sink.close()
   })
 
+  test('writes made at different times each time out at their own deadline, not at the first one’s', async () => {
+    const stream = new MemoryLineStream()
+    const sink = sinkOn(stream, { writeTimeoutMs: 200 })
+    stream.holding = true
+    const started = performance.now()
+    const settledAt = (write: Promise<void>) =>
+      write.then(
+        () => assert.fail('the write should have timed out'),
+        (error: unknown) => {
+          assert.ok(error instanceof AuditTimeoutError)
+          return performance.now() - started
+        },
+      )
+    const first = settledAt(sink.write(auditEntry({ requestId: 'first' })))
+    await sleep(120)
+    const second = settledAt(sink.write(auditEntry({ requestId: 'second' })))
+    const [firstMs, secondMs] = await Promise.all([first, second])
+    assert.ok(firstMs >= 195 && firstMs < 300, `first timed out after ${firstMs} ms`)
+    assert.ok(secondMs >= 315 && secondMs < 600, `second timed out after ${secondMs} ms`)
+    stream.release()
+    await sink.close()
+  })
+
   test('close() writes what is pending; writes after it reject', async () => {
     const stream = new MemoryLineStream()
     stream.delayMs = 30
