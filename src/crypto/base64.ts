@@ -13,9 +13,16 @@ export function decodeBase64Strict(text: string): Buffer | undefined {
   return bytes.toString('base64') === text ? bytes : undefined
 }
 
-/** Decodes canonical unpadded base64url; undefined for anything else. */
+const URL_SAFE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/**
+ * Decodes canonical unpadded base64url; undefined for anything else. Canonical here means: the last
+ * character of a 2- or 3-character tail leaves its 4 or 2 unused low bits zero (what re-encoding
+ * the bytes would give), checked without re-encoding, as this runs on every unwrap.
+ */
 export function decodeBase64UrlStrict(text: string): Buffer | undefined {
-  if (!URL_SAFE.test(text) || text.length % 4 === 1) return undefined
-  const bytes = Buffer.from(text, 'base64url')
-  return bytes.toString('base64url') === text ? bytes : undefined
+  const tail = text.length % 4
+  if (tail === 1 || !URL_SAFE.test(text)) return undefined
+  if (tail !== 0 && (URL_SAFE_ALPHABET.indexOf(text[text.length - 1]!) & (tail === 2 ? 0b1111 : 0b11)) !== 0) return undefined
+  return Buffer.from(text, 'base64url')
 }

@@ -42,3 +42,18 @@ test('strict base64 accepts only the canonical spelling', () => {
   assert.deepEqual(decodeBase64UrlStrict('AAE'), Buffer.from([0, 1]))
   for (const text of ['AAF', 'AAE=', 'A', '+/8']) assert.equal(decodeBase64UrlStrict(text), undefined, text)
 })
+
+test('strict base64url accepts exactly the strings that re-encode to themselves', () => {
+  const roundTrips = (text: string) => Buffer.from(text, 'base64url').toString('base64url') === text
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const urlSafe = fc.string({ unit: fc.constantFrom(...alphabet), maxLength: 12 })
+  // Mostly base64url characters (every tail length, every last character), sometimes anything.
+  fc.assert(
+    fc.property(fc.oneof(urlSafe, fc.string({ maxLength: 8 }), urlSafe.map((text) => `${text}=`)), (text) => {
+      const decoded = decodeBase64UrlStrict(text)
+      if (/^[A-Za-z0-9_-]*$/.test(text) && roundTrips(text)) assert.deepEqual(decoded, Buffer.from(text, 'base64url'), text)
+      else assert.equal(decoded, undefined, text)
+    }),
+    { numRuns: 5000 },
+  )
+})
