@@ -63,10 +63,23 @@ function insertIdOf(sealed: SealedRecord): string {
   return `${sealed.chain}-${String(sealed.seq).padStart(10, '0')}`
 }
 
-/** Exact seconds and nanos: from a Date the library computes nanos in floating point (…326999902 for .327). */
+let lastTime: string | undefined
+let lastTimestamp = { seconds: 0, nanos: 0 }
+
+/**
+ * Exact seconds and nanos: from a Date the library computes nanos in floating point (…326999902 for
+ * .327). Entries come many to a millisecond under load, so the last answer is kept.
+ */
 function protoTimestamp(time: string): { seconds: number; nanos: number } {
+  if (time === lastTime) return { ...lastTimestamp }
   const parsed = Date.parse(time)
-  const milliseconds = Number.isNaN(parsed) ? Date.now() : parsed
+  if (Number.isNaN(parsed)) return millisecondsToTimestamp(Date.now())
+  lastTime = time
+  lastTimestamp = millisecondsToTimestamp(parsed)
+  return { ...lastTimestamp }
+}
+
+function millisecondsToTimestamp(milliseconds: number): { seconds: number; nanos: number } {
   return { seconds: Math.floor(milliseconds / 1000), nanos: (milliseconds % 1000) * 1_000_000 }
 }
 
