@@ -6,6 +6,7 @@
  */
 import { createHmac } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { HmacSha256 } from '../crypto/hmac-sha256.js'
 
 export const FINGERPRINT_KEY_MIN_BYTES = 32
 const FINGERPRINT_BYTES = 16
@@ -23,19 +24,18 @@ export function fingerprintWrappedKey(key: Buffer, wrappedKey: string): string {
  */
 export class WrappedKeyFingerprints {
   private readonly recent: LRUCache<string, string>
+  private readonly hmac: HmacSha256
 
-  constructor(
-    private readonly key: Buffer,
-    options: { remembered?: number } = {},
-  ) {
+  constructor(key: Buffer, options: { remembered?: number } = {}) {
     if (key.length < FINGERPRINT_KEY_MIN_BYTES) throw new RangeError(`The fingerprint key must be at least ${FINGERPRINT_KEY_MIN_BYTES} bytes.`)
     this.recent = new LRUCache({ max: options.remembered ?? 10_000 })
+    this.hmac = new HmacSha256(key)
   }
 
   of(wrappedKey: string): string {
     let fingerprint = this.recent.get(wrappedKey)
     if (fingerprint === undefined) {
-      fingerprint = fingerprintWrappedKey(this.key, wrappedKey)
+      fingerprint = this.ofNew(wrappedKey)
       if (wrappedKey.length <= REMEMBERED_MAX_CHARS) this.recent.set(wrappedKey, fingerprint)
     }
     return fingerprint
@@ -43,7 +43,7 @@ export class WrappedKeyFingerprints {
 
   /** For a wrapped key just produced: computed, not looked up nor remembered. */
   ofNew(wrappedKey: string): string {
-    return fingerprintWrappedKey(this.key, wrappedKey)
+    return this.hmac.base64url(wrappedKey, FINGERPRINT_BYTES)
   }
 }
 
