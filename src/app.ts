@@ -16,6 +16,7 @@ import type { DekCache } from './cache/dek-cache.js'
 import { LOCAL_PROJECT_ID, type Config } from './config/config.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import { installProblemReplies } from './http/problem-replies.js'
+import { lazyChildLoggerFactory } from './http/request-logger.js'
 import { failoverStore } from './http/rate-limit-store.js'
 import type { RedisClient } from './cache/redis-connection.js'
 import { batchItemValidator } from './http/batch-items.js'
@@ -110,6 +111,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const projectId = config.googleProjectId ?? LOCAL_PROJECT_ID
   const app = Fastify({
     logger: deps.logger ?? false,
+    // A request's pino child is made only if the request logs (Fastify's default makes one for each).
+    ...(deps.logger && { childLoggerFactory: lazyChildLoggerFactory }),
     bodyLimit: config.http.bodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
     // One hop: Cloud Run's front end appends the client's address to X-Forwarded-For; anything to

@@ -11,33 +11,40 @@ import { loadConfig } from '../../src/config/load-config.js'
 import { requestLoggerOptions } from '../../src/http/request-logger.js'
 import { RecordingAuditSink } from '../support/recording-audit-sink.js'
 
-async function requestLines(env: Record<string, string>): Promise<Record<string, any>[]> {
+async function requestLines(env: Record<string, string>): Promise<{ lines: Record<string, any>[]; requestIds: string[] }> {
   const home = await mkdtemp(join(tmpdir(), 'keywrap-request-log-'))
   const config = loadConfig({ KEYWRAP_HOME: home, ...env })
   const lines: string[] = []
   const stream = { write: (line: string) => lines.push(line) }
   const audit = new RecordingAuditSink()
+  const requestIds: string[] = []
   const deps = await composeDependencies(config, { audit, logger: requestLoggerOptions(config.logLevel, stream) })
   const app = await buildApp(deps)
   try {
     const token = await mintDevToken(await loadDevIssuer(home), { subject: 'alice', audience: config.auth.audience, ttlSeconds: 60 })
     const ok = await app.inject({ method: 'POST', url: '/v1/keys/default:generateDataKey', headers: { authorization: `Bearer ${token}` }, payload: {} })
     assert.equal(ok.statusCode, 200)
+    requestIds.push(String(ok.headers['x-request-id']))
     const refused = await app.inject({ method: 'POST', url: '/v1/keys/default:generateDataKey', payload: {} })
     assert.equal(refused.statusCode, 401)
+    requestIds.push(String(refused.headers['x-request-id']))
     // An audit trail that cannot be written fails the access: 503.
     audit.failing = true
     const failed = await app.inject({ method: 'POST', url: '/v1/keys/default:generateDataKey', headers: { authorization: `Bearer ${token}` }, payload: {} })
     assert.equal(failed.statusCode, 503)
+    requestIds.push(String(failed.headers['x-request-id']))
   } finally {
     await app.close()
     await deps.registry.close()
   }
-  return lines.map((line) => JSON.parse(line)).filter((line) => line.message === 'request completed')
+  return { lines: lines.map((line) => JSON.parse(line)), requestIds }
 }
 
+const completed = (lines: Record<string, any>[]) => lines.filter((line) => line.message === 'request completed')
+
 test('at debug every request has a line: successes at DEBUG, refusals at INFO', async () => {
-  const lines = await requestLines({ KEYWRAP_LOG_LEVEL: 'debug' })
+  const { lines: all, requestIds } = await requestLines({ KEYWRAP_LOG_LEVEL: 'debug' })
+  const lines = completed(all)
   assert.deepEqual(
     lines.map((line) => [line.httpRequest.status, line.severity]),
     [
@@ -47,10 +54,12 @@ test('at debug every request has a line: successes at DEBUG, refusals at INFO', 
     ],
   )
   assert.equal(lines[0]!.operation, 'generateDataKey')
+  assert.deepEqual(lines.map((line) => line.reqId), requestIds, 'each line names its request')
 })
 
 test('at the default level (info) a success leaves no request line, a refusal or a failure does', async () => {
-  const lines = await requestLines({})
+  const { lines: all, requestIds } = await requestLines({})
+  const lines = completed(all)
   assert.deepEqual(
     lines.map((line) => [line.httpRequest.status, line.severity]),
     [
@@ -58,4 +67,8 @@ test('at the default level (info) a success leaves no request line, a refusal or
       [503, 'ERROR'],
     ],
   )
+  assert.deepEqual(lines.map((line) => line.reqId), requestIds.slice(1), 'each line names its request')
+  // The failure's own line (problem-replies) names the request too.
+  const failure = all.find((line) => line.message === 'request failed')
+  assert.equal(failure?.reqId, requestIds[2])
 })
