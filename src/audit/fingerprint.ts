@@ -43,7 +43,7 @@ export class WrappedKeyFingerprints {
 
   /** For a wrapped key just produced: computed, not looked up nor remembered. */
   ofNew(wrappedKey: string): string {
-    return this.hmac.base64url(wrappedKey, FINGERPRINT_BYTES)
+    return this.hmac.base64url((message) => message.utf8(wrappedKey), FINGERPRINT_BYTES)
   }
 }
 
