@@ -9,7 +9,8 @@
  *
  * Every variable-length part is length-prefixed, so no two inputs encode alike.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { HmacSha256 } from '../crypto/hmac-sha256.js'
 import { randomBytesPooled } from '../crypto/random-pool.js'
 import type { CachedDek, DekCacheKey } from './dek-cache.js'
 
@@ -26,8 +27,8 @@ const EPOCH_AAD_DOMAIN = Buffer.from('keywrap/cache-epoch/v1', 'utf8')
 const ENTRY_AAD_DOMAIN = Buffer.from('keywrap/cache-entry/v1', 'utf8')
 
 export interface EpochKeys {
-  readonly entryMac: KeyObject
-  readonly generationMac: KeyObject
+  readonly entryMac: HmacSha256
+  readonly generationMac: HmacSha256
   readonly entryEncryption: KeyObject
 }
 
@@ -37,8 +38,14 @@ export interface OpenedEntry extends CachedDek {
 }
 
 export function deriveEpochKeys(secret: Buffer): EpochKeys {
-  const derive = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, label, 32)))
-  return { entryMac: derive('entry-name'), generationMac: derive('generation-name'), entryEncryption: derive('entry-value') }
+  const derive = (label: string) => Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, label, 32))
+  const mac = (label: string) => {
+    const key = derive(label)
+    const hmac = new HmacSha256(key)
+    key.fill(0)
+    return hmac
+  }
+  return { entryMac: mac('entry-name'), generationMac: mac('generation-name'), entryEncryption: createSecretKey(derive('entry-value')) }
 }
 
 export function newEpochSecret(): Buffer {
@@ -68,17 +75,11 @@ export function decodeEpochRecord(record: Buffer): { version: number; ciphertext
 }
 
 export function entryName(keys: EpochKeys, key: DekCacheKey, generation: Buffer): string {
-  return createHmac('sha256', keys.entryMac)
-    .update('dek')
-    .update(lengthPrefixed(Buffer.from(key.alias, 'utf8')))
-    .update(lengthPrefixed(Buffer.from(key.wrappedKey, 'utf8')))
-    .update(lengthPrefixed(key.aad))
-    .update(lengthPrefixed(generation))
-    .digest('base64url')
+  return keys.entryMac.base64url((message) => message.utf8('dek').utf8Prefixed(key.alias).utf8Prefixed(key.wrappedKey).bytesPrefixed(key.aad).bytesPrefixed(generation))
 }
 
 export function generationName(keys: EpochKeys, alias: string): string {
-  return createHmac('sha256', keys.generationMac).update('gen').update(lengthPrefixed(Buffer.from(alias, 'utf8'))).digest('base64url')
+  return keys.generationMac.base64url((message) => message.utf8('gen').utf8Prefixed(alias))
 }
 
 export function sealEntry(keys: EpochKeys, redisKey: string, dek: CachedDek, expiresAt: number): Buffer {
@@ -104,7 +105,9 @@ export function openEntry(keys: EpochKeys, redisKey: string, value: Buffer): Ope
   decipher.setAuthTag(value.subarray(value.length - TAG_BYTES))
   let plaintext: Buffer
   try {
-    plaintext = Buffer.concat([decipher.update(body), decipher.final()])
+    plaintext = decipher.update(body)
+    // GCM releases everything in update(); final() checks the tag (and throws when it does not match).
+    decipher.final()
   } catch {
     return undefined
   }
@@ -112,17 +115,17 @@ export function openEntry(keys: EpochKeys, redisKey: string, value: Buffer): Ope
 }
 
 function entryAad(redisKey: string, header: Buffer): Buffer {
-  return Buffer.concat([ENTRY_AAD_DOMAIN, lengthPrefixed(Buffer.from(redisKey, 'utf8')), header])
+  const keyBytes = Buffer.byteLength(redisKey, 'utf8')
+  const aad = Buffer.allocUnsafe(ENTRY_AAD_DOMAIN.length + 4 + keyBytes + header.length)
+  let offset = ENTRY_AAD_DOMAIN.copy(aad, 0)
+  offset = aad.writeUInt32BE(keyBytes, offset)
+  offset += aad.write(redisKey, offset, 'utf8')
+  header.copy(aad, offset)
+  return aad
 }
 
 export function uint64(value: number): Buffer {
   const buffer = Buffer.alloc(8)
   buffer.writeBigUInt64BE(BigInt(value))
   return buffer
-}
-
-function lengthPrefixed(bytes: Buffer): Buffer {
-  const length = Buffer.alloc(4)
-  length.writeUInt32BE(bytes.length)
-  return Buffer.concat([length, bytes])
 }
