@@ -62,6 +62,13 @@ export class AuditChain {
     return { chain: this.id, seq, hash: hashLink(this.last, fieldsJson), fields, fieldsJson }
   }
 
+  /** seal(toAuditRecord(entry)), with the canonical JSON written from the entry directly (every key access takes this path). */
+  sealEntry(entry: AuditEntry): SealedRecord {
+    const seq = this.seq + 1
+    const fieldsJson = entryRecordJson(entry, this.id, seq)
+    return new SealedEntry(this.id, seq, hashLink(this.last, fieldsJson), fieldsJson)
+  }
+
   accept(sealed: SealedRecord): void {
     if (sealed.chain !== this.id || sealed.seq !== this.seq + 1) throw new Error(`Audit chain ${this.id}: seq ${sealed.seq} does not follow ${this.seq}.`)
     this.seq = sealed.seq
@@ -99,6 +106,40 @@ const ENTRY_FIELDS = Object.keys({
   userAgent: true,
   latencyMs: true,
 } satisfies Record<keyof AuditEntry, true>).sort() as (keyof AuditEntry)[]
+
+/** The members of a sealed entry's record in canonical order, each with its JSON name. */
+const RECORD_MEMBERS: readonly (readonly [keyof AuditEntry | 'chain' | 'seq', string])[] = [...ENTRY_FIELDS, 'chain' as const, 'seq' as const]
+  .sort()
+  .map((name) => [name, `${JSON.stringify(name)}:`] as const)
+
+/**
+ * canonicalJson({ ...toAuditRecord(entry), chain, seq }) written member by member: every field but
+ * the context is a string or a number, so each is one JSON.stringify, and neither the record nor its
+ * copy with the chain link is built and checked (a test holds the two equal for any entry).
+ */
+function entryRecordJson(entry: AuditEntry, chain: string, seq: number): string {
+  let json = ''
+  for (const [name, member] of RECORD_MEMBERS) {
+    const value = name === 'chain' ? chain : name === 'seq' ? seq : entry[name]
+    if (value === undefined) continue
+    json += `${json === '' ? '{' : ','}${member}${name === 'context' ? canonicalJson(value) : JSON.stringify(value)}`
+  }
+  return `${json}}`
+}
+
+/** A sealed entry; its fields are read back from the JSON only when a sink wants them as an object. */
+class SealedEntry implements SealedRecord {
+  constructor(
+    readonly chain: string,
+    readonly seq: number,
+    readonly hash: string,
+    readonly fieldsJson: string,
+  ) {}
+
+  get fields(): AuditRecord {
+    return JSON.parse(this.fieldsJson) as AuditRecord
+  }
+}
 
 /**
  * The entry's defined fields, built in canonical order (the context's keys sorted too), so that

@@ -1,4 +1,5 @@
 /** Audit entries and line streams for the audit tests. */
+import fc from 'fast-check'
 import type { AuditEntry, AuditOutcome } from '../../src/audit/audit-entry.js'
 import type { LineStream } from '../../src/audit/stdout-sink.js'
 
@@ -88,3 +89,29 @@ export function seqsOf(lines: readonly Record<string, any>[], chain: string): nu
 export function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, index) => from + index)
 }
+
+const text = fc.string({ unit: 'binary', maxLength: 24 })
+const optional = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined })
+/** Any audit entry: arbitrary Unicode (lone surrogates too), optional fields present or not, index-like context keys. */
+export const arbitraryEntries: fc.Arbitrary<AuditEntry> = fc.record({
+  time: fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((date) => date.toISOString()),
+  operation: fc.constantFrom('generateDataKey', 'wrap', 'unwrap', 'rewrap', 'cache.purge'),
+  principal: optional(text),
+  issuer: optional(text),
+  alias: text,
+  keyVersion: optional(text),
+  outcome: fc.constantFrom('allowed', 'denied', 'failed'),
+  errorCode: optional(fc.constantFrom('forbidden', 'cannot_unwrap', 'internal')),
+  cacheLevel: optional(fc.constantFrom('l1', 'l2', 'provider', 'none')),
+  // Keys that look like array indices are the case JSON.stringify would reorder.
+  context: optional(fc.dictionary(fc.oneof(text, fc.nat().map(String)), text, { maxKeys: 6 })),
+  wrappedKeyFingerprint: optional(text),
+  rewrappedKeyFingerprint: optional(text),
+  batchIndex: optional(fc.nat(999)),
+  requestId: text,
+  trace: optional(text),
+  spanId: optional(text),
+  remoteAddress: optional(text),
+  userAgent: optional(text),
+  latencyMs: fc.double({ min: 0, max: 1e6, noNaN: true }),
+}) as fc.Arbitrary<AuditEntry>

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { AuditChain, canonicalJson, chainHash, GENESIS_HASH, hashedFields, toAuditRecord } from '../../src/audit/chain.js'
 import fc from 'fast-check'
-import { auditEntry } from './audit-fixtures.js'
+import { arbitraryEntries, auditEntry } from './audit-fixtures.js'
 
 /** Canonical JSON by its definition, without shortcuts: the reference for canonicalJson(). */
 function referenceCanonicalJson(value: unknown): string {
@@ -90,6 +90,34 @@ describe('hashed fields', () => {
     assert.equal(sealed.fieldsJson, JSON.stringify(sealed.fields))
     assert.equal(sealed.fieldsJson, referenceCanonicalJson(sealed.fields))
     assert.deepEqual(Object.keys(sealed.fields), Object.keys(sealed.fields).sort())
+  })
+
+  test('sealing an entry directly gives the link sealing its record gives, for any entry, along a chain', () => {
+    fc.assert(
+      fc.property(fc.array(arbitraryEntries, { minLength: 1, maxLength: 4 }), (entries) => {
+        const direct = new AuditChain('chain-d')
+        const reference = new AuditChain('chain-d')
+        for (const entry of entries) {
+          const sealed = direct.sealEntry(entry)
+          const expected = reference.seal(toAuditRecord(entry))
+          assert.equal(sealed.fieldsJson, expected.fieldsJson)
+          assert.equal(sealed.hash, expected.hash)
+          assert.deepEqual([sealed.chain, sealed.seq], [expected.chain, expected.seq])
+          assert.deepEqual(sealed.fields, expected.fields)
+          direct.accept(sealed)
+          reference.accept(expected)
+        }
+      }),
+      { numRuns: 400 },
+    )
+  })
+
+  test('an entry whose context has a key named __proto__ seals it as a key', () => {
+    const entry = auditEntry({ context: JSON.parse('{"__proto__":"x","app":"a"}') })
+    const sealed = new AuditChain('c').sealEntry(entry)
+    assert.match(sealed.fieldsJson, /"context":\{"__proto__":"x","app":"a"\}/)
+    assert.equal(sealed.fieldsJson, new AuditChain('c').seal(toAuditRecord(entry)).fieldsJson)
+    assert.deepEqual(Object.keys((sealed.fields as { context: object }).context), ['__proto__', 'app'])
   })
 
   test('a record key named __proto__ stays a key when the chain link is added', () => {
