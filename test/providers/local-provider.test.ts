@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KeyringFile } from '../../src/providers/local/keyring-file.js'
@@ -103,4 +103,23 @@ test('a provider sees another process rotate the keyring without waiting for its
   } finally {
     await local.close()
   }
+})
+
+test('a ciphertext made by the first implementation still decrypts (known answer: fixed key material)', async () => {
+  const home = await mkdtemp(join(tmpdir(), 'keywrap-keyring-'))
+  const material = Buffer.alloc(32, 0x11).toString('base64')
+  const keyring = { format: 1, keys: { payments: { primary: 1, versions: [{ version: 1, state: 'ENABLED', createTime: '2026-11-28T00:00:00.000Z', material }] } } }
+  await writeFile(join(home, 'keyring.json'), JSON.stringify(keyring), { mode: 0o600 })
+  const local = await provider(new KeyringFile(home), 'payments')
+  const made = Buffer.from(
+    '0000000184035483f0fa58e49e2518455f9e6efd763b4fdca378b73e27910cf0dcaec782d052b7921d069143c766122c813d2c6ab4f360c0b53a79401507cd04',
+    'hex',
+  )
+  assert.deepEqual(await local.decrypt(made, aad, 1), { plaintext: dek, version: 1 })
+  // And what it makes now has the same layout: version, IV, 32 bytes, tag.
+  const { ciphertext } = await local.encrypt(dek, aad)
+  assert.equal(ciphertext.length, made.length)
+  assert.equal(ciphertext.readUInt32BE(0), 1)
+  assert.deepEqual(await local.decrypt(ciphertext, aad, 1), { plaintext: dek, version: 1 })
+  await local.close()
 })

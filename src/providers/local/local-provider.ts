@@ -22,6 +22,8 @@ export class LocalKeyProvider implements KeyProvider {
   readonly uri: string
   private readonly name: string
   private readonly keyring: KeyringFile
+  /** The start of every AAD this key binds: the format and the keyring name. */
+  private readonly aadPrefix: Buffer
   private loaded: LoadedKey | undefined
   private stopWatching: (() => void) | undefined
 
@@ -29,19 +31,24 @@ export class LocalKeyProvider implements KeyProvider {
     this.name = name
     this.uri = `local://${name}`
     this.keyring = keyring
+    this.aadPrefix = Buffer.from(`keywrap/local/v1\0${name}\0`, 'utf8')
   }
 
   async encrypt(plaintext: Buffer, aad: Buffer): Promise<EncryptResult> {
     const { description, secrets } = this.current()
     const version = description.primaryVersion
     const secret = this.usableSecret(secrets, description, version)
-    const header = Buffer.alloc(HEADER_BYTES)
-    header.writeUInt32BE(version)
+    // Written in place: version, IV, then the cipher's output and tag (one allocation, not five).
+    const ciphertext = Buffer.allocUnsafe(HEADER_BYTES + IV_BYTES + plaintext.length + TAG_BYTES)
+    ciphertext.writeUInt32BE(version)
     const iv = randomBytesPooled(IV_BYTES)
+    iv.copy(ciphertext, HEADER_BYTES)
     const cipher = createCipheriv('aes-256-gcm', secret, iv)
-    cipher.setAAD(this.boundAad(header, aad))
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
-    return { ciphertext: Buffer.concat([header, iv, body, cipher.getAuthTag()]), version }
+    cipher.setAAD(this.boundAad(ciphertext.subarray(0, HEADER_BYTES), aad))
+    let offset = HEADER_BYTES + IV_BYTES + cipher.update(plaintext).copy(ciphertext, HEADER_BYTES + IV_BYTES)
+    offset += cipher.final().copy(ciphertext, offset)
+    cipher.getAuthTag().copy(ciphertext, offset)
+    return { ciphertext, version }
   }
 
   async decrypt(ciphertext: Buffer, aad: Buffer, claimedVersion: number): Promise<DecryptResult> {
@@ -106,7 +113,7 @@ export class LocalKeyProvider implements KeyProvider {
 
   /** The keyring name and version are bound too, so a ciphertext cannot move between local keys. */
   private boundAad(header: Buffer, aad: Buffer): Buffer {
-    return Buffer.concat([Buffer.from(`keywrap/local/v1\0${this.name}\0`, 'utf8'), header, aad])
+    return Buffer.concat([this.aadPrefix, header, aad])
   }
 
   private load(stored: StoredKey): LoadedKey {
