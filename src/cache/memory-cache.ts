@@ -31,12 +31,22 @@ export class MemoryDekCache implements DekCache {
   }
 
   async get(key: DekCacheKey): Promise<CacheHit | undefined> {
+    return this.lookup(key)
+  }
+
+  /** get() without a promise, for the tiered cache in front of it (an L1 hit is the hot path). */
+  lookup(key: DekCacheKey): CacheHit | undefined {
     const entry = this.entries?.get(entryKey(key))
     return entry && { plaintext: Buffer.from(entry.plaintext, 'latin1'), version: entry.version, level: 'l1' }
   }
 
   /** `ttlMs` shortens the entry's life below the cache's TTL (an entry copied from L2 keeps its expiry). */
   async set(key: DekCacheKey, dek: CachedDek, options: { ttlMs?: number } = {}): Promise<void> {
+    this.store(key, dek, options)
+  }
+
+  /** set() without a promise. */
+  store(key: DekCacheKey, dek: CachedDek, options: { ttlMs?: number } = {}): void {
     if (!this.entries || (options.ttlMs !== undefined && options.ttlMs <= 0)) return
     const ttl = options.ttlMs === undefined ? undefined : Math.min(options.ttlMs, this.entries.ttl)
     this.entries.set(entryKey(key), { alias: key.alias, plaintext: dek.plaintext.toString('latin1'), version: dek.version }, ttl === undefined ? undefined : { ttl })

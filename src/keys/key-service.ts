@@ -59,6 +59,13 @@ export interface KeyServiceDependencies {
   readonly metrics?: Metrics
 }
 
+/** A presented wrapped key, parsed, with the KEK version it names (usable) and the key's description. */
+interface UsableWrappedKey {
+  readonly wrapped: WrappedKey
+  readonly version: KeyVersionInfo
+  readonly description: KeyDescription
+}
+
 /** What an operation reports to its audit entry besides success or failure. */
 interface AccessRecord {
   keyVersion?: string
@@ -120,7 +127,8 @@ export class KeyService {
   unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<UnwrapResult> {
     const request = { operation: 'unwrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
     return this.access(caller, alias, request, async (provider, record) => {
-      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
+      const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
+      const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       return { plaintext: dek, keyVersion: version.name, primary: version.version === description.primaryVersion }
     })
@@ -129,7 +137,8 @@ export class KeyService {
   rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<RewrapResult> {
     const request = { operation: 'rewrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
     return this.access(caller, alias, request, async (provider, record) => {
-      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
+      const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
+      const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
       // Authenticated even when there is nothing to do (a cache hit costs no provider call), so that a
       // rotation job is never told that a tampered key, or one presented with the wrong context, is current.
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
@@ -268,11 +277,15 @@ export class KeyService {
     return wrappedKey === presented ? this.fingerprints.of(wrappedKey) : this.fingerprints.ofNew(wrappedKey)
   }
 
-  private async writeAudit(entry: AuditEntry): Promise<void> {
-    try {
-      await this.deps.audit.write(entry)
-    } catch (error) {
+  /** The sink's promise with its failure named, without an async frame of its own (every access waits on it). */
+  private writeAudit(entry: AuditEntry): Promise<void> {
+    const unavailable = (error: unknown) => {
       throw new KeywrapError('audit_unavailable', undefined, { cause: error, retryAfterSeconds: 1 })
+    }
+    try {
+      return this.deps.audit.write(entry).then(undefined, unavailable)
+    } catch (error) {
+      return Promise.reject(error).then(undefined, unavailable)
     }
   }
 
@@ -281,18 +294,16 @@ export class KeyService {
    * newer than any this instance knows was made after its last refresh (another instance saw the
    * rotation first), so the key's metadata is read again then, at most once per FRESHEN_INTERVAL_MS.
    */
-  private async usableWrappedKey(
-    provider: KeyProvider,
-    text: string,
-    record: AccessRecord,
-  ): Promise<{ wrapped: WrappedKey; version: KeyVersionInfo; description: KeyDescription }> {
+  private usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): UsableWrappedKey | Promise<UsableWrappedKey> {
     const wrapped = parseWrappedKey(text)
     if (!wrapped) throw new KeywrapError('cannot_unwrap')
-    let description = provider.describe()
-    let confirmed = true
-    if (wrapped.version > Math.max(...description.versions.map((v) => v.version))) {
-      ;({ description, confirmed } = await this.freshen(provider))
-    }
+    const description = provider.describe()
+    // The common case answers at once, without a promise: the version is one this instance knows.
+    if (description.versions.some((v) => v.version >= wrapped.version)) return this.usableVersion(wrapped, description, true, record)
+    return this.freshen(provider).then((freshened) => this.usableVersion(wrapped, freshened.description, freshened.confirmed, record))
+  }
+
+  private usableVersion(wrapped: WrappedKey, description: KeyDescription, confirmed: boolean, record: AccessRecord): UsableWrappedKey {
     const version = description.versions.find((v) => v.version === wrapped.version)
     if (!version && !confirmed) {
       // Not known yet and the provider could not be asked just now: a retry may succeed.
