@@ -157,9 +157,24 @@ export class RedisDekStore {
 
   /** The scope entries of the alias are named in now, or undefined when it cannot be known. */
   async scope(alias: string): Promise<ScopeResult | undefined> {
+    const fresh = this.freshScope(alias)
+    if (fresh) return fresh
     const reading = await this.epochState(this.epochOf(this.now()), { create: true })
     if (reading.kind !== 'found') return undefined
     return this.generation(reading.state, alias, reading.online)
+  }
+
+  /**
+   * scope() without a promise when both the epoch and the alias's generation were confirmed within
+   * the memo period (as on nearly every lookup); undefined when scope() has to ask Redis.
+   */
+  freshScope(alias: string): ScopeResult | undefined {
+    const now = this.now()
+    const state = this.epochs.get(this.epochOf(now))
+    if (!state || now - state.confirmedAt >= this.memoMs) return undefined
+    const known = state.generations.get(alias)
+    if (!known || now - known.confirmedAt >= this.memoMs) return undefined
+    return { scope: known.scope, online: true }
   }
 
   /** The scope last read for the alias, however old: lets a delete reach an entry the grace may serve again. */
@@ -428,11 +443,20 @@ function commandTimeoutOf(redis: RedisClient): number {
 
 /** `promise`, or a rejection once `ms` have passed since the call. */
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = globalThis.setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms.`)), ms)
+  // One promise and a timer, rather than race() and finally(): this wraps every Redis command.
+  return new Promise<T>((resolve, reject) => {
+    const timer = globalThis.setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms.`)), ms)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
   })
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
 }
 
 function scopeOf(state: EpochState, alias: string, generation: Buffer): CacheScope {

@@ -37,7 +37,7 @@ export class TieredDekCache implements DekCache {
 
   async get(key: DekCacheKey): Promise<CacheHit | undefined> {
     if (!this.l2) return this.counted(this.l1.lookup(key))
-    const found = await this.l2.scope(key.alias)
+    const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
     if (!found) return this.counted(undefined)
     const local = scoped(key, found.scope)
     const hit = this.l1.lookup(local)
@@ -51,7 +51,7 @@ export class TieredDekCache implements DekCache {
 
   async set(key: DekCacheKey, dek: CachedDek): Promise<void> {
     if (!this.l2) return this.l1.store(key, dek)
-    const found = await this.l2.scope(key.alias)
+    const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
     if (!found) return
     this.l1.store(scoped(key, found.scope), dek, { ttlMs: this.l2.ttlMs })
     if (found.online) await this.l2.set(key, dek, found.scope)
@@ -61,7 +61,7 @@ export class TieredDekCache implements DekCache {
     if (!this.l2) return this.l1.delete(key)
     const last = this.l2.lastScope(key.alias)
     if (last) await this.l1.delete(scoped(key, last))
-    const found = await this.l2.scope(key.alias)
+    const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
     if (!found) return
     await this.l1.delete(scoped(key, found.scope))
     if (found.online) await this.l2.delete(key, found.scope)
