@@ -25,6 +25,55 @@ export interface LoadRequest {
 
 const WARM_UP_SECONDS = 1
 
+/** One autocannon run's totals. */
+interface Measured {
+  readonly requests: number
+  readonly seconds: number
+  readonly cpuSeconds: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly errors: number
+}
+
+async function measure(target: BenchProcess, request: LoadRequest, limit: { duration: number } | { amount: number }, connections = 50): Promise<Measured> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (request.token) headers.authorization = `Bearer ${request.token}`
+  const bodies = request.bodies
+  const cpuBefore = await target.cpuSeconds()
+  const result = await autocannon({
+    url: `${target.url}${request.path}`,
+    method: 'POST',
+    headers,
+    connections,
+    ...limit,
+    ...(bodies ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies() }) }] } : { body: JSON.stringify(request.body ?? {}) }),
+  })
+  return {
+    requests: result.requests.total,
+    seconds: result.duration,
+    cpuSeconds: (await target.cpuSeconds()) - cpuBefore,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.non2xx + result.errors + result.timeouts,
+  }
+}
+
+function rowOf(scenario: string, runs: readonly Measured[]): Row {
+  const requests = runs.reduce((sum, run) => sum + run.requests, 0)
+  const seconds = runs.reduce((sum, run) => sum + run.seconds, 0)
+  const cpuSeconds = runs.reduce((sum, run) => sum + run.cpuSeconds, 0)
+  const p50s = runs.map((run) => run.p50Ms).sort((a, b) => a - b)
+  return {
+    scenario,
+    requestsPerSecond: Math.round(requests / seconds),
+    p50Ms: p50s[Math.floor(p50s.length / 2)]!,
+    // The worst slice's: a percentile of slices cannot be merged, and the target is a ceiling.
+    p99Ms: Math.max(...runs.map((run) => run.p99Ms)),
+    serverCpuUsPerRequest: Math.round((cpuSeconds * 1e6) / Math.max(1, requests)),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+  }
+}
+
 export async function load(
   scenario: string,
   target: BenchProcess,
@@ -32,33 +81,37 @@ export async function load(
   durationSeconds: number,
   options: { amount?: number; connections?: number } = {},
 ): Promise<Row> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' }
-  if (request.token) headers.authorization = `Bearer ${request.token}`
-  const bodies = request.bodies
-  const run = (limit: { duration: number } | { amount: number }) =>
-    autocannon({
-      url: `${target.url}${request.path}`,
-      method: 'POST',
-      headers,
-      connections: options.connections ?? 50,
-      ...limit,
-      ...(bodies
-        ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies() }) }] }
-        : { body: JSON.stringify(request.body ?? {}) }),
-    })
   // A second of the same load first, unmeasured: figures are for a warm (JIT-compiled) process.
-  if (!options.amount) await run({ duration: WARM_UP_SECONDS })
-  const cpuBefore = await target.cpuSeconds()
-  const result = await run(options.amount ? { amount: options.amount } : { duration: durationSeconds })
-  const cpuSeconds = (await target.cpuSeconds()) - cpuBefore
-  return {
-    scenario,
-    requestsPerSecond: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    serverCpuUsPerRequest: Math.round((cpuSeconds * 1e6) / Math.max(1, result.requests.total)),
-    errors: result.non2xx + result.errors + result.timeouts,
+  if (!options.amount) await measure(target, request, { duration: WARM_UP_SECONDS }, options.connections)
+  const limit = options.amount ? { amount: options.amount } : { duration: durationSeconds }
+  return rowOf(scenario, [await measure(target, request, limit, options.connections)])
+}
+
+/**
+ * `target` and the baseline in alternating slices (baseline first), after a warm-up of each: the
+ * machine's speed drifts over seconds, and a ratio of totals taken slice by slice cancels most of
+ * the drift that one baseline run before one target run would carry into the ratio.
+ */
+export async function loadAlternating(
+  scenario: string,
+  target: BenchProcess,
+  request: LoadRequest,
+  baseline: BenchProcess,
+  baselineRequest: LoadRequest,
+  slices: number,
+  sliceSeconds: number,
+): Promise<Row> {
+  await measure(baseline, baselineRequest, { duration: WARM_UP_SECONDS })
+  await measure(target, request, { duration: WARM_UP_SECONDS })
+  const ours: Measured[] = []
+  const floor: Measured[] = []
+  for (let slice = 0; slice < slices; slice++) {
+    floor.push(await measure(baseline, baselineRequest, { duration: sliceSeconds }))
+    ours.push(await measure(target, request, { duration: sliceSeconds }))
   }
+  const row = rowOf(scenario, ours)
+  const baselineRow = rowOf(`baseline for ${scenario}`, floor)
+  return { ...row, baselineRequestsPerSecond: baselineRow.requestsPerSecond }
 }
 
 export async function post(target: BenchProcess, path: string, token: string, body: unknown): Promise<any> {

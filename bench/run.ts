@@ -12,11 +12,13 @@ import { KeyringFile } from '../src/providers/local/keyring-file.js'
 import { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { LoggingStandIn } from '../test/support/logging-stand-in.js'
 import { redisUrlForTests } from '../test/support/redis-server.js'
-import { load, post, postMany, zipfSampler, type LoadRequest, type Row } from './load.js'
+import { load, loadAlternating, post, postMany, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 
 const quick = process.argv.includes('--quick')
 const DURATION_SECONDS = quick ? 2 : 8
+/** A row with a target alternates with the baseline in this many slices of DURATION_SECONDS / SLICES. */
+const SLICES = 4
 const KMS_KEY = 'projects/bench/locations/global/keyRings/keywrap/cryptoKeys/bench'
 
 interface Context {
@@ -78,15 +80,13 @@ async function withKeywrap(context: Context, env: Record<string, string>, body: 
 }
 
 /**
- * A scenario with a target ratio, measured right after its own run of the baseline (same path and
- * body sizes) in the full run: these machines are shared, and their speed drifts over minutes.
+ * A scenario with a target ratio, measured in the full run in slices alternating with its own runs
+ * of the baseline (same path and body sizes): these machines are shared, and their speed drifts.
  */
 async function targetScenario(context: Context, scenario: string, keywrap: BenchProcess, request: LoadRequest): Promise<Row> {
   if (quick) return load(scenario, keywrap, request, DURATION_SECONDS)
   const { token: _token, ...anonymous } = request
-  const floor = await load(`baseline for ${scenario}`, context.baseline, anonymous, DURATION_SECONDS)
-  const row = await load(scenario, keywrap, request, DURATION_SECONDS)
-  return { ...row, baselineRequestsPerSecond: floor.requestsPerSecond }
+  return loadAlternating(scenario, keywrap, request, context.baseline, anonymous, SLICES, DURATION_SECONDS / SLICES)
 }
 
 async function localScenarios(context: Context): Promise<void> {
@@ -204,7 +204,9 @@ async function report(context: Context): Promise<void> {
   const header =
     `keywrap benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}; ` +
     `autocannon with 50 connections, ${DURATION_SECONDS} s per scenario after 1 s of warm-up, on the same machine; ` +
-    (quick ? 'every ratio is to the first baseline row' : 'the rows with targets (L1 hit, generate, L2 hit) are compared with a baseline run measured just before each')
+    (quick
+      ? 'every ratio is to the first baseline row'
+      : `the rows with targets (L1 hit, generate, L2 hit) alternate with their own baseline runs in ${SLICES} slices of ${DURATION_SECONDS / SLICES} s (ratio of the totals; p50 the median slice's, p99 the worst slice's)`)
   const table = [
     '| scenario | req/s | baseline req/s | × baseline | p50 ms | p99 ms | server CPU µs/req | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
