@@ -24,6 +24,7 @@ export function requestLoggerOptions(level: string, stream: { write(line: string
 }
 
 type LogArguments = Parameters<FastifyBaseLogger['info']>
+type LevelAware = FastifyBaseLogger & { isLevelEnabled?(level: string): boolean }
 type Bindings = Parameters<FastifyBaseLogger['child']>[0]
 type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>
 
@@ -37,58 +38,67 @@ export class LazyChildLogger implements FastifyBaseLogger {
 
   constructor(
     private readonly parent: FastifyBaseLogger,
-    private readonly bindings: Bindings,
+    private readonly childBindings: Bindings,
     private readonly options: ChildLoggerOptions,
   ) {}
 
   get level(): string {
-    return this.options.level ?? this.parent.level
+    return this.made?.level ?? this.options.level ?? this.parent.level
   }
 
   set level(level: string) {
     this.real().level = level
   }
 
-  /** The parent's answer while the child has not changed its level (pino's isLevelEnabled). */
+  /** The parent's answer while there is no child and the options set no level of their own (pino's isLevelEnabled). */
   isLevelEnabled(level: string): boolean {
-    const logger = (this.made ?? (this.options.level === undefined ? this.parent : this.real())) as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean }
+    const logger = (this.made ?? (this.options.level === undefined ? this.parent : this.real())) as LevelAware
     return logger.isLevelEnabled?.(level) ?? true
   }
 
+  /** The child's bindings (pino's bindings()), without making it. */
+  bindings(): Bindings {
+    if (this.made) return (this.made as { bindings?(): Bindings }).bindings?.() ?? this.childBindings
+    return { ...(this.parent as { bindings?(): Bindings }).bindings?.(), ...this.childBindings }
+  }
+
   fatal(...args: LogArguments): void {
-    this.real().fatal(...args)
+    this.at('fatal')?.fatal(...args)
   }
 
   error(...args: LogArguments): void {
-    this.real().error(...args)
+    this.at('error')?.error(...args)
   }
 
   warn(...args: LogArguments): void {
-    this.real().warn(...args)
+    this.at('warn')?.warn(...args)
   }
 
   info(...args: LogArguments): void {
-    this.real().info(...args)
+    this.at('info')?.info(...args)
   }
 
   debug(...args: LogArguments): void {
-    this.real().debug(...args)
+    this.at('debug')?.debug(...args)
   }
 
   trace(...args: LogArguments): void {
-    this.real().trace(...args)
+    this.at('trace')?.trace(...args)
   }
 
-  silent(...args: LogArguments): void {
-    this.real().silent(...args)
-  }
+  silent(): void {}
 
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.real().child(bindings, options)
   }
 
+  /** The logger to write at `level` with: none (and no child made) when the level is off. */
+  private at(level: string): FastifyBaseLogger | undefined {
+    return this.made ?? (this.isLevelEnabled(level) ? this.real() : undefined)
+  }
+
   private real(): FastifyBaseLogger {
-    return (this.made ??= this.parent.child(this.bindings, this.options))
+    return (this.made ??= this.parent.child(this.childBindings, this.options))
   }
 }
 
