@@ -127,8 +127,10 @@ function entryRecordJson(entry: AuditEntry, chain: string, seq: number): string 
   return `${json}}`
 }
 
-/** A sealed entry; its fields are read back from the JSON only when a sink wants them as an object. */
+/** A sealed entry; its fields are read back from the JSON (once) only when a sink wants them as an object. */
 class SealedEntry implements SealedRecord {
+  private parsed: AuditRecord | undefined
+
   constructor(
     readonly chain: string,
     readonly seq: number,
@@ -137,7 +139,7 @@ class SealedEntry implements SealedRecord {
   ) {}
 
   get fields(): AuditRecord {
-    return JSON.parse(this.fieldsJson) as AuditRecord
+    return (this.parsed ??= JSON.parse(this.fieldsJson) as AuditRecord)
   }
 }
 

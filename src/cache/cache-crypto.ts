@@ -45,7 +45,10 @@ export function deriveEpochKeys(secret: Buffer): EpochKeys {
     key.fill(0)
     return hmac
   }
-  return { entryMac: mac('entry-name'), generationMac: mac('generation-name'), entryEncryption: createSecretKey(derive('entry-value')) }
+  const valueKey = derive('entry-value')
+  const entryEncryption = createSecretKey(valueKey)
+  valueKey.fill(0)
+  return { entryMac: mac('entry-name'), generationMac: mac('generation-name'), entryEncryption }
 }
 
 export function newEpochSecret(): Buffer {

@@ -20,7 +20,7 @@ function isWellFormed(text: string): boolean {
 }
 
 export function encodeAad(alias: string, version: number, context: EncryptionContext | undefined): Buffer {
-  const entries = context === undefined ? [] : Object.entries(context)
+  const entries = !context ? [] : Object.entries(context)
     .map(([name, value]) => [Buffer.from(name, 'utf8'), Buffer.from(value, 'utf8')] as const)
     .sort(([a], [b]) => Buffer.compare(a, b))
   const aliasBytes = Buffer.byteLength(alias, 'utf8')

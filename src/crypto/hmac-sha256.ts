@@ -17,7 +17,13 @@ export class HmacSha256 {
 
   constructor(key: Uint8Array) {
     const block = Buffer.alloc(BLOCK_BYTES)
-    block.set(key.length > BLOCK_BYTES ? hash('sha256', key, 'buffer') : key)
+    if (key.length > BLOCK_BYTES) {
+      const hashed = hash('sha256', key, 'buffer')
+      block.set(hashed)
+      hashed.fill(0)
+    } else {
+      block.set(key)
+    }
     const pad = Buffer.alloc(BLOCK_BYTES)
     for (let index = 0; index < BLOCK_BYTES; index++) pad[index] = block[index]! ^ 0x36
     this.inner = new ByteInput(pad)

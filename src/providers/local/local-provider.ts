@@ -47,6 +47,8 @@ export class LocalKeyProvider implements KeyProvider {
     cipher.setAAD(this.boundAad(ciphertext.subarray(0, HEADER_BYTES), aad))
     let offset = HEADER_BYTES + IV_BYTES + cipher.update(plaintext).copy(ciphertext, HEADER_BYTES + IV_BYTES)
     offset += cipher.final().copy(ciphertext, offset)
+    // GCM gives exactly as many bytes as it takes; anything else would leave pool memory in the output.
+    if (offset + TAG_BYTES !== ciphertext.length) throw new Error('AES-GCM returned an unexpected length.')
     cipher.getAuthTag().copy(ciphertext, offset)
     return { ciphertext, version }
   }
