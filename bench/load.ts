@@ -88,9 +88,10 @@ export async function load(
 }
 
 /**
- * `target` and the baseline in alternating slices (baseline first), after a warm-up of each: the
- * machine's speed drifts over seconds, and a ratio of totals taken slice by slice cancels most of
- * the drift that one baseline run before one target run would carry into the ratio.
+ * `target` and the baseline in alternating slices, after a warm-up of each: the machine's speed
+ * drifts over seconds, and a ratio of totals taken slice by slice cancels most of the drift that one
+ * baseline run before one target run would carry into the ratio. The order flips every slice (ABBA),
+ * so that a steady drift does not favour whichever runs first.
  */
 export async function loadAlternating(
   scenario: string,
@@ -106,8 +107,9 @@ export async function loadAlternating(
   const ours: Measured[] = []
   const floor: Measured[] = []
   for (let slice = 0; slice < slices; slice++) {
-    floor.push(await measure(baseline, baselineRequest, { duration: sliceSeconds }))
+    if (slice % 2 === 0) floor.push(await measure(baseline, baselineRequest, { duration: sliceSeconds }))
     ours.push(await measure(target, request, { duration: sliceSeconds }))
+    if (slice % 2 === 1) floor.push(await measure(baseline, baselineRequest, { duration: sliceSeconds }))
   }
   const row = rowOf(scenario, ours)
   const baselineRow = rowOf(`baseline for ${scenario}`, floor)

@@ -206,7 +206,7 @@ async function report(context: Context): Promise<void> {
     `autocannon with 50 connections, ${DURATION_SECONDS} s per scenario after 1 s of warm-up, on the same machine; ` +
     (quick
       ? 'every ratio is to the first baseline row'
-      : `the rows with targets (L1 hit, generate, L2 hit) alternate with their own baseline runs in ${SLICES} slices of ${DURATION_SECONDS / SLICES} s (ratio of the totals; p50 the median slice's, p99 the worst slice's)`)
+      : `the rows with targets (L1 hit, generate, L2 hit) alternate with their own baseline runs in ${SLICES} slices of ${DURATION_SECONDS / SLICES} s, ABBA (ratio of the totals; p50 the median slice's, p99 the worst slice's)`)
   const table = [
     '| scenario | req/s | baseline req/s | × baseline | p50 ms | p99 ms | server CPU µs/req | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
