@@ -102,7 +102,11 @@ async function localScenarios(context: Context): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 300))
     rows.push(await load('rewrap, real (L1 hit + local encrypt)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }, DURATION_SECONDS))
   })
-  facts.coldStartToReadyMs = Math.round(keywrap.startedToReadyMs)
+  facts.coldStartWithCloudKmsKeyToReadyMs = Math.round(keywrap.startedToReadyMs)
+  // The target's case: the embedded default (the local keyring only; no Cloud KMS client loaded).
+  const embedded = await startKeywrap({ KEYWRAP_HOME: context.home })
+  await embedded.stop()
+  facts.coldStartToReadyMs = Math.round(embedded.startedToReadyMs)
   if (!quick) {
     // A fresh process: its RSS when ready, then with 100,000 DEKs in L1 (written through by generateDataKey).
     await withKeywrap(context, {}, async (fresh) => {
