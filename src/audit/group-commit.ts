@@ -187,7 +187,11 @@ export class GroupCommitSink<Item> implements AuditSink {
     return setTimeout(() => this.expireDue(), Math.max(1, Math.ceil(deadline - performance.now())))
   }
 
-  /** Expires every write whose deadline has passed, then waits for the next one's. */
+  /**
+   * Expires every write whose deadline has passed, then waits for the next one's. All of them are
+   * refused before the batch in flight is abandoned, so that none of them is sealed into the next
+   * batch only to be abandoned with it.
+   */
   private expireDue(): void {
     this.deadlineTimer = undefined
     const now = performance.now()
@@ -196,21 +200,21 @@ export class GroupCommitSink<Item> implements AuditSink {
       if (write.deadline > now) break
       due.push(write)
     }
-    for (const write of due) this.expire(write)
-    const next = this.unsettled.values().next()
-    if (!next.done) this.deadlineTimer ??= this.armDeadline(next.value.deadline)
-  }
-
-  private expire(write: PendingWrite): void {
-    const queued = this.queue.indexOf(write)
-    if (queued >= 0) this.queue.splice(queued, 1)
-    this.settle(write, new AuditTimeoutError(this.writeTimeoutMs))
     const batch = this.current
-    if (batch?.writes.includes(write)) {
+    let abandoned = false
+    for (const write of due) {
+      const queued = this.queue.indexOf(write)
+      if (queued >= 0) this.queue.splice(queued, 1)
+      this.settle(write, new AuditTimeoutError(this.writeTimeoutMs))
+      abandoned ||= batch?.writes.includes(write) === true
+    }
+    if (batch && abandoned && this.current === batch) {
       this.current = undefined
       this.rotate(batch.chain)
       this.schedule(true)
     }
+    const next = this.unsettled.values().next()
+    if (!next.done) this.deadlineTimer ??= this.armDeadline(next.value.deadline)
   }
 
   private rotate(chain: AuditChain): void {

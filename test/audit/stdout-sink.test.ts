@@ -143,6 +143,25 @@ describe('StdoutAuditSink', () => {
     await sink.close()
   })
 
+  test('writes overdue together are all refused, and none is sealed into a batch that is then abandoned', { timeout: 10_000 }, async () => {
+    const stream = new MemoryLineStream()
+    const sink = sinkOn(stream, { writeTimeoutMs: 100 })
+    stream.holding = true
+    // The first goes out at once (and is held); the other two queue behind it.
+    const writes = ['first', 'second', 'third'].map((requestId) => sink.write(auditEntry({ requestId })))
+    // The event loop is blocked past every deadline, so the timer finds all three overdue at once.
+    const until = performance.now() + 250
+    while (performance.now() < until);
+    const results = await Promise.allSettled(writes)
+    assert.ok(results.every((result) => result.status === 'rejected' && result.reason instanceof AuditTimeoutError))
+    stream.release()
+    await sink.write(auditEntry({ requestId: 'after' }))
+    // The first was in flight, so its line may land; the two refused while queued were never written.
+    assert.deepEqual(stream.auditLines().map((line) => line.requestId), ['first', 'after'])
+    assert.equal(stream.auditLines().at(-1)?.seq, 1, 'a new chain after the abandoned batch')
+    await sink.close()
+  })
+
   test('close() writes what is pending; writes after it reject', async () => {
     const stream = new MemoryLineStream()
     stream.delayMs = 30
