@@ -123,3 +123,48 @@ test('a ciphertext made by the first implementation still decrypts (known answer
   assert.deepEqual(await local.decrypt(ciphertext, aad, 1), { plaintext: dek, version: 1 })
   await local.close()
 })
+
+/** A keyring whose next read waits for release() after reading, and that does not watch its file. */
+class GatedKeyring extends KeyringFile {
+  private gate: Promise<void> | undefined
+  private open: (() => void) | undefined
+
+  holdNextRead(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve))
+  }
+
+  release(): void {
+    this.open?.()
+  }
+
+  override async readKey(name: string) {
+    const stored = await super.readKey(name)
+    const gate = this.gate
+    this.gate = undefined
+    if (gate) await gate
+    return stored
+  }
+
+  override watch(): () => void {
+    return () => undefined
+  }
+}
+
+test('a refresh that read the keyring before a newer one must not put back what the newer one replaced', async () => {
+  const home = await mkdtemp(join(tmpdir(), 'keywrap-keyring-'))
+  const keyring = new GatedKeyring(home)
+  await keyring.ensureKeys(['default'])
+  await keyring.rotate('default')
+  const local = await provider(keyring)
+  const versionOne = () => local.describe().versions.find((v) => v.version === 1)!.state
+  keyring.holdNextRead()
+  const stale = local.refresh() // reads version 1 ENABLED, then waits
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await keyring.setState('default', 1, 'DISABLED')
+  await local.refresh()
+  assert.equal(versionOne(), 'DISABLED')
+  keyring.release()
+  await stale
+  assert.equal(versionOne(), 'DISABLED', 'the older read came back last and was not applied')
+  await local.close()
+})

@@ -52,6 +52,8 @@ export class GcpKmsKeyProvider implements KeyProvider {
   private readonly logger: ProviderLogger | undefined
   private readonly probeThrottle: ProbeThrottle
   private description: KeyDescription | undefined
+  private refreshesStarted = 0
+  private refreshApplied = 0
 
   constructor(options: GcpKmsKeyProviderOptions) {
     if (!isCryptoKeyName(options.keyName)) {
@@ -117,6 +119,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
   }
 
   async refresh(): Promise<KeyDescription> {
+    const attempt = ++this.refreshesStarted
     try {
       const [key] = await this.call('GetCryptoKey', (options) => this.client.getCryptoKey({ name: this.keyName }, options))
       const versions = []
@@ -129,8 +132,13 @@ export class GcpKmsKeyProvider implements KeyProvider {
         versions.push(...page)
         pageToken = response?.nextPageToken ?? ''
       } while (pageToken)
-      this.description = describeCryptoKey(this.uri, this.keyName, key, versions, new Date())
-      return this.description
+      // Refreshes overlap (the registry's timer, a freshen): an older read that finishes later must
+      // not put back what a newer one replaced, such as a version just disabled.
+      if (attempt > this.refreshApplied) {
+        this.description = describeCryptoKey(this.uri, this.keyName, key, versions, new Date())
+        this.refreshApplied = attempt
+      }
+      return this.description!
     } catch (error) {
       // Refreshes run in the background; their errors are read by operators (logs, /readyz), not callers.
       const cause = error instanceof KeywrapError && error.cause !== undefined ? error.cause : error

@@ -25,6 +25,8 @@ export class LocalKeyProvider implements KeyProvider {
   /** The start of every AAD this key binds: the format and the keyring name. */
   private readonly aadPrefix: Buffer
   private loaded: LoadedKey | undefined
+  private refreshesStarted = 0
+  private refreshApplied = 0
   private stopWatching: (() => void) | undefined
 
   constructor(name: string, keyring: KeyringFile) {
@@ -78,11 +80,17 @@ export class LocalKeyProvider implements KeyProvider {
   }
 
   async refresh(): Promise<KeyDescription> {
+    const attempt = ++this.refreshesStarted
     const stored = await this.keyring.readKey(this.name)
     if (!stored) throw new Error(`The local keyring ${this.keyring.path} has no key named ${this.name}.`)
-    this.loaded = this.load(stored)
+    // Refreshes overlap (the file watcher's, the registry's, a freshen): a read that started earlier
+    // and finished later must not put back what a newer one replaced, such as a version just disabled.
+    if (attempt > this.refreshApplied) {
+      this.loaded = this.load(stored)
+      this.refreshApplied = attempt
+    }
     this.stopWatching ??= this.keyring.watch(() => void this.refresh().catch(() => undefined))
-    return this.loaded.description
+    return this.current().description
   }
 
   async probe(): Promise<void> {
