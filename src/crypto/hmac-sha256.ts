@@ -6,6 +6,7 @@
  * buffers as long as it lives, as the key itself would.
  */
 import { hash } from 'node:crypto'
+import { URL_SAFE_ALPHABET } from './base64.js'
 import { ByteInput } from './hash-input.js'
 
 const BLOCK_BYTES = 64
@@ -42,8 +43,6 @@ export class HmacSha256 {
   }
 }
 
-const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-
 /** The base64url of the first `bytes` bytes, from the base64url of all of them: whole characters, then the bits of a partial one. */
 function truncatedBase64url(encoded: string, bytes: number): string {
   const bits = bytes * 8
@@ -51,5 +50,5 @@ function truncatedBase64url(encoded: string, bytes: number): string {
   const rest = bits % 6
   if (rest === 0) return encoded.slice(0, whole)
   const keep = (0b111111 << (6 - rest)) & 0b111111
-  return encoded.slice(0, whole) + BASE64URL[BASE64URL.indexOf(encoded[whole]!) & keep]
+  return encoded.slice(0, whole) + URL_SAFE_ALPHABET[URL_SAFE_ALPHABET.indexOf(encoded[whole]!) & keep]
 }
