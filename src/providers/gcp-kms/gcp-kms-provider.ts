@@ -12,6 +12,7 @@ import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider } from '
 import { checksumOf, verifiedEncryptResponse, verifiedPlaintext } from './integrity.js'
 import { describeCryptoKey } from './key-metadata.js'
 import { classifyFailure, describeFailure, failureCodeOf, toKeywrapError, type KmsMethod, type ProviderLogger } from './kms-errors.js'
+import { RefreshOrder } from '../refresh-order.js'
 import { ProbeThrottle } from './probe-throttle.js'
 import { isCryptoKeyName, versionNumberOf } from './resource-names.js'
 import { withDeadline, type RetryPolicy } from './retry.js'
@@ -52,8 +53,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
   private readonly logger: ProviderLogger | undefined
   private readonly probeThrottle: ProbeThrottle
   private description: KeyDescription | undefined
-  private refreshesStarted = 0
-  private refreshApplied = 0
+  private readonly refreshes = new RefreshOrder()
 
   constructor(options: GcpKmsKeyProviderOptions) {
     if (!isCryptoKeyName(options.keyName)) {
@@ -119,7 +119,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
   }
 
   async refresh(): Promise<KeyDescription> {
-    const attempt = ++this.refreshesStarted
+    const read = this.refreshes.begin()
     try {
       const [key] = await this.call('GetCryptoKey', (options) => this.client.getCryptoKey({ name: this.keyName }, options))
       const versions = []
@@ -132,12 +132,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
         versions.push(...page)
         pageToken = response?.nextPageToken ?? ''
       } while (pageToken)
-      // Refreshes overlap (the registry's timer, a freshen): an older read that finishes later must
-      // not put back what a newer one replaced, such as a version just disabled.
-      if (attempt > this.refreshApplied) {
-        this.description = describeCryptoKey(this.uri, this.keyName, key, versions, new Date())
-        this.refreshApplied = attempt
-      }
+      if (this.refreshes.isNewest(read)) this.description = describeCryptoKey(this.uri, this.keyName, key, versions, new Date())
       return this.description!
     } catch (error) {
       // Refreshes run in the background; their errors are read by operators (logs, /readyz), not callers.

@@ -7,6 +7,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } fro
 import { randomBytesPooled } from '../../crypto/random-pool.js'
 import { KeywrapError } from '../../errors.js'
 import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider, KeyVersionInfo } from '../key-provider.js'
+import { RefreshOrder } from '../refresh-order.js'
 import type { KeyringFile, StoredKey } from './keyring-file.js'
 
 const IV_BYTES = 12
@@ -25,8 +26,7 @@ export class LocalKeyProvider implements KeyProvider {
   /** The start of every AAD this key binds: the format and the keyring name. */
   private readonly aadPrefix: Buffer
   private loaded: LoadedKey | undefined
-  private refreshesStarted = 0
-  private refreshApplied = 0
+  private readonly refreshes = new RefreshOrder()
   private stopWatching: (() => void) | undefined
 
   constructor(name: string, keyring: KeyringFile) {
@@ -80,15 +80,10 @@ export class LocalKeyProvider implements KeyProvider {
   }
 
   async refresh(): Promise<KeyDescription> {
-    const attempt = ++this.refreshesStarted
+    const read = this.refreshes.begin()
     const stored = await this.keyring.readKey(this.name)
     if (!stored) throw new Error(`The local keyring ${this.keyring.path} has no key named ${this.name}.`)
-    // Refreshes overlap (the file watcher's, the registry's, a freshen): a read that started earlier
-    // and finished later must not put back what a newer one replaced, such as a version just disabled.
-    if (attempt > this.refreshApplied) {
-      this.loaded = this.load(stored)
-      this.refreshApplied = attempt
-    }
+    if (this.refreshes.isNewest(read)) this.loaded = this.load(stored)
     this.stopWatching ??= this.keyring.watch(() => void this.refresh().catch(() => undefined))
     return this.current().description
   }
