@@ -10,6 +10,7 @@
  * Every variable-length part is length-prefixed, so no two inputs encode alike.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { ByteInput } from '../crypto/hash-input.js'
 import { HmacSha256 } from '../crypto/hmac-sha256.js'
 import { randomBytesPooled } from '../crypto/random-pool.js'
 import type { CachedDek, DekCacheKey } from './dek-cache.js'
@@ -117,14 +118,11 @@ export function openEntry(keys: EpochKeys, redisKey: string, value: Buffer): Ope
   return { plaintext, version: header.readUInt32BE(1), expiresAt: Number(header.readBigUInt64BE(5)) }
 }
 
+/** Where entry AADs are built, then copied out (one per cache read). */
+const entryAadInput = new ByteInput()
+
 function entryAad(redisKey: string, header: Buffer): Buffer {
-  const keyBytes = Buffer.byteLength(redisKey, 'utf8')
-  const aad = Buffer.allocUnsafe(ENTRY_AAD_DOMAIN.length + 4 + keyBytes + header.length)
-  let offset = ENTRY_AAD_DOMAIN.copy(aad, 0)
-  offset = aad.writeUInt32BE(keyBytes, offset)
-  offset += aad.write(redisKey, offset, 'utf8')
-  header.copy(aad, offset)
-  return aad
+  return entryAadInput.reset().bytes(ENTRY_AAD_DOMAIN).utf8Prefixed(redisKey).bytes(header).toBuffer()
 }
 
 export function uint64(value: number): Buffer {

@@ -13,7 +13,7 @@ import { hash } from 'node:crypto'
 
 export type DigestEncoding = 'hex' | 'base64url' | 'binary'
 
-/** Bytes appended to a buffer of its own, which grows as needed and is reused by reset(). */
+/** Bytes appended to a buffer of its own, which grows as needed and is reused by reset(): hash inputs, and other encodings built in one pass. */
 export class ByteInput {
   private buffer: Buffer
   private length: number
@@ -79,11 +79,21 @@ export class ByteInput {
     return this
   }
 
+  /** Appends a uint32, big-endian. */
+  uint32(value: number): this {
+    this.reserve(4)
+    this.length = this.buffer.writeUInt32BE(value, this.length)
+    return this
+  }
+
   /** Appends a uint32 (big-endian) of the length of `data`, then `data`. */
   bytesPrefixed(data: Uint8Array): this {
-    this.reserve(4)
-    this.length = this.buffer.writeUInt32BE(data.length, this.length)
-    return this.bytes(data)
+    return this.uint32(data.length).bytes(data)
+  }
+
+  /** A copy of the bytes appended since the prefix, in a Buffer of their own. */
+  toBuffer(): Buffer {
+    return Buffer.from(this.buffer.subarray(this.prefixLength, this.length))
   }
 
   sha256(encoding: DigestEncoding): string {

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
-import { hashInput } from '../../src/crypto/hash-input.js'
+import { ByteInput, hashInput } from '../../src/crypto/hash-input.js'
 
 const part = fc.oneof(
   fc.record({ kind: fc.constant('hex' as const), value: fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes).toString('hex')) }),
@@ -62,4 +62,12 @@ test('hashes the concatenation of its parts, however large, and nothing left fro
 test('an empty input is the hash of nothing', () => {
   hashInput().utf8('something').sha256('hex')
   assert.equal(hashInput().sha256('hex'), createHash('sha256').digest('hex'))
+})
+
+test('toBuffer copies out what was appended after the prefix, and stays as it was when the input is reused', () => {
+  const input = new ByteInput(Buffer.from([0xaa, 0xbb]))
+  const first = input.reset().uint32(258).utf8Prefixed('é').toBuffer()
+  assert.deepEqual(first, Buffer.from([0, 0, 1, 2, 0, 0, 0, 2, 0xc3, 0xa9]))
+  input.reset().bytes(Buffer.alloc(20, 7))
+  assert.deepEqual(first, Buffer.from([0, 0, 1, 2, 0, 0, 0, 2, 0xc3, 0xa9]))
 })
