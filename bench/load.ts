@@ -12,6 +12,10 @@ export interface Row {
   /** req/s of the baseline this row is compared with. */
   baselineRequestsPerSecond?: number
   ratioToBaseline?: number
+  /** Alternated rows: the lowest and highest ratio of one slice to its baseline slice, to show the drift. */
+  sliceRatioRange?: [number, number]
+  /** Alternated rows: the p99 of the baseline's worst slice, beside this row's worst slice. */
+  baselineP99Ms?: number
   errors: number
 }
 
@@ -113,7 +117,14 @@ export async function loadAlternating(
   }
   const row = rowOf(scenario, ours)
   const baselineRow = rowOf(`baseline for ${scenario}`, floor)
-  return { ...row, baselineRequestsPerSecond: baselineRow.requestsPerSecond }
+  const sliceRatios = ours.map((run, slice) => run.requests / run.seconds / (floor[slice]!.requests / floor[slice]!.seconds))
+  const rounded = (ratio: number) => Math.round(ratio * 100) / 100
+  return {
+    ...row,
+    baselineRequestsPerSecond: baselineRow.requestsPerSecond,
+    sliceRatioRange: [rounded(Math.min(...sliceRatios)), rounded(Math.max(...sliceRatios))],
+    baselineP99Ms: baselineRow.p99Ms,
+  }
 }
 
 export async function post(target: BenchProcess, path: string, token: string, body: unknown): Promise<any> {

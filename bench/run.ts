@@ -17,8 +17,9 @@ import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processe
 
 const quick = process.argv.includes('--quick')
 const DURATION_SECONDS = quick ? 2 : 8
-/** A row with a target alternates with the baseline in this many slices of DURATION_SECONDS / SLICES. */
-const SLICES = 4
+/** A row with a target alternates with the baseline in this many slices of SLICE_SECONDS (16 s of each in all). */
+const SLICES = 8
+const SLICE_SECONDS = 2
 const KMS_KEY = 'projects/bench/locations/global/keyRings/keywrap/cryptoKeys/bench'
 
 interface Context {
@@ -86,7 +87,7 @@ async function withKeywrap(context: Context, env: Record<string, string>, body: 
 async function targetScenario(context: Context, scenario: string, keywrap: BenchProcess, request: LoadRequest): Promise<Row> {
   if (quick) return load(scenario, keywrap, request, DURATION_SECONDS)
   const { token: _token, ...anonymous } = request
-  return loadAlternating(scenario, keywrap, request, context.baseline, anonymous, SLICES, DURATION_SECONDS / SLICES)
+  return loadAlternating(scenario, keywrap, request, context.baseline, anonymous, SLICES, SLICE_SECONDS)
 }
 
 async function localScenarios(context: Context): Promise<void> {
@@ -210,12 +211,14 @@ async function report(context: Context): Promise<void> {
     `autocannon with 50 connections, ${DURATION_SECONDS} s per scenario after 1 s of warm-up, on the same machine; ` +
     (quick
       ? 'every ratio is to the first baseline row'
-      : `the rows with targets (L1 hit, generate, L2 hit) alternate with their own baseline runs in ${SLICES} slices of ${DURATION_SECONDS / SLICES} s, ABBA (ratio of the totals; p50 the median slice's, p99 the worst slice's)`)
+      : `the rows with targets (L1 hit, generate, L2 hit) alternate with their own baseline runs in ${SLICES} slices of ${SLICE_SECONDS} s, ABBA (ratio of the totals, and the lowest and highest ratio of a slice to its baseline slice; p50 the median slice's, p99 the worst slice's, and the baseline's worst slice beside it)`)
   const table = [
-    '| scenario | req/s | baseline req/s | × baseline | p50 ms | p99 ms | server CPU µs/req | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | req/s | baseline req/s | × baseline | × per slice | p50 ms | p99 ms | baseline p99 ms | server CPU µs/req | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
-      (r) => `| ${r.scenario} | ${r.requestsPerSecond} | ${r.baselineRequestsPerSecond} | ${r.ratioToBaseline} | ${r.p50Ms} | ${r.p99Ms} | ${r.serverCpuUsPerRequest} | ${r.errors} |`,
+      (r) =>
+        `| ${r.scenario} | ${r.requestsPerSecond} | ${r.baselineRequestsPerSecond} | ${r.ratioToBaseline} | ${r.sliceRatioRange?.join('–') ?? ''} | ` +
+        `${r.p50Ms} | ${r.p99Ms} | ${r.baselineP99Ms ?? ''} | ${r.serverCpuUsPerRequest} | ${r.errors} |`,
     ),
   ].join('\n')
   const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')
