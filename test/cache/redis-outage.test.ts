@@ -112,7 +112,9 @@ test('no Redis at all: misses at once, degraded, purge reports 503 after droppin
   const key = dekKey('orders')
   for (let i = 0; i < 20; i++) {
     const { ms } = await timed('set', () => a.cache.set(key, newDek()))
-    assert.ok(ms < 5)
+    // "At once": well short of the command timeout it would otherwise wait for. A bound of a few
+    // milliseconds failed once in CI on a loaded machine, with the suite running two files at a time.
+    assert.ok(ms < COMMAND_TIMEOUT_MS / 2, `set took ${ms.toFixed(1)} ms without Redis`)
     assert.equal((await timed('get', () => a.cache.get(key))).value, undefined)
   }
   assert.equal(a.cache.status(), 'degraded')
