@@ -157,8 +157,6 @@ export class RedisDekStore {
 
   /** The scope entries of the alias are named in now, or undefined when it cannot be known. */
   async scope(alias: string): Promise<ScopeResult | undefined> {
-    const fresh = this.freshScope(alias)
-    if (fresh) return fresh
     const reading = await this.epochState(this.epochOf(this.now()), { create: true })
     if (reading.kind !== 'found') return undefined
     return this.generation(reading.state, alias, reading.online)
@@ -166,7 +164,8 @@ export class RedisDekStore {
 
   /**
    * scope() without a promise when both the epoch and the alias's generation were confirmed within
-   * the memo period (as on nearly every lookup); undefined when scope() has to ask Redis.
+   * the memo period (as on nearly every lookup); undefined when scope() has to ask Redis. Callers
+   * try this first, so scope() does not repeat it: its own memo checks answer the same.
    */
   freshScope(alias: string): ScopeResult | undefined {
     const now = this.now()
