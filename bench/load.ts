@@ -62,6 +62,11 @@ async function measure(target: BenchProcess, request: LoadRequest, limit: { dura
   }
 }
 
+/** A rate as a multiple of the baseline's, to two places. */
+export function ratio(requestsPerSecond: number, baselineRequestsPerSecond: number): number {
+  return Math.round((requestsPerSecond / baselineRequestsPerSecond) * 100) / 100
+}
+
 function rowOf(scenario: string, runs: readonly Measured[]): Row {
   const requests = runs.reduce((sum, run) => sum + run.requests, 0)
   const seconds = runs.reduce((sum, run) => sum + run.seconds, 0)
@@ -117,12 +122,12 @@ export async function loadAlternating(
   }
   const row = rowOf(scenario, ours)
   const baselineRow = rowOf(`baseline for ${scenario}`, floor)
-  const sliceRatios = ours.map((run, slice) => run.requests / run.seconds / (floor[slice]!.requests / floor[slice]!.seconds))
-  const rounded = (ratio: number) => Math.round(ratio * 100) / 100
+  const perSecond = (run: Measured) => run.requests / run.seconds
+  const sliceRatios = ours.map((run, slice) => ratio(perSecond(run), perSecond(floor[slice]!)))
   return {
     ...row,
     baselineRequestsPerSecond: baselineRow.requestsPerSecond,
-    sliceRatioRange: [rounded(Math.min(...sliceRatios)), rounded(Math.max(...sliceRatios))],
+    sliceRatioRange: [Math.min(...sliceRatios), Math.max(...sliceRatios)],
     baselineP99Ms: baselineRow.p99Ms,
   }
 }

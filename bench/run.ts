@@ -12,7 +12,7 @@ import { KeyringFile } from '../src/providers/local/keyring-file.js'
 import { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { LoggingStandIn } from '../test/support/logging-stand-in.js'
 import { redisUrlForTests } from '../test/support/redis-server.js'
-import { load, loadAlternating, post, postMany, zipfSampler, type LoadRequest, type Row } from './load.js'
+import { load, loadAlternating, post, postMany, ratio, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 
 const quick = process.argv.includes('--quick')
@@ -105,20 +105,20 @@ async function localScenarios(context: Context): Promise<void> {
   })
   facts.coldStartWithCloudKmsKeyToReadyMs = Math.round(keywrap.startedToReadyMs)
   // The target's case: the embedded default (the local keyring only; no Cloud KMS client loaded).
+  // Cold start, then (full run) RSS of the same fresh process when ready and with 100,000 DEKs in L1.
   const embedded = await startKeywrap({ KEYWRAP_HOME: context.home })
-  await embedded.stop()
-  facts.coldStartToReadyMs = Math.round(embedded.startedToReadyMs)
-  if (!quick) {
-    // RSS of a fresh process when ready and with 100,000 DEKs in L1, on the embedded default (the
-    // target's case), then with a Cloud KMS key configured (Google's client libraries loaded).
-    const fresh = await startKeywrap({ KEYWRAP_HOME: context.home })
-    try {
-      const rss = await rssWithCachedDeks(fresh, token)
+  try {
+    facts.coldStartToReadyMs = Math.round(embedded.startedToReadyMs)
+    if (!quick) {
+      const rss = await rssWithCachedDeks(embedded, token)
       facts.rssWhenReadyMiB = rss.readyMiB
       facts.rssWith100kCachedDeksMiB = rss.filledMiB
-    } finally {
-      await fresh.stop()
     }
+  } finally {
+    await embedded.stop()
+  }
+  if (!quick) {
+    // The same with a Cloud KMS key configured (Google's client libraries loaded).
     await withKeywrap(context, {}, async (withKms) => {
       const rss = await rssWithCachedDeks(withKms, token)
       facts.rssWithCloudKmsKeyWhenReadyMiB = rss.readyMiB
@@ -219,7 +219,7 @@ async function report(context: Context): Promise<void> {
   const floor = rows[0]!.requestsPerSecond
   for (const row of rows) {
     row.baselineRequestsPerSecond ??= floor
-    row.ratioToBaseline = Math.round((row.requestsPerSecond / row.baselineRequestsPerSecond) * 100) / 100
+    row.ratioToBaseline = ratio(row.requestsPerSecond, row.baselineRequestsPerSecond)
   }
   const cpu = cpus()
   const header =
