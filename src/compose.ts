@@ -14,7 +14,7 @@ import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { createDekCache } from './cache/create-cache.js'
 import type { DekCache } from './cache/dek-cache.js'
 import { DEV_ISSUER, LOCAL_PROJECT_ID, type Config, type RedisSettings } from './config/config.js'
-import { createRedisClient, type RedisConnectionOptions } from './cache/redis-connection.js'
+import type { RedisConnectionOptions } from './cache/redis-connection.js'
 import { Metrics } from './metrics/metrics.js'
 import { createKeyRegistry, type ProviderLogger } from './providers/create-providers.js'
 import type { KeyRegistry } from './providers/key-registry.js'
@@ -40,7 +40,7 @@ export async function composeDependencies(
     config,
     metrics,
     registry,
-    cache: cacheFor(config, registry, metrics),
+    cache: await cacheFor(config, registry, metrics),
     authenticator,
     policy: policyFor(config),
     audit:
@@ -54,7 +54,7 @@ export async function composeDependencies(
         metrics,
       })),
     fingerprintKey,
-    ...(config.rateLimit && config.redis && { rateLimitRedis: rateLimitRedis(config.redis, metrics) }),
+    ...(config.rateLimit && config.redis && { rateLimitRedis: await rateLimitRedis(config.redis, metrics) }),
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
 }
@@ -85,13 +85,14 @@ function redisConnection(redis: RedisSettings): RedisConnectionOptions {
 }
 
 /** The rate limit's own connection; its errors are counted (the limit is skipped, never the request). */
-function rateLimitRedis(redis: RedisSettings, metrics: Metrics) {
+async function rateLimitRedis(redis: RedisSettings, metrics: Metrics) {
+  const { createRedisClient } = await import('./cache/redis-connection.js')
   const client = createRedisClient(redisConnection(redis))
   client.on('error', () => metrics.redisErrors.inc({ operation: 'rate-limit' }))
   return client
 }
 
-function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): DekCache {
+function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): Promise<DekCache> {
   const { redis } = config
   if (!redis) return createDekCache({ l1: config.cache, metrics })
   return createDekCache({

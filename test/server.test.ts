@@ -145,6 +145,37 @@ describe('start-up refusals', () => {
   })
 })
 
+describe('start-up cost', () => {
+  /** Composes and readies the app as server.ts does, then lists the CommonJS packages the process loaded. */
+  async function packagesLoadedAtReady(env: Record<string, string>): Promise<string[]> {
+    const script = `
+      import { createRequire } from 'node:module'
+      import { loadConfig } from './src/config/load-config.ts'
+      import { composeDependencies } from './src/compose.ts'
+      import { buildApp } from './src/app.ts'
+      const deps = await composeDependencies(loadConfig(), { logger: false, stdout: { write: () => true } })
+      const app = await buildApp(deps)
+      await app.ready()
+      const packages = new Set(Object.keys(createRequire(import.meta.url).cache).map((path) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(path)?.[1]))
+      process.stdout.write(JSON.stringify([...packages].filter(Boolean)))
+      process.exit(0)`
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+    const result = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], { KEYWRAP_HOME: home, ...env })
+    assert.equal(result.code, 0, result.stderr)
+    return JSON.parse(result.stdout) as string[]
+  }
+
+  test('the embedded default loads no Redis client and none of Google\'s client libraries; a Redis URL loads ioredis', async () => {
+    const embedded = await packagesLoadedAtReady({})
+    assert.ok(embedded.includes('fastify'), `the listing sees CommonJS packages: ${embedded.join(' ')}`)
+    for (const unused of ['ioredis', '@google-cloud/kms', '@google-cloud/logging', 'google-gax', '@grpc/grpc-js']) {
+      assert.ok(!embedded.includes(unused), `${unused} was loaded on the embedded default`)
+    }
+    const withRedis = await packagesLoadedAtReady({ REDIS_URL: 'redis://127.0.0.1:6379' })
+    assert.ok(withRedis.includes('ioredis'), `ioredis was not loaded with REDIS_URL: ${withRedis.join(' ')}`)
+  })
+})
+
 describe('an unwritable stdout', () => {
   test('key accesses answer 503 audit_unavailable and release nothing; the process stays up', async () => {
     const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))

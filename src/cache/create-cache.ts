@@ -2,8 +2,8 @@
 import type { Metrics } from '../metrics/metrics.js'
 import type { KeyProvider } from '../providers/key-provider.js'
 import { MemoryDekCache } from './memory-cache.js'
-import { createRedisClient, type RedisConnectionOptions } from './redis-connection.js'
-import { RedisDekStore, type RedisDekStoreOptions } from './redis-store.js'
+import type { RedisConnectionOptions } from './redis-connection.js'
+import type { RedisDekStoreOptions } from './redis-store.js'
 import { TieredDekCache } from './tiered-cache.js'
 
 export interface DekCacheSettings {
@@ -16,9 +16,11 @@ export interface DekCacheSettings {
   readonly metrics?: Metrics
 }
 
-export function createDekCache(settings: DekCacheSettings): TieredDekCache {
+/** ioredis and the L2 store are loaded only when Redis is configured: the embedded default starts without them. */
+export async function createDekCache(settings: DekCacheSettings): Promise<TieredDekCache> {
   const l1 = new MemoryDekCache(settings.l1)
   if (!settings.redis) return new TieredDekCache({ l1, ...(settings.metrics && { metrics: settings.metrics }) })
+  const [{ createRedisClient }, { RedisDekStore }] = await Promise.all([import('./redis-connection.js'), import('./redis-store.js')])
   const { connection, ...store } = settings.redis
   const l2 = new RedisDekStore({
     ...store,

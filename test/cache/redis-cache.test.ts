@@ -387,7 +387,7 @@ function flip(value: Buffer, index: number): Buffer {
 
 test('createDekCache: L1 alone without Redis settings; L1 in front of L2 with them', async (t) => {
   const metrics = new Metrics()
-  const alone = createDekCache({ l1: { maxEntries: 10, ttlSeconds: 60 }, metrics })
+  const alone = await createDekCache({ l1: { maxEntries: 10, ttlSeconds: 60 }, metrics })
   t.after(() => alone.close())
   const key = dekKey('orders')
   const dek = newDek()
@@ -405,8 +405,7 @@ test('createDekCache: L1 alone without Redis settings; L1 in front of L2 with th
     l1: { maxEntries: l1Entries, ttlSeconds: 60 },
     redis: { connection: { url }, kek: new CountingProvider(fleetKekSecret), keyPrefix, ttlSeconds: 60 },
   })
-  const a = createDekCache(settings(10))
-  const b = createDekCache(settings(0))
+  const [a, b] = await Promise.all([createDekCache(settings(10)), createDekCache(settings(0))])
   t.after(async () => {
     await Promise.all([a.close(), b.close()])
     await raw.del(...(await keysUnder(raw, keyPrefix)))
