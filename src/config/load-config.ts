@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { parse as parseYaml } from 'yaml'
 import { isOperation } from '../auth/operations.js'
 import { parseAuditSinkSetting } from '../audit/audit-sink-setting.js'
 import { parseFingerprintKey } from '../audit/fingerprint.js'
 import { parseEmulatorHost } from '../audit/emulator-host.js'
 import { readAuthSettings } from './auth-settings.js'
 import { DEV_ISSUER, type Config, type Grant, type Mode } from './config.js'
+import { parseYaml } from '../support/yaml.js'
 
 /** Every environment variable keywrap reads, with its default; the README's settings table mirrors this. */
 export const ENVIRONMENT_SETTINGS = {

@@ -3,9 +3,10 @@
  * response serialisation (which drops any undeclared field, a guard against leaks) use exactly what
  * the spec says, so the two cannot drift.
  */
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { parse as parseYaml } from 'yaml'
+import { parseYaml } from '../support/yaml.js'
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url))
 
@@ -34,7 +35,7 @@ export interface Contract {
 
 export function loadContract(path: string = OPENAPI_PATH): Contract {
   const text = readFileSync(path, 'utf8')
-  const document = parseYaml(text) as Schema
+  const document = snapshotOf(path, text) ?? (parseYaml(text) as Schema)
   const operations = new Map<string, ContractOperation>()
   const paths = document.paths as Record<string, Record<string, Schema>>
   for (const [specPath, methods] of Object.entries(paths)) {
@@ -52,6 +53,37 @@ export function loadContract(path: string = OPENAPI_PATH): Contract {
   }
   return { text, document, operations }
 }
+
+/**
+ * `npm run build` stores the parsed contract beside the compiled server's copy of openapi.yaml, stamped
+ * with the SHA-256 of the text it was parsed from. Loading it spares a cold start the YAML parser
+ * (~130 ms of ~750 on Node 20); a stamp that does not match the YAML beside it (an edited copy) is
+ * ignored, so the YAML stays the only source.
+ */
+interface ContractSnapshot {
+  readonly yamlSha256: string
+  readonly document: Schema
+}
+
+export const snapshotPathOf = (yamlPath: string) => `${yamlPath}.json`
+
+export function writeContractSnapshot(path: string = OPENAPI_PATH): void {
+  const text = readFileSync(path, 'utf8')
+  const snapshot: ContractSnapshot = { yamlSha256: sha256(text), document: parseYaml(text) as Schema }
+  writeFileSync(snapshotPathOf(path), JSON.stringify(snapshot))
+}
+
+function snapshotOf(path: string, text: string): Schema | undefined {
+  let snapshot: ContractSnapshot
+  try {
+    snapshot = JSON.parse(readFileSync(snapshotPathOf(path), 'utf8')) as ContractSnapshot
+  } catch {
+    return undefined
+  }
+  return snapshot.yamlSha256 === sha256(text) ? snapshot.document : undefined
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 function routeSchema(operation: Schema): ContractOperation['schema'] {
   const schema: ContractOperation['schema'] = { response: {} }

@@ -6,12 +6,14 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { FastifyInstance } from 'fastify'
 import { errorCatalogue } from '../../src/errors.js'
-import { loadContract, OPENAPI_PATH, resolveRefs, type ContractOperation } from '../../src/http/openapi-contract.js'
+import { loadContract, OPENAPI_PATH, resolveRefs, snapshotPathOf, writeContractSnapshot, type ContractOperation } from '../../src/http/openapi-contract.js'
 import { routes } from '../../routes/index.js'
 import { startTestApp, type TestApp } from '../support/test-app.js'
 
@@ -381,5 +383,31 @@ describe('the app serves exactly the contract', () => {
     } finally {
       globalThis.fetch = realFetch
     }
+  })
+})
+
+describe('the parsed snapshot npm run build writes beside the YAML', () => {
+  const copyOfTheSpec = () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'keywrap-contract-')), 'openapi.yaml')
+    copyFileSync(OPENAPI_PATH, path)
+    return path
+  }
+
+  test('holds exactly what parsing the YAML gives, and is what loadContract then reads', () => {
+    const path = copyOfTheSpec()
+    writeContractSnapshot(path)
+    const snapshot = JSON.parse(readFileSync(snapshotPathOf(path), 'utf8')) as { yamlSha256: string; document: Node }
+    assert.deepEqual(snapshot.document, document)
+    assert.deepEqual(loadContract(path).document, document)
+    // A snapshot that differs from the YAML but carries its stamp is believed: proof that it is read.
+    writeFileSync(snapshotPathOf(path), JSON.stringify({ ...snapshot, document: { ...snapshot.document, info: { title: 'from the snapshot' } } }))
+    assert.deepEqual(loadContract(path).document.info, { title: 'from the snapshot' })
+  })
+
+  test('is ignored once the YAML beside it has changed', () => {
+    const path = copyOfTheSpec()
+    writeContractSnapshot(path)
+    writeFileSync(path, fileText.replace(/^ {2}title: .*$/m, '  title: edited after the build'))
+    assert.equal((loadContract(path).document.info as Node).title, 'edited after the build')
   })
 })
