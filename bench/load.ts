@@ -90,8 +90,9 @@ export async function load(
   durationSeconds: number,
   options: { amount?: number; connections?: number } = {},
 ): Promise<Row> {
-  // A second of the same load first, unmeasured: figures are for a warm (JIT-compiled) process.
-  if (!options.amount) await measure(target, request, { duration: WARM_UP_SECONDS }, options.connections)
+  // The same load first, unmeasured: figures are for a warm (JIT-compiled) process. A second, or half
+  // of a shorter run (--quick).
+  if (!options.amount) await measure(target, request, { duration: Math.min(WARM_UP_SECONDS, durationSeconds / 2) }, options.connections)
   const limit = options.amount ? { amount: options.amount } : { duration: durationSeconds }
   return rowOf(scenario, [await measure(target, request, limit, options.connections)])
 }

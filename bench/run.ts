@@ -13,18 +13,23 @@ import { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { LoggingStandIn } from '../test/support/logging-stand-in.js'
 import { redisUrlForTests } from '../test/support/redis-server.js'
 import { load, loadAlternating, post, postMany, ratio, zipfSampler, type LoadRequest, type Row } from './load.js'
+import { latencyBesideBaseline, type LatencyRow } from './open-loop.js'
 import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 
 const quick = process.argv.includes('--quick')
-const DURATION_SECONDS = quick ? 2 : 8
+const DURATION_SECONDS = quick ? 1 : 8
 /** A row with a target alternates with the baseline in this many slices of SLICE_SECONDS (16 s of each in all). */
 const SLICES = 8
 const SLICE_SECONDS = 2
+/** Offered rates of the fixed-rate latency rows, each run twice for LATENCY_SECONDS beside the baseline. */
+const LATENCY_RATES = quick ? [2000] : [1000, 2000, 4000, 6000]
+const LATENCY_SECONDS = quick ? 1 : 4
 const KMS_KEY = 'projects/bench/locations/global/keyRings/keywrap/cryptoKeys/bench'
 
 interface Context {
   readonly baseline: BenchProcess
   readonly rows: Row[]
+  readonly latencyRows: LatencyRow[]
   readonly facts: Record<string, number | string>
   readonly home: string
   readonly token: string
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
   const context: Context = {
     baseline,
     rows: [],
+    latencyRows: [],
     facts: {},
     home,
     token: await mintDevToken(issuer, { subject: 'bench', audience: 'keywrap', ttlSeconds: 3600 }),
@@ -90,6 +96,12 @@ async function targetScenario(context: Context, scenario: string, keywrap: Bench
   return loadAlternating(scenario, keywrap, request, context.baseline, anonymous, SLICES, SLICE_SECONDS)
 }
 
+/** p50 and p99 at fixed offered rates (open loop, 50 connections), beside the baseline at the same rates. */
+async function fixedRateLatency(context: Context, scenario: string, keywrap: BenchProcess, request: LoadRequest): Promise<void> {
+  const { token: _token, ...anonymous } = request
+  context.latencyRows.push(...(await latencyBesideBaseline(scenario, keywrap, request, context.baseline, anonymous, LATENCY_RATES, LATENCY_SECONDS)))
+}
+
 async function localScenarios(context: Context): Promise<void> {
   const { rows, facts, token, baseline } = context
   const keywrap = await withKeywrap(context, {}, async (keywrap) => {
@@ -98,6 +110,8 @@ async function localScenarios(context: Context): Promise<void> {
     rows.push(await load('baseline: bare Fastify, same body sizes', baseline, { path: '/v1/keys/default:unwrap', body: unwrapBody }, DURATION_SECONDS))
     rows.push(await targetScenario(context, 'unwrap, L1 hit', keywrap, { path: '/v1/keys/default:unwrap', body: unwrapBody, token }))
     rows.push(await targetScenario(context, 'generateDataKey, local KEK', keywrap, { path: '/v1/keys/default:generateDataKey', body: {}, token }))
+    await fixedRateLatency(context, 'unwrap, L1 hit', keywrap, { path: '/v1/keys/default:unwrap', body: unwrapBody, token })
+    if (!quick) await fixedRateLatency(context, 'generateDataKey, local KEK', keywrap, { path: '/v1/keys/default:generateDataKey', body: {}, token })
     rows.push(await load('rewrap, no-op (already primary)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }, DURATION_SECONDS))
     await new KeyringFile(context.home).rotate('default')
     await new Promise((resolve) => setTimeout(resolve, 300))
@@ -174,7 +188,7 @@ async function cloudKmsScenarios(context: Context): Promise<void> {
   const noCache = { KEYWRAP_CACHE_MAX_ENTRIES: '0' }
   await withKeywrap(context, noCache, async (keywrap) => {
     rows.push(await load('generateDataKey, Cloud KMS stand-in at 0 ms', keywrap, { path: '/v1/keys/kms:generateDataKey', body: {}, token }, DURATION_SECONDS))
-    const wrapped = await postMany(keywrap, '/v1/keys/kms:generateDataKey', token, 2000, () => ({ includePlaintext: false }))
+    const wrapped = await postMany(keywrap, '/v1/keys/kms:generateDataKey', token, quick ? 500 : 2000, () => ({ includePlaintext: false }))
     let next = 0
     const bodies = () => JSON.stringify({ wrappedKey: wrapped[next++ % wrapped.length]!.wrappedKey })
     for (const latencyMs of [0, 50]) {
@@ -187,12 +201,12 @@ async function cloudKmsScenarios(context: Context): Promise<void> {
   // KMS calls per 1000 unwraps at a realistic hit ratio: Zipf over 10,000 DEKs, cache as configured by
   // default; a 1 s key refresh so that the rotation before the batch is seen.
   await withKeywrap(context, { KEYWRAP_KEY_REFRESH_SECONDS: '1' }, async (keywrap) => {
-    const count = quick ? 2000 : 10_000
+    const count = quick ? 1000 : 10_000
     const wrapped = await postMany(keywrap, '/v1/keys/kms:generateDataKey', token, count, () => ({ includePlaintext: false }))
     await post(keywrap, '/v1/keys/kms:purgeCache', token, {})
     kms.resetCounters()
     const pick = zipfSampler(count, 1.0)
-    const unwraps = quick ? 2000 : 10_000
+    const unwraps = quick ? 1000 : 10_000
     await postMany(keywrap, '/v1/keys/kms:unwrap', token, unwraps, () => ({ wrappedKey: wrapped[pick()]!.wrappedKey }))
     facts.zipfDeks = count
     facts.zipfUnwraps = unwraps
@@ -237,12 +251,21 @@ async function report(context: Context): Promise<void> {
         `${r.p50Ms} | ${r.p99Ms} | ${r.baselineP99Ms ?? ''} | ${r.serverCpuUsPerRequest} | ${r.errors} |`,
     ),
   ].join('\n')
+  const latencyHeader =
+    `Latency at a fixed offered rate: requests sent on a schedule (open loop) over at most 50 keep-alive connections, each timed from when it was due; ` +
+    `at each rate the baseline and keywrap ran twice for ${LATENCY_SECONDS} s each (ABBA), the worse run of each shown`
+  const latencyTable = [
+    '| scenario | offered req/s | p50 ms | p99 ms | max ms | baseline p50 ms | baseline p99 ms | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...context.latencyRows.map((r) => `| ${r.scenario} | ${r.offeredPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.baselineP50Ms} | ${r.baselineP99Ms} | ${r.errors} |`),
+  ].join('\n')
   const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')
-  process.stdout.write(`\n${header}\n\n${table}\n\n${factLines}\n`)
+  const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n`
+  process.stdout.write(`\n${markdown}`)
   if (!quick) {
     await mkdir(join(ROOT, 'bench'), { recursive: true })
-    await writeFile(join(ROOT, 'bench/results.json'), `${JSON.stringify({ header, rows, facts }, null, 2)}\n`)
-    await writeFile(join(ROOT, 'bench/results.md'), `${header}\n\n${table}\n\n${factLines}\n`)
+    await writeFile(join(ROOT, 'bench/results.json'), `${JSON.stringify({ header, rows, latencyHeader, latencyRows: context.latencyRows, facts }, null, 2)}\n`)
+    await writeFile(join(ROOT, 'bench/results.md'), markdown)
   }
 }
 
