@@ -78,13 +78,10 @@ export async function openLoop(target: BenchProcess, request: LoadRequest, rateP
 export interface LatencyRow {
   readonly scenario: string
   readonly offeredPerSecond: number
-  readonly p50Ms: number
-  /** The worse of keywrap's two runs at this rate. */
-  readonly p99Ms: number
-  readonly maxMs: number
-  readonly baselineP50Ms: number
-  readonly baselineP99Ms: number
-  readonly errors: number
+  /** keywrap's two runs at this rate, in the order they ran. */
+  readonly runs: readonly [OpenLoopResult, OpenLoopResult]
+  /** The baseline's two runs, one before and one after keywrap's. */
+  readonly baselineRuns: readonly [OpenLoopResult, OpenLoopResult]
 }
 
 /**
@@ -104,20 +101,10 @@ export async function latencyBesideBaseline(
   await openLoop(target, request, rates[0]!, 1)
   const rows: LatencyRow[] = []
   for (const rate of rates) {
-    const floor1 = await openLoop(baseline, baselineRequest, rate, seconds)
-    const ours1 = await openLoop(target, request, rate, seconds)
-    const ours2 = await openLoop(target, request, rate, seconds)
-    const floor2 = await openLoop(baseline, baselineRequest, rate, seconds)
-    rows.push({
-      scenario,
-      offeredPerSecond: rate,
-      p50Ms: Math.max(ours1.p50Ms, ours2.p50Ms),
-      p99Ms: Math.max(ours1.p99Ms, ours2.p99Ms),
-      maxMs: Math.max(ours1.maxMs, ours2.maxMs),
-      baselineP50Ms: Math.max(floor1.p50Ms, floor2.p50Ms),
-      baselineP99Ms: Math.max(floor1.p99Ms, floor2.p99Ms),
-      errors: ours1.errors + ours2.errors,
-    })
+    const floorBefore = await openLoop(baseline, baselineRequest, rate, seconds)
+    const ours = [await openLoop(target, request, rate, seconds), await openLoop(target, request, rate, seconds)] as const
+    const floorAfter = await openLoop(baseline, baselineRequest, rate, seconds)
+    rows.push({ scenario, offeredPerSecond: rate, runs: ours, baselineRuns: [floorBefore, floorAfter] })
   }
   return rows
 }
