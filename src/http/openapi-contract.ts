@@ -56,9 +56,9 @@ export function loadContract(path: string = OPENAPI_PATH): Contract {
 
 /**
  * `npm run build` stores the parsed contract beside the compiled server's copy of openapi.yaml, stamped
- * with the SHA-256 of the text it was parsed from. Loading it spares a cold start the YAML parser
- * (~130 ms of ~750 on Node 20); a stamp that does not match the YAML beside it (an edited copy) is
- * ignored, so the YAML stays the only source.
+ * with the SHA-256 of the text it was parsed from. Loading it spares a cold start the YAML parse
+ * (loadContract ~85 → ~14 ms on Node 20); a stamp that does not match the YAML beside it (an edited
+ * copy) is ignored, so the YAML stays the only source.
  */
 interface ContractSnapshot {
   readonly yamlSha256: string

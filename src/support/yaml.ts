@@ -1,6 +1,7 @@
 /**
- * The YAML parser, loaded on first use: the compiled server reads its contract from a JSON snapshot
- * and most deployments configure with JSON or the environment, so start-up need not load it (~45 ms).
+ * The YAML parser, loaded on first use: only a YAML configuration file, or a contract without its
+ * parsed snapshot (openapi-contract.ts), needs it, so the `keywrap` command starts without it. (The
+ * server loads it all the same, with @fastify/swagger.)
  */
 import { createRequire } from 'node:module'
 
