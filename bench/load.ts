@@ -62,6 +62,17 @@ async function measure(target: BenchProcess, request: LoadRequest, limit: { dura
   }
 }
 
+/** The middle value (the upper one of an even count). */
+export function median(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+}
+
+/** The same request as the baseline receives it: the baseline checks no token. */
+export function withoutToken(request: LoadRequest): LoadRequest {
+  const { token: _token, ...anonymous } = request
+  return anonymous
+}
+
 /** A rate as a multiple of the baseline's, to two places. */
 export function ratio(requestsPerSecond: number, baselineRequestsPerSecond: number): number {
   return Math.round((requestsPerSecond / baselineRequestsPerSecond) * 100) / 100
@@ -71,11 +82,10 @@ function rowOf(scenario: string, runs: readonly Measured[]): Row {
   const requests = runs.reduce((sum, run) => sum + run.requests, 0)
   const seconds = runs.reduce((sum, run) => sum + run.seconds, 0)
   const cpuSeconds = runs.reduce((sum, run) => sum + run.cpuSeconds, 0)
-  const p50s = runs.map((run) => run.p50Ms).sort((a, b) => a - b)
   return {
     scenario,
     requestsPerSecond: Math.round(requests / seconds),
-    p50Ms: p50s[Math.floor(p50s.length / 2)]!,
+    p50Ms: median(runs.map((run) => run.p50Ms)),
     // The worst slice's: a percentile of slices cannot be merged, and the target is a ceiling.
     p99Ms: Math.max(...runs.map((run) => run.p99Ms)),
     serverCpuUsPerRequest: Math.round((cpuSeconds * 1e6) / Math.max(1, requests)),

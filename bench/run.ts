@@ -12,7 +12,7 @@ import { KeyringFile } from '../src/providers/local/keyring-file.js'
 import { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { LoggingStandIn } from '../test/support/logging-stand-in.js'
 import { redisUrlForTests } from '../test/support/redis-server.js'
-import { load, loadAlternating, post, postMany, ratio, zipfSampler, type LoadRequest, type Row } from './load.js'
+import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { timerStalls } from './machine-noise.js'
 import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
 import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
@@ -100,14 +100,12 @@ async function withKeywrap(context: Context, env: Record<string, string>, body: 
  */
 async function targetScenario(context: Context, scenario: string, keywrap: BenchProcess, request: LoadRequest): Promise<Row> {
   if (quick) return load(scenario, keywrap, request, DURATION_SECONDS)
-  const { token: _token, ...anonymous } = request
-  return loadAlternating(scenario, keywrap, request, context.baseline, anonymous, SLICES, SLICE_SECONDS)
+  return loadAlternating(scenario, keywrap, request, context.baseline, withoutToken(request), SLICES, SLICE_SECONDS)
 }
 
 /** p50 and p99 at fixed offered rates (open loop, 50 connections), beside the baseline at the same rates. */
 async function fixedRateLatency(context: Context, scenario: string, keywrap: BenchProcess, request: LoadRequest): Promise<void> {
-  const { token: _token, ...anonymous } = request
-  context.latencyRows.push(...(await latencyBesideBaseline(scenario, keywrap, request, context.baseline, anonymous, LATENCY_RATES, LATENCY_SECONDS)))
+  context.latencyRows.push(...(await latencyBesideBaseline(scenario, keywrap, request, context.baseline, withoutToken(request), LATENCY_RATES, LATENCY_SECONDS)))
 }
 
 async function localScenarios(context: Context): Promise<void> {
@@ -138,7 +136,7 @@ async function localScenarios(context: Context): Promise<void> {
     if (start < COLD_STARTS) await embedded.stop()
   }
   try {
-    facts.coldStartToReadyMs = [...starts].sort((a, b) => a - b)[Math.floor(COLD_STARTS / 2)]!
+    facts.coldStartToReadyMs = median(starts)
     facts.coldStartsToReadyMs = starts.join(' ')
     if (!quick) {
       const rss = await rssWithCachedDeks(embedded, token)
