@@ -5,11 +5,12 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { openSync } from 'node:fs'
-import { mkdtemp, readdir } from 'node:fs/promises'
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { post, runCli, runNode, startServer, type RunningServer } from './support/processes.js'
+import { KmsStandIn } from './support/kms-stand-in.js'
 
 async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, withinMs: number): Promise<T> {
   const deadline = Date.now() + withinMs
@@ -146,8 +147,8 @@ describe('start-up refusals', () => {
 })
 
 describe('start-up cost', () => {
-  /** Composes and readies the app as server.ts does, then lists the CommonJS packages the process loaded. */
-  async function packagesLoadedAtReady(env: Record<string, string>): Promise<string[]> {
+  /** Composes and readies the app as server.ts does, then lists the CommonJS modules the process loaded. */
+  async function modulesLoadedAtReady(env: Record<string, string>): Promise<string[]> {
     const script = `
       import { createRequire } from 'node:module'
       import { loadConfig } from './src/config/load-config.ts'
@@ -156,13 +157,17 @@ describe('start-up cost', () => {
       const deps = await composeDependencies(loadConfig(), { logger: false, stdout: { write: () => true } })
       const app = await buildApp(deps)
       await app.ready()
-      const packages = new Set(Object.keys(createRequire(import.meta.url).cache).map((path) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(path)?.[1]))
-      process.stdout.write(JSON.stringify([...packages].filter(Boolean)))
+      process.stdout.write(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)))
       process.exit(0)`
     const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
     const result = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], { KEYWRAP_HOME: home, ...env })
     assert.equal(result.code, 0, result.stderr)
     return JSON.parse(result.stdout) as string[]
+  }
+
+  async function packagesLoadedAtReady(env: Record<string, string>): Promise<string[]> {
+    const packages = (await modulesLoadedAtReady(env)).map((path) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path)?.[1])
+    return [...new Set(packages)].filter((name): name is string => name !== undefined)
   }
 
   test('the embedded default loads no Redis client and none of Google\'s client libraries; a Redis URL loads ioredis', async () => {
@@ -173,6 +178,26 @@ describe('start-up cost', () => {
     }
     const withRedis = await packagesLoadedAtReady({ REDIS_URL: 'redis://127.0.0.1:6379' })
     assert.ok(withRedis.includes('ioredis'), `ioredis was not loaded with REDIS_URL: ${withRedis.join(' ')}`)
+  })
+
+  test('a Cloud KMS key loads its one client, not the package\'s other clients nor its static message classes', async () => {
+    const standIn = new KmsStandIn()
+    const keyName = 'projects/p/locations/global/keyRings/r/cryptoKeys/k'
+    standIn.createKey(keyName)
+    const running = await standIn.start()
+    try {
+      const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+      await writeFile(join(home, 'kms.json'), JSON.stringify({ keys: { default: `gcp-kms://${keyName}` } }))
+      const kmsModules = (await modulesLoadedAtReady({ KEYWRAP_HOME: home, KEYWRAP_CONFIG: join(home, 'kms.json'), KMS_EMULATOR_HOST: running.address }))
+        .filter((path) => path.includes('/@google-cloud/kms/'))
+        .map((path) => path.slice(path.indexOf('/@google-cloud/kms/') + '/@google-cloud/kms/'.length))
+      assert.ok(kmsModules.includes('build/src/v1/key_management_service_client.js'), `the client was not loaded: ${kmsModules.join(' ')}`)
+      for (const unused of ['build/src/index.js', 'build/protos/protos.js', 'build/src/v1/ekm_service_client.js', 'build/src/v1/autokey_client.js']) {
+        assert.ok(!kmsModules.includes(unused), `${unused} was loaded`)
+      }
+    } finally {
+      await running.close()
+    }
   })
 })
 

@@ -1,5 +1,6 @@
 /** Turns a CryptoKey and its versions, as Cloud KMS lists them, into keywrap's KeyDescription. */
-import { protos } from '@google-cloud/kms'
+import { createRequire } from 'node:module'
+import type { protos } from '@google-cloud/kms'
 import type { KeyDescription, KeyVersionInfo, KeyVersionState } from '../key-provider.js'
 import { versionNumberOf } from './resource-names.js'
 
@@ -8,7 +9,20 @@ type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion
 type Timestamp = protos.google.protobuf.ITimestamp | null | undefined
 type Duration = protos.google.protobuf.IDuration | null | undefined
 
-const v1 = protos.google.cloud.kms.v1
+/** Enum values by name, from the descriptor the client loads itself (require() shares its parse). */
+type EnumValues = Readonly<Record<string, number>>
+interface Descriptor {
+  nested: { google: { nested: { cloud: { nested: { kms: { nested: { v1: { nested: Record<string, DescriptorType> } } } } } } } }
+}
+interface DescriptorType {
+  values?: EnumValues
+  nested?: Record<string, DescriptorType>
+}
+const kmsV1 = (createRequire(import.meta.url)('@google-cloud/kms/build/protos/protos.json') as Descriptor).nested.google.nested.cloud.nested.kms.nested.v1.nested
+const PURPOSES = kmsV1.CryptoKey?.nested?.CryptoKeyPurpose?.values ?? {}
+const VERSION_STATE_VALUES = kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionState?.values ?? {}
+const ALGORITHMS = kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionAlgorithm?.values ?? {}
+const PROTECTION_LEVELS = kmsV1.ProtectionLevel?.values ?? {}
 
 /**
  * Cloud KMS has more version states than keywrap tells apart; each maps to what it allows. Versions
@@ -31,7 +45,7 @@ export function describeCryptoKey(
   versions: readonly CryptoKeyVersion[],
   refreshedAt: Date,
 ): KeyDescription {
-  const purpose = enumName(key.purpose, v1.CryptoKey.CryptoKeyPurpose)
+  const purpose = enumName(key.purpose, PURPOSES)
   if (purpose && purpose !== 'ENCRYPT_DECRYPT' && purpose !== 'CRYPTO_KEY_PURPOSE_UNSPECIFIED') throw new Error(`${keyName} has purpose ${purpose}; keywrap needs an ENCRYPT_DECRYPT key.`)
   const primaryVersion = versionNumberOf(keyName, key.primary?.name)
   if (primaryVersion === undefined) throw new Error(`${keyName} has no primary version.`)
@@ -52,7 +66,7 @@ function versionInfo(keyName: string, version: CryptoKeyVersion): KeyVersionInfo
   return {
     version: number,
     name: version.name!,
-    state: VERSION_STATES[enumName(version.state, v1.CryptoKeyVersion.CryptoKeyVersionState)] ?? 'DISABLED',
+    state: VERSION_STATES[enumName(version.state, VERSION_STATE_VALUES)] ?? 'DISABLED',
     ...(createTime !== undefined && { createTime }),
   }
 }
@@ -60,8 +74,8 @@ function versionInfo(keyName: string, version: CryptoKeyVersion): KeyVersionInfo
 function attributesOf(key: CryptoKey): Record<string, string> {
   const template = key.primary ?? key.versionTemplate
   const attributes: Record<string, string> = {}
-  const protectionLevel = enumName(template?.protectionLevel, v1.ProtectionLevel)
-  const algorithm = enumName(template?.algorithm, v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm)
+  const protectionLevel = enumName(template?.protectionLevel, PROTECTION_LEVELS)
+  const algorithm = enumName(template?.algorithm, ALGORITHMS)
   const rotationPeriod = durationText(key.rotationPeriod)
   const nextRotationTime = isoTime(key.nextRotationTime)
   if (protectionLevel) attributes.protectionLevel = protectionLevel
@@ -72,7 +86,7 @@ function attributesOf(key: CryptoKey): Record<string, string> {
 }
 
 /** gax decodes enums as their names; numbers are looked up in case a transport does not. */
-function enumName(value: string | number | null | undefined, values: Record<string, string | number>): string {
+function enumName(value: string | number | null | undefined, values: EnumValues): string {
   if (typeof value === 'string') return value
   if (typeof value !== 'number') return ''
   return Object.entries(values).find(([, number]) => number === value)?.[0] ?? String(value)

@@ -3,7 +3,9 @@
  * plaintext gRPC to that endpoint and never looks for Google credentials; without one it uses
  * Application Default Credentials, as every Google client library does.
  */
-import { KeyManagementServiceClient } from '@google-cloud/kms'
+// The one client keywrap uses, not the package's index: that also loads four other clients and the
+// static message classes (protos.js, 1.2 MB), none of which keywrap calls (2.5 MiB of heap, ~50 ms at start).
+import { KeyManagementServiceClient } from '@google-cloud/kms/build/src/v1/key_management_service_client.js'
 import { grpc } from 'google-gax'
 
 export interface KmsClientOptions {
