@@ -54,6 +54,27 @@ test('purge drops one alias only; delete drops one entry; size 0 disables the ca
   assert.equal(disabled.status(), 'disabled')
 })
 
+test('an entry keeps its DEK and KEK version whole: any DEK length, versions up to 2^32 - 1; a version beyond is not cached', async () => {
+  const cache = new MemoryDekCache({ maxEntries: 10, ttlSeconds: 60 })
+  const wide = { plaintext: Buffer.from(Array.from({ length: 64 }, (_, index) => 255 - index)), version: 0xffff_ffff }
+  await cache.set(key('a', 'wide'), wide)
+  assert.deepEqual(await cache.get(key('a', 'wide')), { ...wide, level: 'l1' })
+  await cache.set(key('a', 'v70000'), { plaintext: Buffer.alloc(16, 7), version: 70_000 })
+  assert.equal((await cache.get(key('a', 'v70000')))?.version, 70_000)
+  await cache.set(key('a', 'beyond'), { plaintext: Buffer.alloc(32, 7), version: 2 ** 32 })
+  assert.equal(await cache.get(key('a', 'beyond')), undefined)
+})
+
+test('purge tells apart aliases beyond the 256th', async () => {
+  const cache = new MemoryDekCache({ maxEntries: 1000, ttlSeconds: 60 })
+  const aliases = Array.from({ length: 300 }, (_, index) => `alias-${index}`)
+  for (const alias of aliases) await cache.set(key(alias, 'w'), dek)
+  await cache.purge('alias-257')
+  assert.equal(await cache.get(key('alias-257', 'w')), undefined)
+  assert.ok(await cache.get(key('alias-1', 'w')), 'alias-1 shares its low byte with alias-257 and stays')
+  assert.equal((await Promise.all(aliases.map((alias) => cache.get(key(alias, 'w'))))).filter(Boolean).length, 299)
+})
+
 test('single flight: concurrent runs of one key share one execution; failures are shared, then forgotten', async () => {
   const flights = new SingleFlight<number>()
   let runs = 0
