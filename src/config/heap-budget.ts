@@ -1,6 +1,6 @@
 /**
  * Whether the V8 heap this process was given can hold what the configuration asks it to keep. The L1
- * cache is the one large resident: about 230 bytes a DEK (measured with 100,000 entries and forced
+ * cache is the one large resident: about 180 bytes a DEK (measured with 100,000 entries and forced
  * collections), counted at 512 for the garbage between collections, over ~64 MiB for the process at
  * rest. A heap too small for a full cache would run out of memory under load, hours after start;
  * refusing at start says which two settings to reconcile.
