@@ -54,9 +54,9 @@ test('purge drops one alias only; delete drops one entry; size 0 disables the ca
   assert.equal(disabled.status(), 'disabled')
 })
 
-test('an entry keeps its DEK and KEK version whole: any DEK length, versions up to 2^32 - 1; a version beyond is not cached', async () => {
+test('an entry keeps its DEK and KEK version whole: every byte value, versions up to 2^32 - 1; a version beyond is not cached', async () => {
   const cache = new MemoryDekCache({ maxEntries: 10, ttlSeconds: 60 })
-  const wide = { plaintext: Buffer.from(Array.from({ length: 64 }, (_, index) => 255 - index)), version: 0xffff_ffff }
+  const wide = { plaintext: Buffer.from(Array.from({ length: 256 }, (_, index) => 255 - index)), version: 0xffff_ffff }
   await cache.set(key('a', 'wide'), wide)
   assert.deepEqual(await cache.get(key('a', 'wide')), { ...wide, level: 'l1' })
   await cache.set(key('a', 'v70000'), { plaintext: Buffer.alloc(16, 7), version: 70_000 })
@@ -73,6 +73,23 @@ test('purge tells apart aliases beyond the 256th', async () => {
   assert.equal(await cache.get(key('alias-257', 'w')), undefined)
   assert.ok(await cache.get(key('alias-1', 'w')), 'alias-1 shares its low byte with alias-257 and stays')
   assert.equal((await Promise.all(aliases.map((alias) => cache.get(key(alias, 'w'))))).filter(Boolean).length, 299)
+})
+
+test('a hit is a copy in memory of its own: changing it changes nothing cached, and no shared slab holds the DEK', async () => {
+  const cache = new MemoryDekCache({ maxEntries: 10, ttlSeconds: 60 })
+  await cache.set(key('a', 'w'), { plaintext: Buffer.alloc(32, 9), version: 4 })
+  const first = await cache.get(key('a', 'w'))
+  assert.equal(first?.plaintext.buffer.byteLength, 32, 'not a slice of a shared pool')
+  first?.plaintext.fill(0)
+  assert.deepEqual((await cache.get(key('a', 'w')))?.plaintext, Buffer.alloc(32, 9))
+})
+
+test('aliases beyond the 65,536 that entries can number are served uncached, not refused', async () => {
+  const cache = new MemoryDekCache({ maxEntries: 70_000, ttlSeconds: 60 })
+  for (let index = 0; index < 0x1_0000; index++) await cache.set(key(`alias-${index}`, 'w'), dek)
+  await cache.set(key('one-too-many', 'w'), dek)
+  assert.equal(await cache.get(key('one-too-many', 'w')), undefined)
+  assert.ok(await cache.get(key('alias-65535', 'w')))
 })
 
 test('single flight: concurrent runs of one key share one execution; failures are shared, then forgotten', async () => {
