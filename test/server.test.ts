@@ -159,8 +159,8 @@ describe('start-up cost', () => {
       await app.ready()
       process.stdout.write(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)))
       process.exit(0)`
-    const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
-    const result = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], { KEYWRAP_HOME: home, ...env })
+    const home = env.KEYWRAP_HOME ?? (await mkdtemp(join(tmpdir(), 'keywrap-e2e-')))
+    const result = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], { ...env, KEYWRAP_HOME: home })
     assert.equal(result.code, 0, result.stderr)
     return JSON.parse(result.stdout) as string[]
   }

@@ -4,7 +4,7 @@
  * deadlines and retries, and version states read on refresh() rather than per request (KMS read quota
  * is about 300 a minute per project).
  */
-import type { KeyManagementServiceClient } from '@google-cloud/kms'
+import type { KeyManagementServiceClient } from '@google-cloud/kms/build/src/v1/key_management_service_client.js'
 import type { CallOptions } from 'google-gax'
 import { KeywrapError } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'

@@ -19,10 +19,16 @@ interface DescriptorType {
   nested?: Record<string, DescriptorType>
 }
 const kmsV1 = (createRequire(import.meta.url)('@google-cloud/kms/build/protos/protos.json') as Descriptor).nested.google.nested.cloud.nested.kms.nested.v1.nested
-const PURPOSES = kmsV1.CryptoKey?.nested?.CryptoKeyPurpose?.values ?? {}
-const VERSION_STATE_VALUES = kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionState?.values ?? {}
-const ALGORITHMS = kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionAlgorithm?.values ?? {}
-const PROTECTION_LEVELS = kmsV1.ProtectionLevel?.values ?? {}
+const PURPOSES = enumValues(kmsV1.CryptoKey?.nested?.CryptoKeyPurpose, 'CryptoKey.CryptoKeyPurpose')
+const VERSION_STATE_VALUES = enumValues(kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionState, 'CryptoKeyVersion.CryptoKeyVersionState')
+const ALGORITHMS = enumValues(kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionAlgorithm, 'CryptoKeyVersion.CryptoKeyVersionAlgorithm')
+const PROTECTION_LEVELS = enumValues(kmsV1.ProtectionLevel, 'ProtectionLevel')
+
+/** A descriptor that moved in a new client version fails loudly at load, not as keys refused one by one. */
+function enumValues(type: DescriptorType | undefined, name: string): EnumValues {
+  if (!type?.values) throw new Error(`@google-cloud/kms's descriptor has no enum google.cloud.kms.v1.${name}.`)
+  return type.values
+}
 
 /**
  * Cloud KMS has more version states than keywrap tells apart; each maps to what it allows. Versions
