@@ -44,6 +44,10 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
     assert.match(server.stderr(), /curl -s -X POST localhost:\d+\/v1\/keys\/default:generateDataKey -H "authorization: Bearer \$T"/)
   })
 
+  test('the V8 it runs on knows the garbage-collector flag it sets', () => {
+    assert.doesNotMatch(server.stderr(), /unrecognized flag/)
+  })
+
   test('creates its keyring, development issuer and fingerprint key in KEYWRAP_HOME', async () => {
     assert.deepEqual((await readdir(home)).sort(), ['audit-fingerprint.key', 'dev-issuer.json', 'keyring.json'])
   })
