@@ -231,11 +231,38 @@ describe('the keywrap command', () => {
   test('explains itself and refuses bad arguments with exit 64', async () => {
     const home = await mkdtemp(join(tmpdir(), 'keywrap-cli-'))
     assert.match((await runCli(['help'], { KEYWRAP_HOME: home })).stdout, /token \[--sub NAME\] \[--ttl SECONDS\]/)
-    for (const args of [['fly'], ['token', '--ttl', '0'], ['keys', 'rotate', 'nope'], ['keys', 'disable', 'default', 'x']]) {
-      const result = await runCli(args, { KEYWRAP_HOME: home })
+    for (const [args, prefix] of [
+      [['fly'], 'keywrap: unknown command "fly"'],
+      [['keys', 'fly'], 'keywrap: unknown keys action "fly"'],
+      [['token', '--ttl', '0'], 'keywrap token: --ttl must be 1 to 86400 seconds'],
+      [['token', '--help-me'], "keywrap token: Unknown option '--help-me'"],
+      [['keys', 'rotate', 'nope'], 'keywrap keys rotate: no key has the alias "nope"'],
+      [['keys', 'disable', 'default', 'x'], 'keywrap keys disable: VERSION must be a version number'],
+      [['audit', 'verify'], 'keywrap audit verify: name the FILE to verify'],
+    ] as const) {
+      const result = await runCli([...args], { KEYWRAP_HOME: home })
       assert.equal(result.code, 64, `${args.join(' ')}: ${result.stderr}`)
-      assert.match(result.stderr, /^keywrap: /)
+      assert.ok(result.stderr.startsWith(prefix), `${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, /usage: keywrap /)
     }
+  })
+
+  test('every command answers --help and help COMMAND with its usage and exit codes, and --version', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-cli-'))
+    const overview = (await runCli(['--help'], { KEYWRAP_HOME: home })).stdout
+    const names = [...overview.matchAll(/^ {2}([a-z]+(?: [a-z]+)?)(?= |$)/gm)].map((match) => match[1]!)
+    assert.ok(names.includes('token') && names.includes('keys rotate') && names.includes('audit verify'), overview)
+    for (const name of names) {
+      const viaFlag = await runCli([...name.split(' '), '--help'], { KEYWRAP_HOME: home })
+      const viaHelp = await runCli(['help', ...name.split(' ')], { KEYWRAP_HOME: home })
+      assert.equal(viaFlag.code, 0, `${name} --help: ${viaFlag.stderr}`)
+      assert.equal(viaFlag.stdout, viaHelp.stdout)
+      assert.ok(viaFlag.stdout.startsWith(`usage: keywrap ${name}`), viaFlag.stdout)
+      assert.match(viaFlag.stdout, /Exit status: 0 .*64 wrong arguments/s)
+    }
+    const version = await runCli(['--version'], { KEYWRAP_HOME: home })
+    assert.equal(version.code, 0)
+    assert.match(version.stdout, /^keywrap \d+\.\d+\.\d+\n$/)
   })
 
   test('token --ttl sets the lifetime', async () => {

@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { canonicalJson, chainHash, GENESIS_HASH, hashedFields } from '../audit/chain.js'
 import { AUDIT_SEVERITY, type AuditOutcome } from '../audit/audit-entry.js'
+import type { Command } from './command.js'
 
 export interface AuditVerification {
   ok: boolean
@@ -191,6 +192,14 @@ export const AUDIT_VERIFY_USAGE = `usage: keywrap audit verify [--unordered] FIL
   --unordered   the input's order means nothing (e.g. gcloud's default newest-first): skip the order check
 
   Exit status: 0 intact, 1 problems found, 64 wrong arguments, 66 FILE cannot be read.`
+
+export const auditVerifyCommand: Command = {
+  name: 'audit verify',
+  summary: 'check the hash chains of an audit trail; exit 1 on any gap, edit or reordering',
+  arguments: '[--unordered] FILE',
+  help: AUDIT_VERIFY_USAGE.slice(AUDIT_VERIFY_USAGE.indexOf('\n\n') + 2),
+  run: (args) => runAuditVerify(args),
+}
 
 export interface VerifyOutput {
   stdout: { write(text: string): unknown }

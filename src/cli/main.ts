@@ -1,111 +1,112 @@
 /**
- * `npx keywrap`: development tokens and local keyring administration, on the same KEYWRAP_HOME and
- * KEYWRAP_CONFIG as the server.
+ * `npx keywrap`: finds the command named by the first words of the arguments and runs it. Every
+ * command answers `--help`, `keywrap help COMMAND` shows the same, and a wrong argument exits 64 with
+ * the command's usage.
  */
-import { parseArgs } from 'node:util'
-import { loadDevIssuer, mintDevToken } from '../auth/dev-issuer.js'
-import { ConfigError, loadConfig } from '../config/load-config.js'
-import type { Config } from '../config/config.js'
-import { KeyringFile } from '../providers/local/keyring-file.js'
-import { runAuditVerify } from './audit-verify.js'
+import { readFileSync } from 'node:fs'
+import { ConfigError } from '../config/load-config.js'
+import { EXIT, EXIT_CODES_HELP, UsageError, type Command } from './command.js'
+import { COMMANDS } from './commands.js'
 
-const USAGE = `usage: keywrap <command>
+const ENVIRONMENT_HELP = `Commands that read the configuration use KEYWRAP_HOME (default ./.keywrap) and KEYWRAP_CONFIG
+like the server.`
 
-  token [--sub NAME] [--ttl SECONDS]   print a JWT from the development issuer (default sub "dev", ttl 3600)
-  keys rotate ALIAS                    add a version to a local key and make it primary
-  keys disable ALIAS VERSION           disable a version of a local key (not the primary)
-  keys enable ALIAS VERSION            enable it again
-  keys list                            print the local keyring's versions and states
-  audit verify [--unordered] FILE      check the hash chains of an audit trail (JSON lines or a
-                                       Cloud Logging export); exit 1 on any gap, edit or reordering
+function overview(): string {
+  const synopses = COMMANDS.map((command) => `${command.name}${command.arguments ? ` ${command.arguments}` : ''}`)
+  const width = Math.max(...synopses.map((synopsis) => synopsis.length))
+  const lines = COMMANDS.map((command, index) => `  ${synopses[index]!.padEnd(width)}  ${command.summary}`)
+  return `usage: keywrap COMMAND [ARGUMENTS]
+       keywrap help COMMAND | COMMAND --help | --version
 
-Uses KEYWRAP_HOME (default ./.keywrap) and KEYWRAP_CONFIG like the server. A running server sees
-keyring changes within KEYWRAP_KEY_REFRESH_SECONDS.`
+${lines.join('\n')}
 
-class UsageError extends Error {}
+${ENVIRONMENT_HELP}
+${EXIT_CODES_HELP}`
+}
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv
-  switch (command) {
-    case 'token':
-      return token(rest)
-    case 'keys':
-      return keys(rest)
-    case 'audit':
-      if (rest[0] !== 'verify') throw new UsageError(`unknown audit action "${rest[0] ?? ''}"`)
-      process.exitCode = await runAuditVerify(rest.slice(1))
-      return
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(`${USAGE}\n`)
-      return
-    default:
-      throw new UsageError(`unknown command "${command}"`)
+function usageOf(command: Command): string {
+  return `usage: keywrap ${command.name}${command.arguments ? ` ${command.arguments}` : ''}`
+}
+
+function helpOf(command: Command): string {
+  return `${usageOf(command)}\n\n${command.summary}\n\n${command.help}\n\n${EXIT_CODES_HELP}`
+}
+
+/** The command whose name is the longest run of leading words, and the arguments after it. */
+function findCommand(words: string[]): { command: Command; args: string[] } | undefined {
+  let found: { command: Command; args: string[] } | undefined
+  for (const command of COMMANDS) {
+    const name = command.name.split(' ')
+    if (name.every((word, index) => words[index] === word) && (!found || name.length > found.command.name.split(' ').length)) {
+      found = { command, args: words.slice(name.length) }
+    }
+  }
+  return found
+}
+
+function packageVersion(): string {
+  // src/cli/ under tsx, dist/src/cli/ compiled: package.json is two or three levels up.
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string }
+      if (manifest.name === 'keywrap' && manifest.version) return manifest.version
+    } catch {
+      // not this level
+    }
+  }
+  return 'unknown'
+}
+
+/** Arguments before a `--` that ask for help. */
+function asksForHelp(args: string[]): boolean {
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv
+  if (first === undefined || first === '--help' || first === '-h' || (first === 'help' && rest.length === 0)) {
+    process.stdout.write(`${overview()}\n`)
+    return EXIT.ok
+  }
+  if (first === '--version' || first === '-v' || first === 'version') {
+    process.stdout.write(`keywrap ${packageVersion()}\n`)
+    return EXIT.ok
+  }
+  if (first === 'help') {
+    const found = findCommand(rest)
+    if (!found || found.args.length > 0) return unknown(rest)
+    process.stdout.write(`${helpOf(found.command)}\n`)
+    return EXIT.ok
+  }
+  const found = findCommand(argv)
+  if (!found) return unknown(argv)
+  const { command, args } = found
+  if (asksForHelp(args)) {
+    process.stdout.write(`${helpOf(command)}\n`)
+    return EXIT.ok
+  }
+  try {
+    return (await command.run(args)) ?? EXIT.ok
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`keywrap ${command.name}: ${error.message}\n${usageOf(command)}\n(keywrap help ${command.name} for more)\n`)
+      return EXIT.usage
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`)
+      return EXIT.config
+    }
+    process.stderr.write(`keywrap ${command.name}: ${error instanceof Error ? error.message : String(error)}\n`)
+    return EXIT.failed
   }
 }
 
-async function token(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { sub: { type: 'string', default: 'dev' }, ttl: { type: 'string', default: '3600' } } })
-  const ttl = Number(values.ttl)
-  if (!/^\d+$/.test(values.ttl) || ttl < 1 || ttl > 86_400) throw new UsageError('--ttl must be 1 to 86400 seconds')
-  if (!values.sub || values.sub.length > 256) throw new UsageError('--sub must be 1 to 256 characters')
-  const config = readConfig()
-  if (!config.auth.devIssuer) throw new UsageError('the development issuer is off (production mode or auth.devIssuer: false)')
-  const keys = await loadDevIssuer(config.home)
-  process.stdout.write(`${await mintDevToken(keys, { subject: values.sub, audience: config.auth.audience, ttlSeconds: ttl })}\n`)
+function unknown(words: string[]): number {
+  const group = COMMANDS.filter((command) => command.name.startsWith(`${words[0]} `))
+  const what = group.length > 0 ? `unknown ${words[0]} action "${words[1] ?? ''}"` : `unknown command "${words.join(' ')}"`
+  process.stderr.write(`keywrap: ${what}\n\n${overview()}\n`)
+  return EXIT.usage
 }
 
-async function keys(args: string[]): Promise<void> {
-  const [action, alias, versionText, ...extra] = args
-  const config = readConfig()
-  const keyring = new KeyringFile(config.home)
-  if (action === 'list') {
-    const document = await keyring.read()
-    for (const [name, key] of Object.entries(document.keys)) {
-      for (const version of key.versions) {
-        process.stdout.write(`local://${name}\tversion ${version.version}\t${version.state}${version.version === key.primary ? '\tprimary' : ''}\n`)
-      }
-    }
-    return
-  }
-  if (extra.length > 0 || !alias) throw new UsageError(`keys ${action ?? ''}: wrong arguments`)
-  const name = localKeyName(config, alias)
-  await keyring.ensureKeys([name])
-  switch (action) {
-    case 'rotate': {
-      const version = await keyring.rotate(name)
-      process.stdout.write(`local://${name}: version ${version} is now primary\n`)
-      return
-    }
-    case 'disable':
-    case 'enable': {
-      const version = Number(versionText)
-      if (!versionText || !/^[1-9]\d*$/.test(versionText)) throw new UsageError(`keys ${action} ALIAS VERSION: VERSION must be a version number`)
-      await keyring.setState(name, version, action === 'enable' ? 'ENABLED' : 'DISABLED')
-      process.stdout.write(`local://${name}: version ${version} is now ${action === 'enable' ? 'ENABLED' : 'DISABLED'}\n`)
-      return
-    }
-    default:
-      throw new UsageError(`unknown keys action "${action ?? ''}"`)
-  }
-}
-
-function localKeyName(config: Config, alias: string): string {
-  const uri = config.keys[alias]
-  if (!uri) throw new UsageError(`no key has the alias "${alias}" (configured: ${Object.keys(config.keys).join(', ')})`)
-  if (!uri.startsWith('local://')) throw new UsageError(`"${alias}" is ${uri}; only local keys are administered here (use gcloud kms for Cloud KMS)`)
-  return uri.slice('local://'.length)
-}
-
-function readConfig(): Config {
-  return loadConfig()
-}
-
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError) process.stderr.write(`keywrap: ${error.message}\n\n${USAGE}\n`)
-  else if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`)
-  else process.stderr.write(`keywrap: ${error instanceof Error ? error.message : String(error)}\n`)
-  process.exitCode = error instanceof UsageError ? 64 : 1
-})
+process.exitCode = await main(process.argv.slice(2))
