@@ -3,7 +3,7 @@
  * over real sockets with autocannon, beside a bare-Fastify baseline measured in the same run. These
  * machines are shared, so every figure is also given as a ratio to the baseline of this run.
  */
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -15,7 +15,18 @@ import { redisUrlForTests } from '../test/support/redis-server.js'
 import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { timerStalls } from './machine-noise.js'
 import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
-import { ROOT, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
+import { startBaseline, startKeywrap, type BenchProcess } from './processes.js'
+import { RESULTS_FOLDER, resultFileStem } from './result-files.js'
+
+if (process.argv.includes('--help')) {
+  process.stdout.write(
+    'usage: npm run bench [-- --quick]\n\n' +
+      '  (no option)  the full run (several minutes); writes it to\n' +
+      `               ${RESULTS_FOLDER}/YYYY-MM-DD-nodeN.json and .md (-2, -3… when that day's name is taken)\n` +
+      '  --quick      a short run (under a minute) that writes nothing\n',
+  )
+  process.exit(0)
+}
 
 const quick = process.argv.includes('--quick')
 const DURATION_SECONDS = quick ? 1 : 8
@@ -283,9 +294,10 @@ async function report(context: Context): Promise<void> {
   const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n`
   process.stdout.write(`\n${markdown}`)
   if (!quick) {
-    await mkdir(join(ROOT, 'bench'), { recursive: true })
-    await writeFile(join(ROOT, 'bench/results.json'), `${JSON.stringify({ header, rows, latencyHeader, latencyRows: context.latencyRows, facts }, null, 2)}\n`)
-    await writeFile(join(ROOT, 'bench/results.md'), markdown)
+    const stem = await resultFileStem(new Date(), process.versions.node)
+    await writeFile(`${stem}.json`, `${JSON.stringify({ header, rows, latencyHeader, latencyRows: context.latencyRows, facts }, null, 2)}\n`)
+    await writeFile(`${stem}.md`, markdown)
+    process.stdout.write(`\nwritten: ${stem}.json, ${stem}.md\n`)
   }
 }
 
