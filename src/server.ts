@@ -67,7 +67,7 @@ async function main(): Promise<void> {
 /**
  * After a burst at saturation, when a request's objects outlive a scavenge, V8 allocates them straight
  * in the old generation (allocation-site pretenuring) and keeps doing so when the load falls: the old
- * generation then fills with per-request garbage and p99 at a steady rate rises (README, "About p99").
+ * generation then fills with per-request garbage and p99 at a steady rate rises (docs/performance.md, "Allocation-site pretenuring off").
  * Set here because NODE_OPTIONS refuses the flag, and so that npm start, the image and the bench all
  * run with it; a V8 that no longer knows the flag prints so on stderr and runs on.
  */

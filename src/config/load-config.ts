@@ -8,7 +8,7 @@ import { readAuthSettings } from './auth-settings.js'
 import { DEV_ISSUER, type Config, type Grant, type Mode } from './config.js'
 import { parseYaml } from '../support/yaml.js'
 
-/** Every environment variable keywrap reads, with its default; the README's settings table mirrors this. */
+/** Every environment variable keywrap reads, with its default; docs/configuration.md's settings table mirrors this. */
 export const ENVIRONMENT_SETTINGS = {
   NODE_ENV: 'development',
   HOST: '127.0.0.1 in development, 0.0.0.0 in production',
