@@ -234,6 +234,7 @@ describe('the keywrap command', () => {
     for (const [args, prefix] of [
       [['fly'], 'keywrap: unknown command "fly"'],
       [['keys', 'fly'], 'keywrap: unknown keys action "fly"'],
+      [['keys'], 'keywrap: keys needs an action'],
       [['token', '--ttl', '0'], 'keywrap token: --ttl must be 1 to 86400 seconds'],
       [['token', '--help-me'], "keywrap token: Unknown option '--help-me'"],
       [['keys', 'rotate', 'nope'], 'keywrap keys rotate: no key has the alias "nope"'],
@@ -259,6 +260,13 @@ describe('the keywrap command', () => {
       assert.equal(viaFlag.stdout, viaHelp.stdout)
       assert.ok(viaFlag.stdout.startsWith(`usage: keywrap ${name}`), viaFlag.stdout)
       assert.match(viaFlag.stdout, /Exit status: 0 .*64 wrong arguments/s)
+    }
+    for (const group of ['keys', 'audit']) {
+      const viaHelp = await runCli(['help', group], { KEYWRAP_HOME: home })
+      const viaFlag = await runCli([group, '--help'], { KEYWRAP_HOME: home })
+      assert.equal(viaHelp.code, 0, viaHelp.stderr)
+      assert.equal(viaFlag.stdout, viaHelp.stdout)
+      for (const name of names.filter((name) => name.startsWith(`${group} `))) assert.ok(viaHelp.stdout.includes(`  ${name}`), `${group}: ${name}`)
     }
     const version = await runCli(['--version'], { KEYWRAP_HOME: home })
     assert.equal(version.code, 0)

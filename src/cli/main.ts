@@ -73,14 +73,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`keywrap ${packageVersion()}\n`)
     return EXIT.ok
   }
-  if (first === 'help') {
-    const found = findCommand(rest)
-    if (!found || found.args.length > 0) return unknown(rest)
-    process.stdout.write(`${helpOf(found.command)}\n`)
-    return EXIT.ok
-  }
+  if (first === 'help') return showHelp(rest)
   const found = findCommand(argv)
-  if (!found) return unknown(argv)
+  if (!found) return asksForHelp(rest) && groupOf(first).length > 0 ? showHelp([first]) : unknown(argv)
   const { command, args } = found
   if (asksForHelp(args)) {
     process.stdout.write(`${helpOf(command)}\n`)
@@ -102,10 +97,32 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The commands named `WORD …` (e.g. every `keys` action), for `keywrap help keys` and `keywrap keys`. */
+function groupOf(word: string | undefined): Command[] {
+  return COMMANDS.filter((command) => command.name.startsWith(`${word} `))
+}
+
+function groupHelp(word: string, group: Command[]): string {
+  return `usage: keywrap ${word} ACTION [ARGUMENTS]\n\n${group.map((command) => `  ${usageOf(command).slice('usage: keywrap '.length)}\n      ${command.summary}`).join('\n')}\n\nkeywrap help ${word} ACTION for more.\n${EXIT_CODES_HELP}`
+}
+
+/** `keywrap help WORDS…`: one command's help, or the actions of a group such as `keys`. */
+function showHelp(words: string[]): number {
+  const group = groupOf(words[0])
+  if (words.length === 1 && group.length > 0) {
+    process.stdout.write(`${groupHelp(words[0]!, group)}\n`)
+    return EXIT.ok
+  }
+  const found = findCommand(words)
+  if (!found || found.args.length > 0) return unknown(words)
+  process.stdout.write(`${helpOf(found.command)}\n`)
+  return EXIT.ok
+}
+
 function unknown(words: string[]): number {
-  const group = COMMANDS.filter((command) => command.name.startsWith(`${words[0]} `))
-  const what = group.length > 0 ? `unknown ${words[0]} action "${words[1] ?? ''}"` : `unknown command "${words.join(' ')}"`
-  process.stderr.write(`keywrap: ${what}\n\n${overview()}\n`)
+  const group = groupOf(words[0])
+  const what = group.length === 0 ? `unknown command "${words.join(' ')}"` : words[1] === undefined ? `${words[0]} needs an action` : `unknown ${words[0]} action "${words[1]}"`
+  process.stderr.write(`keywrap: ${what}\n\n${group.length > 0 ? groupHelp(words[0]!, group) : overview()}\n`)
   return EXIT.usage
 }
 
