@@ -3,7 +3,6 @@ import { callerOf, defineRoute } from './route.js'
 
 export default defineRoute({
   operationId: 'batchUnwrap',
-  authenticated: true,
   async handle(request, _reply, { keys, batchItem }) {
     const { alias } = request.params as AliasParams
     const results = await keys.batchUnwrap(callerOf(request), alias, batchInputs(request.body, batchItem))

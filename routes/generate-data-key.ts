@@ -11,7 +11,6 @@ interface Body {
 
 export default defineRoute({
   operationId: 'generateDataKey',
-  authenticated: true,
   async handle(request, _reply, { keys }) {
     const { alias } = request.params as AliasParams
     const body = request.body as Body

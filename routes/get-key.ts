@@ -3,7 +3,6 @@ import { defineRoute, principalOf } from './route.js'
 
 export default defineRoute({
   operationId: 'getKey',
-  authenticated: true,
   async handle(request, _reply, { keys }) {
     const { alias } = request.params as AliasParams
     const description = keys.describeKey(principalOf(request), alias)

@@ -2,7 +2,6 @@ import { defineRoute, principalOf } from './route.js'
 
 export default defineRoute({
   operationId: 'listKeys',
-  authenticated: true,
   async handle(request, _reply, { keys }) {
     return { keys: keys.listKeys(principalOf(request)).map((alias) => ({ alias })) }
   },

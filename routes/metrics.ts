@@ -3,7 +3,6 @@ import { defineRoute, principalOf } from './route.js'
 
 export default defineRoute({
   operationId: 'getMetrics',
-  authenticated: true,
   async handle(request, reply, { keys, metrics }) {
     if (!keys.mayReadMetrics(principalOf(request))) throw new KeywrapError('forbidden', 'You may not read metrics.')
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

@@ -2,7 +2,6 @@ import { defineRoute } from './route.js'
 
 export default defineRoute({
   operationId: 'getOpenApi',
-  authenticated: false,
   async handle(_request, reply, { contract }) {
     return reply.type('application/yaml; charset=utf-8').send(contract.text)
   },

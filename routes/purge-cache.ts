@@ -3,7 +3,6 @@ import { callerOf, defineRoute } from './route.js'
 
 export default defineRoute({
   operationId: 'purgeCache',
-  authenticated: true,
   async handle(request, _reply, { keys }) {
     const { alias } = request.params as AliasParams
     await keys.purgeCache(callerOf(request), alias)

@@ -7,7 +7,6 @@ import { defineRoute } from './route.js'
  */
 export default defineRoute({
   operationId: 'getReadiness',
-  authenticated: false,
   async handle(request, reply, { registry, cache, audit }) {
     const deep = (request.query as { deep?: string }).deep === 'true'
     const statuses = registry.status()

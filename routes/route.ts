@@ -1,6 +1,7 @@
 /**
  * What a route file declares: the operation it implements (method, path and schemas come from
- * openapi.yaml under that operationId), whether it needs a bearer token, and a thin handler.
+ * openapi.yaml under that operationId; token, grant, audit name and rate-limit cost from its entry in
+ * the operations catalogue, src/operations.ts), and a thin handler.
  */
 import { isIP } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -13,6 +14,7 @@ import type { KeyRegistry } from '../src/providers/key-registry.js'
 import type { Metrics } from '../src/metrics/metrics.js'
 import type { BatchItemValidator } from '../src/http/batch-items.js'
 import type { AuditSink } from '../src/audit/audit-sink.js'
+import type { OperationEntry, OperationId } from '../src/operations.js'
 
 export interface RouteServices {
   readonly keys: KeyService
@@ -25,8 +27,7 @@ export interface RouteServices {
 }
 
 export interface RouteDefinition {
-  readonly operationId: string
-  readonly authenticated: boolean
+  readonly operationId: OperationId
   handle(request: FastifyRequest, reply: FastifyReply, services: RouteServices): Promise<unknown>
 }
 
@@ -34,7 +35,7 @@ export function defineRoute(definition: RouteDefinition): RouteDefinition {
   return definition
 }
 
-/** The authenticated caller of a request (routes with `authenticated: true` only). */
+/** The authenticated caller of a request (operations that authenticate only). */
 export function callerOf(request: FastifyRequest): Caller {
   const principal = request.principal
   if (!principal) throw new Error('callerOf() on a route that does not authenticate')
@@ -60,6 +61,7 @@ declare module 'fastify' {
     trace: TraceContext | undefined
   }
   interface FastifyContextConfig {
-    operationId?: string
+    operationId?: OperationId
+    operation?: OperationEntry
   }
 }

@@ -3,7 +3,6 @@ import { callerOf, defineRoute } from './route.js'
 
 export default defineRoute({
   operationId: 'unwrap',
-  authenticated: true,
   async handle(request, _reply, { keys }) {
     const { alias } = request.params as AliasParams
     const result = await keys.unwrap(callerOf(request), alias, toWrappedKeyInput(request.body as WrappedKeyBody))

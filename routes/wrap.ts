@@ -6,7 +6,6 @@ const MAX_KEY_BYTES = 64
 
 export default defineRoute({
   operationId: 'wrap',
-  authenticated: true,
   async handle(request, _reply, { keys }) {
     const { alias } = request.params as AliasParams
     const body = request.body as { plaintext: string; context?: EncryptionContext }

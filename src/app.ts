@@ -21,7 +21,8 @@ import { failoverStore } from './http/rate-limit-store.js'
 import type { RedisClient } from './cache/redis-connection.js'
 import { batchItemValidator } from './http/batch-items.js'
 import { KeywrapError } from './errors.js'
-import { KeyService, type AuditedOperation } from './keys/key-service.js'
+import { KeyService } from './keys/key-service.js'
+import { isKeyAccess, OPERATIONS } from './operations.js'
 import type { KeyRegistry } from './providers/key-registry.js'
 import { Metrics } from './metrics/metrics.js'
 import { routes } from '../routes/index.js'
@@ -62,17 +63,6 @@ function isLevelEnabled(log: FastifyBaseLogger, level: string): boolean {
   return (log as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.(level) ?? false
 }
 
-/** The key access each rate-limited route stands for, so that its 429 is audited as a denied access. */
-const AUDITED_OPERATION: Readonly<Record<string, AuditedOperation>> = {
-  generateDataKey: 'generateDataKey',
-  wrap: 'wrap',
-  unwrap: 'unwrap',
-  rewrap: 'rewrap',
-  batchUnwrap: 'unwrap',
-  batchRewrap: 'rewrap',
-  purgeCache: 'cache.purge',
-}
-
 /**
  * Per-principal rate limit on authenticated routes (counted after authentication, so the key is the
  * verified principal). While Redis cannot answer, each instance counts on its own (rate-limit-store.ts).
@@ -95,10 +85,10 @@ async function installRateLimit(app: FastifyInstance, config: Config, redis: Red
       const refusal = new KeywrapError('rate_limited', `At most ${context.max} requests per ${limit.windowSeconds} s for each caller.`, {
         retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
       })
-      const operation = AUDITED_OPERATION[request.routeOptions.config.operationId ?? '']
+      // A 429 on a key access is audited as a denied access; nothing is released, so the reply does not wait for the entry.
+      const operation = request.routeOptions.config.operation
       const alias = (request.params as { alias?: string }).alias
-      // Nothing is released on a 429, so the reply does not wait for this entry.
-      if (operation && alias) void keys.recordRateLimited(callerOf(request), alias, operation, refusal)
+      if (operation && isKeyAccess(operation) && alias) void keys.recordRateLimited(callerOf(request), alias, operation, refusal)
       return refusal
     },
   })
@@ -184,13 +174,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   for (const route of routes) {
     const operation = contract.operations.get(route.operationId)
     if (!operation) throw new Error(`routes/${route.operationId}: openapi.yaml has no operation with this operationId`)
+    const entry = OPERATIONS[route.operationId]
     app.route({
       method: operation.method,
       url: operation.url,
       schema: operation.schema,
-      config: { operationId: route.operationId },
+      config: { operationId: route.operationId, operation: entry },
       // Authenticate before the body is even parsed: an anonymous caller gets 401 and nothing else.
-      ...(route.authenticated && {
+      ...(entry.authenticates && {
         onRequest: (request, _reply, done) => {
           const authorization = request.headers.authorization
           const authenticated = (principal: Principal) => {

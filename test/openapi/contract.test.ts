@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify'
 import { errorCatalogue } from '../../src/errors.js'
 import { loadContract, OPENAPI_PATH, resolveRefs, snapshotPathOf, writeContractSnapshot, type ContractOperation } from '../../src/http/openapi-contract.js'
 import { routes } from '../../routes/index.js'
+import { OPERATIONS } from '../../src/operations.js'
 import { startTestApp, type TestApp } from '../support/test-app.js'
 
 type Node = Record<string, unknown>
@@ -271,11 +272,16 @@ describe('the app serves exactly the contract', () => {
     }
   })
 
-  test('a route authenticates exactly when its operation needs bearerAuth', () => {
+  test('the operations catalogue has exactly the operations of openapi.yaml', () => {
+    assert.deepEqual(Object.keys(OPERATIONS).sort(), [...contract.operations.keys()].sort())
+  })
+
+  test('an operation authenticates exactly when it needs bearerAuth', () => {
     for (const route of routes) {
       const { raw } = specOperations().find((operation) => operation.raw.operationId === route.operationId)!
       const security = (raw.security ?? document.security ?? []) as unknown[]
-      assert.equal(route.authenticated, security.length > 0, `routes ${route.operationId}: authenticated is ${route.authenticated}, but security is ${JSON.stringify(security)}`)
+      const { authenticates } = OPERATIONS[route.operationId]
+      assert.equal(authenticates, security.length > 0, `${route.operationId}: authenticates is ${authenticates} in src/operations.ts, but security is ${JSON.stringify(security)}`)
     }
   })
 
