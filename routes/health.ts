@@ -1,8 +1,3 @@
 import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'getHealth',
-  async handle() {
-    return { status: 'ok' }
-  },
-})
+export default defineRoute('getHealth', () => async () => ({ status: 'ok' }))

@@ -202,7 +202,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
           done()
         },
       }),
-      handler: (request, reply) => route.handle(request, reply, services),
+      handler: route.handler(services),
     })
   }
 
