@@ -2,8 +2,10 @@
  * The operations catalogue: for each operation of openapi.yaml, by its operationId, whether it needs a
  * bearer token, the grant that allows it, what its audit entries call it and what it costs against the
  * caller's rate limit. Routes, the policy, the audit trail and the rate limit all read it: the names
- * one operation has in each of them are joined here and nowhere else.
+ * one operation has in each of them are joined here and nowhere else. tsc checks that it lists exactly
+ * the operations of openapi.yaml.
  */
+import type { operations } from './http/openapi-types.js'
 
 /**
  * What a grant can allow (the `operations` of a policy grant). `key`: done to a key alias, so a grant's
@@ -66,7 +68,7 @@ export const OPERATIONS = {
   getHealth: { authenticates: false },
   getReadiness: { authenticates: false },
   getOpenApi: { authenticates: false },
-} as const satisfies Readonly<Record<string, OperationEntry>>
+} as const satisfies { readonly [Id in keyof operations]: OperationEntry }
 
 export type OperationId = keyof typeof OPERATIONS
 
