@@ -1,5 +1,6 @@
 import { batchInputs, batchResult, unwrapPayload } from './key-payloads.js'
-import { callerOf, defineRoute } from './route.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
 export default defineRoute('batchUnwrap', ({ keys, batchItem }) => async (request) => {
   const results = await keys.batchUnwrap(callerOf(request), request.params.alias, batchInputs(request.body.items, batchItem))

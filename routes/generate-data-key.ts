@@ -1,4 +1,5 @@
-import { callerOf, defineRoute } from './route.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
 export default defineRoute('generateDataKey', ({ keys }) => async (request) => {
   const result = await keys.generateDataKey(callerOf(request), request.params.alias, request.body)

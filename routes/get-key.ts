@@ -1,4 +1,5 @@
-import { defineRoute, principalOf } from './route.js'
+import { principalOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
 export default defineRoute('getKey', ({ keys }) => async (request) => {
   const { alias } = request.params

@@ -1,4 +1,5 @@
-import { callerOf, defineRoute } from './route.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
 export default defineRoute('purgeCache', ({ keys }) => async (request) => {
   const { alias } = request.params

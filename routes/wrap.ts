@@ -1,5 +1,6 @@
 import { decodeKeyBytes } from './key-payloads.js'
-import { callerOf, defineRoute } from './route.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
 export default defineRoute('wrap', ({ keys }) => async (request) => {
   const { plaintext: text, context } = request.body
