@@ -1,12 +1,8 @@
-import { batchInputs, batchResult, rewrapPayload, type AliasParams } from './key-payloads.js'
-import { callerOf, defineRoute } from './route.js'
+import { batchInputs, batchResult, rewrapPayload } from './key-payloads.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'batchRewrap',
-  authenticated: true,
-  async handle(request, _reply, { keys, batchItem }) {
-    const { alias } = request.params as AliasParams
-    const results = await keys.batchRewrap(callerOf(request), alias, batchInputs(request.body, batchItem))
-    return { results: results.map((result) => batchResult(request, result, rewrapPayload)) }
-  },
+export default defineRoute('batchRewrap', ({ keys, batchItem }) => async (request) => {
+  const results = await keys.batchRewrap(callerOf(request), request.params.alias, batchInputs(request.body.items, batchItem))
+  return { results: results.map((result) => batchResult(request, result, rewrapPayload)) }
 })

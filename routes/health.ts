@@ -1,9 +1,3 @@
 import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'getHealth',
-  authenticated: false,
-  async handle() {
-    return { status: 'ok' }
-  },
-})
+export default defineRoute('getHealth', () => async () => ({ status: 'ok' }))

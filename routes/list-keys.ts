@@ -1,9 +1,4 @@
-import { defineRoute, principalOf } from './route.js'
+import { principalOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'listKeys',
-  authenticated: true,
-  async handle(request, _reply, { keys }) {
-    return { keys: keys.listKeys(principalOf(request)).map((alias) => ({ alias })) }
-  },
-})
+export default defineRoute('listKeys', ({ keys }) => async (request) => ({ keys: keys.listKeys(principalOf(request)).map((alias) => ({ alias })) }))

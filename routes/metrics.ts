@@ -1,11 +1,8 @@
 import { KeywrapError } from '../src/errors.js'
-import { defineRoute, principalOf } from './route.js'
+import { principalOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'getMetrics',
-  authenticated: true,
-  async handle(request, reply, { keys, metrics }) {
-    if (!keys.mayReadMetrics(principalOf(request))) throw new KeywrapError('forbidden', 'You may not read metrics.')
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
-  },
+export default defineRoute('getMetrics', ({ keys, metrics }) => async (request, reply) => {
+  if (!keys.mayReadMetrics(principalOf(request))) throw new KeywrapError('forbidden', 'You may not read metrics.')
+  return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
 })

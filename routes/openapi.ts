@@ -1,9 +1,3 @@
 import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'getOpenApi',
-  authenticated: false,
-  async handle(_request, reply, { contract }) {
-    return reply.type('application/yaml; charset=utf-8').send(contract.text)
-  },
-})
+export default defineRoute('getOpenApi', ({ contract }) => async (_request, reply) => reply.type('application/yaml; charset=utf-8').send(contract.text))

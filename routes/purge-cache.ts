@@ -1,12 +1,8 @@
-import type { AliasParams } from './key-payloads.js'
-import { callerOf, defineRoute } from './route.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'purgeCache',
-  authenticated: true,
-  async handle(request, _reply, { keys }) {
-    const { alias } = request.params as AliasParams
-    await keys.purgeCache(callerOf(request), alias)
-    return { alias, purged: true }
-  },
+export default defineRoute('purgeCache', ({ keys }) => async (request) => {
+  const { alias } = request.params
+  await keys.purgeCache(callerOf(request), alias)
+  return { alias, purged: true }
 })

@@ -1,12 +1,8 @@
-import { rewrapPayload, toWrappedKeyInput, type AliasParams, type WrappedKeyBody } from './key-payloads.js'
-import { callerOf, defineRoute } from './route.js'
+import { rewrapPayload, toWrappedKeyInput } from './key-payloads.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'rewrap',
-  authenticated: true,
-  async handle(request, _reply, { keys }) {
-    const { alias } = request.params as AliasParams
-    const result = await keys.rewrap(callerOf(request), alias, toWrappedKeyInput(request.body as WrappedKeyBody))
-    return rewrapPayload(result)
-  },
+export default defineRoute('rewrap', ({ keys }) => async (request) => {
+  const result = await keys.rewrap(callerOf(request), request.params.alias, toWrappedKeyInput(request.body))
+  return rewrapPayload(result)
 })

@@ -1,12 +1,8 @@
-import { toWrappedKeyInput, unwrapPayload, type AliasParams, type WrappedKeyBody } from './key-payloads.js'
-import { callerOf, defineRoute } from './route.js'
+import { toWrappedKeyInput, unwrapPayload } from './key-payloads.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
-export default defineRoute({
-  operationId: 'unwrap',
-  authenticated: true,
-  async handle(request, _reply, { keys }) {
-    const { alias } = request.params as AliasParams
-    const result = await keys.unwrap(callerOf(request), alias, toWrappedKeyInput(request.body as WrappedKeyBody))
-    return unwrapPayload(result)
-  },
+export default defineRoute('unwrap', ({ keys }) => async (request) => {
+  const result = await keys.unwrap(callerOf(request), request.params.alias, toWrappedKeyInput(request.body))
+  return unwrapPayload(result)
 })

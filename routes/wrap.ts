@@ -1,16 +1,9 @@
-import type { EncryptionContext } from '../src/crypto/context.js'
-import { decodeKeyBytes, type AliasParams } from './key-payloads.js'
-import { callerOf, defineRoute } from './route.js'
+import { decodeKeyBytes } from './key-payloads.js'
+import { callerOf } from '../src/http/authentication.js'
+import { defineRoute } from './route.js'
 
-const MAX_KEY_BYTES = 64
-
-export default defineRoute({
-  operationId: 'wrap',
-  authenticated: true,
-  async handle(request, _reply, { keys }) {
-    const { alias } = request.params as AliasParams
-    const body = request.body as { plaintext: string; context?: EncryptionContext }
-    const plaintext = decodeKeyBytes(body.plaintext, '/body/plaintext', MAX_KEY_BYTES)
-    return keys.wrap(callerOf(request), alias, body.context === undefined ? { plaintext } : { plaintext, context: body.context })
-  },
+export default defineRoute('wrap', ({ keys }) => async (request) => {
+  const { plaintext: text, context } = request.body
+  const plaintext = decodeKeyBytes(text, '/body/plaintext')
+  return keys.wrap(callerOf(request), request.params.alias, context === undefined ? { plaintext } : { plaintext, context })
 })

@@ -1,5 +1,5 @@
 /** One key access, as the audit trail records it. Never key material, wrapped keys, tokens or checksums of plaintext. */
-import type { KeyOperation } from '../auth/operations.js'
+import type { AuditOperation } from '../operations.js'
 import type { ErrorCode } from '../errors.js'
 
 export type AuditOutcome = 'allowed' | 'denied' | 'failed'
@@ -8,7 +8,7 @@ export type CacheLevel = 'l1' | 'l2' | 'provider' | 'none'
 export interface AuditEntry {
   /** When the access was decided, RFC 3339 with milliseconds (`new Date().toISOString()`). */
   readonly time: string
-  readonly operation: KeyOperation | 'cache.purge'
+  readonly operation: AuditOperation
   readonly principal: string | undefined
   readonly issuer: string | undefined
   readonly alias: string

@@ -3,15 +3,15 @@
  * characters and are compiled once, at start-up.
  */
 import type { Grant } from '../config/config.js'
-import { isUnscopedOperation, type Operation, type UnscopedOperation } from './operations.js'
+import { isServicePermission, type Permission, type ServicePermission } from '../operations.js'
 import type { Principal } from './principal.js'
 
 export interface Policy {
-  allows(principal: Principal, alias: string, operation: Operation): boolean
+  allows(principal: Principal, alias: string, permission: Permission): boolean
   /** Whether any grant lets the principal use or read this alias (GET /v1/keys lists those). */
   allowsAny(principal: Principal, alias: string): boolean
   /** For operations tied to no key (metrics.read): any grant listing the operation, whatever its keys. */
-  allowsUnscoped(principal: Principal, operation: UnscopedOperation): boolean
+  allowsUnscoped(principal: Principal, permission: ServicePermission): boolean
 }
 
 interface CompiledGrant {
@@ -32,13 +32,13 @@ export class GrantPolicy implements Policy {
       keys: grant.keys.map(compilePattern),
       operations: new Set(grant.operations),
       issuer: grant.issuer,
-      scoped: grant.operations.some((operation) => operation === '*' || !isUnscopedOperation(operation)),
+      scoped: grant.operations.some((operation) => operation === '*' || !isServicePermission(operation)),
     }))
   }
 
-  allows(principal: Principal, alias: string, operation: Operation): boolean {
+  allows(principal: Principal, alias: string, permission: Permission): boolean {
     return this.grants.some(
-      (grant) => grantsOperation(grant, operation) && this.matchesPrincipal(grant, principal) && matchesKey(grant, alias),
+      (grant) => grantsPermission(grant, permission) && this.matchesPrincipal(grant, principal) && matchesKey(grant, alias),
     )
   }
 
@@ -47,8 +47,8 @@ export class GrantPolicy implements Policy {
     return this.grants.some((grant) => grant.scoped && this.matchesPrincipal(grant, principal) && matchesKey(grant, alias))
   }
 
-  allowsUnscoped(principal: Principal, operation: UnscopedOperation): boolean {
-    return this.grants.some((grant) => grantsOperation(grant, operation) && this.matchesPrincipal(grant, principal))
+  allowsUnscoped(principal: Principal, permission: ServicePermission): boolean {
+    return this.grants.some((grant) => grantsPermission(grant, permission) && this.matchesPrincipal(grant, principal))
   }
 
   private matchesPrincipal(grant: CompiledGrant, principal: Principal): boolean {
@@ -64,8 +64,8 @@ export function developmentPolicy(devIssuer: string): Policy {
   return new GrantPolicy([{ principals: ['*'], keys: ['*'], operations: ['*'], issuer: devIssuer }])
 }
 
-function grantsOperation(grant: CompiledGrant, operation: Operation): boolean {
-  return grant.operations.has('*') || grant.operations.has(operation)
+function grantsPermission(grant: CompiledGrant, permission: Permission): boolean {
+  return grant.operations.has('*') || grant.operations.has(permission)
 }
 
 function matchesKey(grant: CompiledGrant, alias: string): boolean {

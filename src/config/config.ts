@@ -2,7 +2,7 @@
  * keywrap's configuration: one typed, validated, frozen object, read once at start-up from the
  * environment and the optional KEYWRAP_CONFIG file. This is the only module that reads process.env.
  */
-import type { Operation } from '../auth/operations.js'
+import type { Permission } from '../operations.js'
 import type { AuthSettings } from './auth-settings.js'
 
 export type Mode = 'development' | 'production'
@@ -10,7 +10,7 @@ export type Mode = 'development' | 'production'
 export interface Grant {
   readonly principals: readonly string[]
   readonly keys: readonly string[]
-  readonly operations: readonly (Operation | '*')[]
+  readonly operations: readonly (Permission | '*')[]
   readonly issuer?: string
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { isOperation } from '../auth/operations.js'
+import { isPermission } from '../operations.js'
 import { parseAuditSinkSetting } from '../audit/audit-sink-setting.js'
 import { parseFingerprintKey } from '../audit/fingerprint.js'
 import { parseEmulatorHost } from '../audit/emulator-host.js'
@@ -341,7 +341,7 @@ function readPolicy(section: unknown, violations: string[]): Config['policy'] {
     const keys = stringList(raw.keys, `${where}.keys`, violations)
     const operations = stringList(raw.operations, `${where}.operations`, violations)
     for (const operation of operations) {
-      if (operation !== '*' && !isOperation(operation)) violations.push(`${where}.operations: "${operation}" is not an operation`)
+      if (operation !== '*' && !isPermission(operation)) violations.push(`${where}.operations: "${operation}" is not an operation`)
     }
     if (raw.issuer !== undefined && typeof raw.issuer !== 'string') violations.push(`${where}.issuer must be a string`)
     const grant: Grant = { principals, keys, operations: operations as Grant['operations'] }

@@ -3,6 +3,7 @@
  * and body-parsing errors, unknown routes, and anything unexpected (logged, answered as a bare 500).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import { isKeywrapError, KeywrapError, toProblem, type ProblemFieldError } from '../errors.js'
 
 // Fastify's parser (secure-json-parse) also refuses members that could poison prototypes, valid JSON
@@ -18,7 +19,7 @@ const FASTIFY_CODES: Readonly<Record<string, () => KeywrapError>> = {
   FST_ERR_CTP_INVALID_TYPE: () => new KeywrapError('unsupported_media_type'),
 }
 
-export function installProblemReplies(app: FastifyInstance): void {
+function problemReplies(app: FastifyInstance, _options: object, done: () => void): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = asKeywrapError(error)
     if (problem.status >= 500) {
@@ -35,7 +36,10 @@ export function installProblemReplies(app: FastifyInstance): void {
     }
     return sendProblem(request, reply, new KeywrapError('not_found', `Nothing is at ${request.method} ${path}.`))
   })
+  done()
 }
+
+export default fp(problemReplies, { name: 'problem-replies' })
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: KeywrapError): FastifyReply {
   if (error.code === 'unauthenticated') {

@@ -7,7 +7,6 @@ import type { AuditSink } from '../audit/audit-sink.js'
 import { WrappedKeyFingerprints } from '../audit/fingerprint.js'
 import type { TraceContext } from '../audit/trace-context.js'
 import type { AuditEntry, CacheLevel } from '../audit/audit-entry.js'
-import type { KeyOperation } from '../auth/operations.js'
 import type { Policy } from '../auth/policy.js'
 import type { Principal } from '../auth/principal.js'
 import type { DekCache, DekCacheKey } from '../cache/dek-cache.js'
@@ -19,6 +18,7 @@ import { isKeywrapError, KeywrapError } from '../errors.js'
 import type { KeyDescription, KeyProvider, KeyVersionInfo } from '../providers/key-provider.js'
 import type { KeyRegistry } from '../providers/key-registry.js'
 import type { Metrics } from '../metrics/metrics.js'
+import { OPERATIONS, type KeyAccessEntry } from '../operations.js'
 
 /** Who is asking and about which request; what the audit entry needs besides the operation. */
 export interface Caller {
@@ -79,11 +79,16 @@ interface AccessRecord {
 const BATCH_PARALLELISM = 64
 const FRESHEN_INTERVAL_MS = 5000
 
-export type AuditedOperation = KeyOperation | 'cache.purge'
+/** An item of a batch: the batch operation and the item's place in it. */
+interface BatchItem {
+  readonly operation: KeyAccessEntry
+  readonly index: number
+}
 
 /** What an access is about, as its audit entry names it. */
 interface AccessRequest {
-  readonly operation: AuditedOperation
+  /** The catalogue's entry: the permission checked and the audit entry's operation. */
+  readonly operation: KeyAccessEntry
   readonly context?: EncryptionContext | undefined
   readonly batchIndex?: number | undefined
   /** The wrapped key presented (unwrap, rewrap). */
@@ -109,7 +114,7 @@ export class KeyService {
     alias: string,
     input: { context?: EncryptionContext; bytes: DataKeySize; includePlaintext: boolean },
   ): Promise<GenerateResult> {
-    return this.access(caller, alias, { operation: 'generateDataKey', context: input.context }, async (provider, record) => {
+    return this.access(caller, alias, { operation: OPERATIONS.generateDataKey, context: input.context }, async (provider, record) => {
       const plaintext = generateDataKey(input.bytes)
       const wrapped = await this.wrapAndCache(alias, provider, plaintext, input.context, record)
       return input.includePlaintext ? { ...wrapped, plaintext } : wrapped
@@ -118,14 +123,14 @@ export class KeyService {
 
   /** `plaintext` may be the error its decoding gave: it is reported after authorisation, as a failed access. */
   wrap(caller: Caller, alias: string, input: { plaintext: Buffer | KeywrapError; context?: EncryptionContext }): Promise<WrapResult> {
-    return this.access(caller, alias, { operation: 'wrap', context: input.context }, (provider, record) => {
+    return this.access(caller, alias, { operation: OPERATIONS.wrap, context: input.context }, (provider, record) => {
       if (input.plaintext instanceof KeywrapError) throw input.plaintext
       return this.wrapAndCache(alias, provider, input.plaintext, input.context, record)
     })
   }
 
-  unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<UnwrapResult> {
-    const request = { operation: 'unwrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
+  unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batch?: BatchItem): Promise<UnwrapResult> {
+    const request = { operation: batch?.operation ?? OPERATIONS.unwrap, context: input.context, batchIndex: batch?.index, wrappedKey: input.wrappedKey }
     return this.access(caller, alias, request, async (provider, record) => {
       const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
       const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
@@ -134,8 +139,8 @@ export class KeyService {
     })
   }
 
-  rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batchIndex?: number): Promise<RewrapResult> {
-    const request = { operation: 'rewrap', context: input.context, batchIndex, wrappedKey: input.wrappedKey } as const
+  rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batch?: BatchItem): Promise<RewrapResult> {
+    const request = { operation: batch?.operation ?? OPERATIONS.rewrap, context: input.context, batchIndex: batch?.index, wrappedKey: input.wrappedKey }
     return this.access(caller, alias, request, async (provider, record) => {
       const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
       const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
@@ -154,40 +159,42 @@ export class KeyService {
 
   /** Items that are already errors (invalid input) keep their place in the results and are not processed. */
   batchUnwrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(UnwrapResult | KeywrapError)[]> {
-    return mapSettled(items, (item, index) =>
-      item instanceof KeywrapError ? this.refuseItem(caller, alias, 'unwrap', item, index) : this.unwrap(caller, alias, item, index),
-    )
+    return mapSettled(items, (item, index) => {
+      const batch = { operation: OPERATIONS.batchUnwrap, index }
+      return item instanceof KeywrapError ? this.refuseItem(caller, alias, batch, item) : this.unwrap(caller, alias, item, batch)
+    })
   }
 
   batchRewrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(RewrapResult | KeywrapError)[]> {
-    return mapSettled(items, (item, index) =>
-      item instanceof KeywrapError ? this.refuseItem(caller, alias, 'rewrap', item, index) : this.rewrap(caller, alias, item, index),
-    )
+    return mapSettled(items, (item, index) => {
+      const batch = { operation: OPERATIONS.batchRewrap, index }
+      return item instanceof KeywrapError ? this.refuseItem(caller, alias, batch, item) : this.rewrap(caller, alias, item, batch)
+    })
   }
 
   /** An invalid batch item is still an attempt at a key access: authorised and audited like the others. */
-  private refuseItem(caller: Caller, alias: string, operation: 'unwrap' | 'rewrap', invalid: KeywrapError, batchIndex: number): Promise<never> {
-    return this.access(caller, alias, { operation, batchIndex }, async () => {
+  private refuseItem(caller: Caller, alias: string, batch: BatchItem, invalid: KeywrapError): Promise<never> {
+    return this.access(caller, alias, { operation: batch.operation, batchIndex: batch.index }, async () => {
       throw invalid
     })
   }
 
   /** Drops every cached DEK of the alias, here and fleet-wide; audited like a key access. */
   purgeCache(caller: Caller, alias: string): Promise<void> {
-    return this.access(caller, alias, { operation: 'cache.purge' }, async (_provider, record) => {
+    return this.access(caller, alias, { operation: OPERATIONS.purgeCache }, async (_provider, record) => {
       record.cacheLevel = 'none'
       await this.deps.cache.purge(alias)
     })
   }
 
   /** A key access the rate limit refused, audited as denied like any other refusal. */
-  async recordRateLimited(caller: Caller, alias: string, operation: AuditedOperation, refusal: KeywrapError): Promise<void> {
+  async recordRateLimited(caller: Caller, alias: string, operation: KeyAccessEntry, refusal: KeywrapError): Promise<void> {
     await this.access(caller, alias, { operation, refusal }, async () => undefined).catch(() => undefined)
   }
 
   /** Whether the principal may read /metrics (a grant of metrics.read on any key pattern). */
   mayReadMetrics(principal: Principal): boolean {
-    return this.deps.policy.allowsUnscoped(principal, 'metrics.read')
+    return this.deps.policy.allowsUnscoped(principal, OPERATIONS.getMetrics.permission)
   }
 
   /** The aliases the principal holds any grant on. */
@@ -196,7 +203,7 @@ export class KeyService {
   }
 
   describeKey(principal: Principal, alias: string): KeyDescription {
-    if (!this.deps.policy.allows(principal, alias, 'keys.read')) throw new KeywrapError('forbidden', `You may not read key "${alias}".`)
+    if (!this.deps.policy.allows(principal, alias, OPERATIONS.getKey.permission)) throw new KeywrapError('forbidden', `You may not read key "${alias}".`)
     const provider = this.deps.registry.get(alias)
     if (!provider) throw new KeywrapError('key_not_found', `No key has the alias "${alias}".`)
     try {
@@ -216,7 +223,8 @@ export class KeyService {
     request: AccessRequest,
     run: (provider: KeyProvider, record: AccessRecord) => Promise<T>,
   ): Promise<T> {
-    const { operation, context, batchIndex } = request
+    const { context, batchIndex } = request
+    const operation = request.operation.audit
     const started = performance.now()
     // The wrapped key presented is fingerprinted even when the access is denied or fails.
     const record: AccessRecord = request.wrappedKey === undefined ? {} : { wrappedKey: request.wrappedKey }
@@ -249,8 +257,8 @@ export class KeyService {
       await audit('denied', request.refusal)
       throw request.refusal
     }
-    if (!this.deps.policy.allows(caller.principal, alias, operation)) {
-      const denied = new KeywrapError('forbidden', `You may not ${operation} with key "${alias}".`)
+    if (!this.deps.policy.allows(caller.principal, alias, request.operation.permission)) {
+      const denied = new KeywrapError('forbidden', `You may not ${request.operation.permission} with key "${alias}".`)
       await audit('denied', denied)
       throw denied
     }

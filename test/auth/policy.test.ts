@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { developmentPolicy, GrantPolicy } from '../../src/auth/policy.js'
-import type { Operation } from '../../src/auth/operations.js'
+import type { Permission } from '../../src/operations.js'
 
 const policy = new GrantPolicy([
   { principals: ['producer'], keys: ['pay-*'], operations: ['generateDataKey', 'wrap'] },
@@ -9,7 +9,7 @@ const policy = new GrantPolicy([
   { principals: ['admin'], keys: ['*'], operations: ['*'], issuer: 'https://issuer.example' },
 ])
 
-const cases: [string, string, string, Operation, boolean][] = [
+const cases: [string, string, string, Permission, boolean][] = [
   ['producer', 'iss', 'pay-eu', 'generateDataKey', true],
   ['producer', 'iss', 'pay-eu', 'wrap', true],
   ['producer', 'iss', 'pay-eu', 'unwrap', false],
@@ -62,8 +62,8 @@ const split = new GrantPolicy([
   { principals: ['prometheus'], keys: ['nothing-matches-this'], operations: ['metrics.read'] },
 ])
 const GOOGLE = 'https://accounts.google.com'
-const every: Operation[] = ['generateDataKey', 'wrap', 'unwrap', 'rewrap', 'keys.read', 'cache.purge', 'metrics.read']
-const expectations: [string, string, string, Operation[]][] = [
+const every: Permission[] = ['generateDataKey', 'wrap', 'unwrap', 'rewrap', 'keys.read', 'cache.purge', 'metrics.read']
+const expectations: [string, string, string, Permission[]][] = [
   ['orders-api', GOOGLE, 'orders', ['generateDataKey', 'wrap']],
   ['orders-api', 'urn:keywrap:dev', 'orders', []],
   ['orders-api', GOOGLE, 'orders-eu', []],

@@ -14,17 +14,17 @@ import createClient, { type Client } from 'openapi-fetch'
 import { loadContract, OPENAPI_PATH } from '../../src/http/openapi-contract.js'
 import { KeyringFile } from '../../src/providers/local/keyring-file.js'
 import { startTestApp, type TestApp } from '../support/test-app.js'
-import type { components, paths } from './openapi-types.js'
+import type { components, paths } from '../../src/http/openapi-types.js'
 
 type Problem = components['schemas']['Problem']
 type KeyDetails = components['schemas']['KeyDetails']
 
-const TYPES_PATH = fileURLToPath(new URL('./openapi-types.ts', import.meta.url))
+const TYPES_PATH = fileURLToPath(new URL('../../src/http/openapi-types.ts', import.meta.url))
 const PACKAGE_JSON = fileURLToPath(new URL('../../package.json', import.meta.url))
-const TYPES_SCRIPT = 'openapi-typescript openapi.yaml -o test/client/openapi-types.ts --default-non-nullable false'
+const TYPES_SCRIPT = 'openapi-typescript openapi.yaml -o src/http/openapi-types.ts --default-non-nullable false'
 const contract = loadContract()
 
-describe('test/client/openapi-types.ts', () => {
+describe('src/http/openapi-types.ts', () => {
   test('is exactly what openapi-typescript generates from openapi.yaml today', async () => {
     // The generator options below are the CLI defaults; they must stay those of `npm run openapi:types`.
     const scripts = (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { scripts: Record<string, string> }).scripts
@@ -33,7 +33,7 @@ describe('test/client/openapi-types.ts', () => {
     const committed = readFileSync(TYPES_PATH, 'utf8')
     assert.ok(
       generated === committed,
-      'test/client/openapi-types.ts is out of date with openapi.yaml: run `npm run openapi:types` and commit the result',
+      'src/http/openapi-types.ts is out of date with openapi.yaml: run `npm run openapi:types` and commit the result',
     )
   })
 })

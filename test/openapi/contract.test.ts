@@ -15,6 +15,8 @@ import type { FastifyInstance } from 'fastify'
 import { errorCatalogue } from '../../src/errors.js'
 import { loadContract, OPENAPI_PATH, resolveRefs, snapshotPathOf, writeContractSnapshot, type ContractOperation } from '../../src/http/openapi-contract.js'
 import { routes } from '../../routes/index.js'
+import { BODY_DEFAULTS } from '../../routes/route.js'
+import { OPERATIONS } from '../../src/operations.js'
 import { startTestApp, type TestApp } from '../support/test-app.js'
 
 type Node = Record<string, unknown>
@@ -271,11 +273,25 @@ describe('the app serves exactly the contract', () => {
     }
   })
 
-  test('a route authenticates exactly when its operation needs bearerAuth', () => {
+  test('the operations catalogue has exactly the operations of openapi.yaml', () => {
+    assert.deepEqual(Object.keys(OPERATIONS).sort(), [...contract.operations.keys()].sort())
+  })
+
+  test('routes/route.ts BODY_DEFAULTS names exactly the body fields openapi.yaml gives a default', () => {
+    for (const operation of contract.operations.values()) {
+      const properties = (operation.schema.body?.properties ?? {}) as Record<string, Node>
+      const defaulted = Object.keys(properties).filter((name) => properties[name]!.default !== undefined)
+      const declared: readonly string[] = BODY_DEFAULTS[operation.operationId as keyof typeof BODY_DEFAULTS] ?? []
+      assert.deepEqual([...declared].sort(), defaulted.sort(), operation.operationId)
+    }
+  })
+
+  test('an operation authenticates exactly when it needs bearerAuth', () => {
     for (const route of routes) {
       const { raw } = specOperations().find((operation) => operation.raw.operationId === route.operationId)!
       const security = (raw.security ?? document.security ?? []) as unknown[]
-      assert.equal(route.authenticated, security.length > 0, `routes ${route.operationId}: authenticated is ${route.authenticated}, but security is ${JSON.stringify(security)}`)
+      const { authenticates } = OPERATIONS[route.operationId]
+      assert.equal(authenticates, security.length > 0, `${route.operationId}: authenticates is ${authenticates} in src/operations.ts, but security is ${JSON.stringify(security)}`)
     }
   })
 

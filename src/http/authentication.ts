@@ -1,0 +1,70 @@
+/**
+ * Bearer-token authentication of the operations that need it (the catalogue's `authenticates`), on
+ * onRequest: before the body is even parsed, so an anonymous caller gets 401 and nothing else.
+ */
+import { isIP } from 'node:net'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { parseTraceContext, type TraceContext } from '../audit/trace-context.js'
+import type { ManagedAuthenticator } from '../auth/authenticator.js'
+import type { Principal } from '../auth/principal.js'
+import type { Caller } from '../keys/key-service.js'
+
+export interface AuthenticationOptions {
+  readonly authenticator: ManagedAuthenticator
+  /** The project of the Cloud Trace context recorded with each request's audit entries. */
+  readonly projectId: string
+}
+
+function authentication(app: FastifyInstance, { authenticator, projectId }: AuthenticationOptions, done: () => void): void {
+  app.decorateRequest('principal', undefined)
+  app.decorateRequest('trace', undefined)
+  // Callback style: on the hot path an async hook costs a promise per request.
+  const authenticate: onRequestHookHandler = (request, _reply, done) => {
+    const authenticated = (principal: Principal) => {
+      request.principal = principal
+      request.trace = parseTraceContext(request.headers, projectId)
+      done()
+    }
+    // A token verified before goes on at once; any other waits for verification.
+    const authorization = request.headers.authorization
+    const cached = authenticator.cachedPrincipal?.(authorization)
+    if (cached) return authenticated(cached)
+    authenticator.authenticate(authorization).then(authenticated, done)
+  }
+  // Added to the routes that need it as they are declared, so the public ones run no hook at all.
+  app.addHook('onRoute', (route) => {
+    if (!route.config?.operation?.authenticates) return
+    route.onRequest = [...(Array.isArray(route.onRequest) ? route.onRequest : route.onRequest ? [route.onRequest] : []), authenticate]
+  })
+  done()
+}
+
+export default fp(authentication, { name: 'authentication' })
+
+/** The authenticated caller of a request (operations that authenticate only). */
+export function callerOf(request: FastifyRequest): Caller {
+  const principal = request.principal
+  if (!principal) throw new Error('callerOf() on a route that does not authenticate')
+  const userAgent = request.headers['user-agent']
+  return {
+    principal,
+    requestId: request.id,
+    // X-Forwarded-For is text a client may have written: only an address goes to the audit trail.
+    remoteAddress: isIP(request.ip) ? request.ip : request.socket.remoteAddress,
+    ...(userAgent !== undefined && { userAgent }),
+    ...(request.trace && { trace: request.trace }),
+  }
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  return callerOf(request).principal
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined
+    /** The Cloud Trace context of the request, for its audit entries. */
+    trace: TraceContext | undefined
+  }
+}
