@@ -1,11 +1,12 @@
 import { principalOf } from '../src/http/authentication.js'
 import { defineRoute } from './route.js'
 
-export default defineRoute('getKey', ({ keys }) => async (request) => {
+export default defineRoute('getKey', ({ keys, registry }) => async (request) => {
   const { alias } = request.params
   const description = keys.describeKey(principalOf(request), alias)
   return {
     alias,
+    ready: registry.isReady(alias),
     provider: description.provider,
     uri: description.uri,
     primaryVersion: description.primaryVersion,

@@ -323,6 +323,8 @@ export interface components {
         };
         KeyDetails: {
             alias: components["schemas"]["Alias"];
+            /** @description Whether the key's last metadata refresh succeeded (the per-key detail of `/readyz`). */
+            ready: boolean;
             /** @enum {string} */
             provider: "local" | "gcp-kms";
             /** @description The provider URI the alias maps to. */
@@ -345,6 +347,7 @@ export interface components {
             /** @enum {string} */
             status: "ok";
         };
+        /** @description Names no key alias; each key's own readiness is `ready` in `GET /v1/keys/{alias}` (needs `keys.read`). */
         Readiness: {
             /** @enum {string} */
             status: "ready" | "not_ready";
@@ -353,11 +356,11 @@ export interface components {
              * @enum {string}
              */
             audit: "ok" | "failing";
-            providers: {
-                alias: components["schemas"]["Alias"];
-                ready: boolean;
-                refreshedAt?: string;
-            }[];
+            keys: {
+                total: number;
+                /** @description Keys whose last metadata refresh (or, with `deep=true`, round trip) failed. */
+                notReady: number;
+            };
             /** @enum {string} */
             cache: "ok" | "degraded" | "disabled";
         };
@@ -847,7 +850,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready; `providers` says which key is not. */
+            /** @description Not ready; `keys.notReady` counts the keys that are not (which ones, `GET /v1/keys/{alias}` tells a caller with `keys.read`). */
             503: {
                 headers: {
                     [name: string]: unknown;

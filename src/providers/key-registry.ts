@@ -30,6 +30,12 @@ export class KeyRegistry {
     return this.providers.get(alias)
   }
 
+  /** Whether the alias's provider has been read and its last refresh succeeded. */
+  isReady(alias: string): boolean {
+    const provider = this.providers.get(alias)
+    return provider !== undefined && safeDescribe(provider) !== undefined && !this.failures.has(alias)
+  }
+
   aliases(): string[] {
     return [...this.providers.keys()].sort()
   }
@@ -88,7 +94,7 @@ export class KeyRegistry {
       return {
         alias,
         uri: provider.uri,
-        ready: description !== undefined && !this.failures.has(alias),
+        ready: this.isReady(alias),
         refreshedAt: description?.refreshedAt,
         lastError: this.failures.get(alias),
       }

@@ -61,6 +61,10 @@ describe('readiness', () => {
   test('ready, shallow and deep; not ready (503) once a provider cannot be read', async () => {
     const shallow = await t.call('getReadiness', { token: null })
     assert.deepEqual([shallow.statusCode, shallow.json.status, shallow.json.cache], [200, 'ready', 'ok'])
+    assert.deepEqual(shallow.json.keys, { total: 1, notReady: 0 })
+    // Anonymous: it counts keys and names none.
+    assert.ok(!shallow.body.includes('default'), shallow.body)
+    assert.equal((await t.call('getKey', { alias: 'default' })).json.ready, true)
     const deep = await t.app.inject({ method: 'GET', url: '/readyz?deep=true' })
     assert.equal(deep.statusCode, 200)
     assert.equal((await t.app.inject({ method: 'GET', url: '/readyz?deep=maybe' })).statusCode, 400)
@@ -69,7 +73,10 @@ describe('readiness', () => {
     await t.deps.registry.refreshAll()
     const broken = await t.call('getReadiness', { token: null })
     assert.equal(broken.statusCode, 503)
-    assert.deepEqual(broken.json.providers, [{ alias: 'default', ready: false, refreshedAt: broken.json.providers[0].refreshedAt }])
+    assert.deepEqual(broken.json.keys, { total: 1, notReady: 1 })
+    const key = await t.call('getKey', { alias: 'default' })
+    assert.equal(key.statusCode, 200)
+    assert.equal(key.json.ready, false)
     assert.equal((await t.call('getHealth', { token: null })).statusCode, 200)
   })
 })
