@@ -9,6 +9,7 @@ import { KeywrapError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { IssuerUnavailableError, type KeySource } from './key-sources.js'
 import type { Principal } from './principal.js'
+import { normalizeTokenType, tokenTypeSet, type TokenType } from './token-types.js'
 import { VerifiedTokenCache } from './token-cache.js'
 import { decodeUnverified, UnverifiedJwtError } from './unverified-jwt.js'
 
@@ -40,6 +41,8 @@ export interface TrustedIssuer {
   readonly key: CryptoKey | KeySource
   /** `email` names the principal by a verified email (the token must say `email_verified: true`). */
   readonly principalClaim?: 'sub' | 'email'
+  /** The `typ` headers accepted, `null` for none (default: absent, `JWT`, `at+jwt`). */
+  readonly acceptedTypes?: readonly TokenType[]
   /**
    * How long a verified token is taken from the cache before it is checked against the key source
    * again, so that a key the issuer withdrew stops working within this time (default: until `exp`).
@@ -75,6 +78,7 @@ export type AuthFailureReason =
   | 'embedded_key'
   | 'unknown_issuer'
   | 'algorithm'
+  | 'token_type'
   | 'unknown_key'
   | 'signature'
   | 'unsupported'
@@ -139,6 +143,7 @@ interface IssuerEntry {
   readonly key: CryptoKey | KeySource['resolve']
   readonly source: KeySource | undefined
   readonly principalClaim: 'sub' | 'email'
+  readonly acceptedTypes: ReadonlySet<TokenType>
   readonly recheckAfterMs: number
 }
 
@@ -166,6 +171,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
         key: source ? source.resolve : (trusted.key as CryptoKey),
         source,
         principalClaim: trusted.principalClaim ?? 'sub',
+        acceptedTypes: tokenTypeSet(trusted.acceptedTypes),
         recheckAfterMs: (trusted.recheckAfterSeconds ?? Infinity) * 1000,
       }
       for (const spelling of spellings) {
@@ -261,6 +267,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
     if (KEY_CARRYING_HEADERS.some((name) => Object.hasOwn(header, name))) throw new AuthFailure('embedded_key')
     const entry = typeof claims.iss === 'string' ? this.issuers.get(claims.iss) : undefined
     if (!entry) throw new AuthFailure('unknown_issuer')
+    if (!entry.acceptedTypes.has(normalizeTokenType(header.typ) as TokenType)) throw new AuthFailure('token_type')
     // jose checks this too; checking first means no key source is ever asked about a refused algorithm.
     if (typeof header.alg !== 'string' || !entry.algorithms.includes(header.alg)) throw new AuthFailure('algorithm')
     if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > MAX_KID_LENGTH)) {

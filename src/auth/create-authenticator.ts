@@ -76,6 +76,7 @@ async function trustedIssuer(issuer: IssuerSettings, settings: AuthSettings): Pr
     algorithms: issuer.algorithms,
     key,
     principalClaim: issuer.principalClaim,
+    ...(issuer.acceptedTypes && { acceptedTypes: issuer.acceptedTypes }),
     ...(recheckAfterSeconds !== undefined && { recheckAfterSeconds }),
   }
 }

@@ -10,6 +10,7 @@ import {
   isAsymmetricAlgorithm,
   type AsymmetricAlgorithm,
 } from '../auth/algorithms.js'
+import type { TokenType } from '../auth/token-types.js'
 import { DEFAULT_AUDIENCE, DEV_ISSUER, type Mode } from './config.js'
 
 export type PrincipalClaim = 'sub' | 'email'
@@ -30,6 +31,8 @@ export interface IssuerSettings {
   readonly algorithms: readonly AsymmetricAlgorithm[]
   /** `email` is used only when the token also says `email_verified: true`. */
   readonly principalClaim: PrincipalClaim
+  /** The `typ` headers accepted, `null` for a token without one; absent: the authenticator's default. */
+  readonly acceptedTypes?: readonly TokenType[]
 }
 
 export interface JwksSettings {
@@ -86,7 +89,7 @@ const AUTH_FIELDS = [
   'issuers',
 ]
 const JWKS_FIELDS = ['timeoutSeconds', 'cooldownSeconds', 'cacheMaxAgeSeconds', 'staleIfErrorSeconds']
-const ISSUER_FIELDS = ['issuer', 'audience', 'jwksUri', 'jwksFile', 'publicKeyPem', 'algorithms', 'principalClaim']
+const ISSUER_FIELDS = ['issuer', 'audience', 'jwksUri', 'jwksFile', 'publicKeyPem', 'algorithms', 'principalClaim', 'typ']
 const GOOGLE_FIELDS = ['preset', 'audience', 'jwksUri']
 const KEY_SOURCES = ['jwksUri', 'jwksFile', 'publicKeyPem'] as const
 const PRESETS = ['google']
@@ -234,8 +237,17 @@ function readIssuer(raw: Json, where: string, violations: string[]): IssuerSetti
     if (PRINCIPAL_CLAIMS.includes(raw.principalClaim as PrincipalClaim)) principalClaim = raw.principalClaim as PrincipalClaim
     else violations.push(`${where}.principalClaim must be sub or email (email only from tokens with email_verified: true)`)
   }
+  const acceptedTypes = raw.typ === undefined ? undefined : readTokenTypes(raw.typ, `${where}.typ`, violations)
   if (!issuer || !audience || !keys || !algorithms) return undefined
-  return { issuer, otherSpellings: [], audience, keys, algorithms, principalClaim }
+  return { issuer, otherSpellings: [], audience, keys, algorithms, principalClaim, ...(acceptedTypes && { acceptedTypes }) }
+}
+
+/** `typ`: a non-empty list of media types (`JWT`, `at+jwt`, …), `null` allowing tokens without one. */
+function readTokenTypes(raw: unknown, where: string, violations: string[]): TokenType[] | undefined {
+  const valid = Array.isArray(raw) && raw.length > 0 && raw.every((type) => type === null || (typeof type === 'string' && /^[\x21-\x7e]{1,64}$/.test(type)))
+  if (valid) return raw as TokenType[]
+  violations.push(`${where} must be a non-empty list of typ values (e.g. ["JWT", "at+jwt"]), null allowing tokens without typ`)
+  return undefined
 }
 
 function readAudience(value: unknown, where: string, violations: string[]): string[] | undefined {

@@ -269,6 +269,28 @@ test('a token of one issuer signed with another issuer key (PEM issuer, JWKS key
   await refusedFor(bearer(await sign({ ...rsa, kid: undefined }, { iss: PEM_ISSUER })), 'signature')
 })
 
+test('typ: absent, JWT and at+jwt are accepted by default (any case, application/ prefix optional); other types are refused before any key lookup', async () => {
+  for (const typ of [undefined, 'JWT', 'jwt', 'at+jwt', 'application/at+JWT', 'application/jwt']) {
+    assert.deepEqual(await usual.authenticate(bearer(await sign(rsa, {}, { typ }))), { id: 'alice', issuer: ISSUER }, `typ ${typ}`)
+  }
+  // Tokens made for other purposes (RFC 8725 §3.11): a DPoP proof, a security event, a logout token, a JWE-ish type.
+  for (const typ of ['dpop+jwt', 'secevent+jwt', 'logout+jwt', 'JOSE', 'JOSE+JSON', '']) {
+    await refusedBeforeKeyLookup(bearer(await sign(mallory, { sub: 'admin' }, { typ })), 'token_type')
+  }
+  const [, claims, signature] = segments(await sign(rsa))
+  for (const typ of [1, true, ['JWT'], { v: 'JWT' }]) {
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'rsa-1', typ })).toString('base64url')
+    await refusedBeforeKeyLookup(bearer(`${header}.${claims}.${signature}`), 'token_type')
+  }
+})
+
+test('typ: an issuer configured for at+jwt only refuses ID tokens (typ JWT or absent)', async () => {
+  const strict = await createAuthenticator(settingsWith([jwksIssuer(jwks.url, { acceptedTypes: ['at+jwt'] })]), { home: '/nonexistent', mode: 'production', metrics: new Metrics() })
+  await strict.warm()
+  assert.deepEqual(await strict.authenticate(bearer(await sign(ec, {}, { typ: 'at+jwt' }))), { id: 'alice', issuer: ISSUER })
+  for (const typ of [undefined, 'JWT']) await refused(strict, bearer(await sign(ec, {}, { typ })))
+})
+
 test('a signature that is not base64url of the right length', async () => {
   const [header, claims] = segments(await sign(ed))
   await refusedFor(bearer(`${header}.${claims}.AAAA`), 'signature')

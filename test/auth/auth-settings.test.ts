@@ -123,7 +123,7 @@ test('each issuer problem is one violation naming its setting', () => {
     'auth.issuers[9].algorithms: "none" is no signature at all; "HS256" is symmetric: the issuer\'s public key would be the secret; "RS1" is not accepted (accepted: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)',
     'auth.issuers[10].algorithms: "RS256" does not fit the publicKeyPem key (it fits ES256) (accepted: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)',
     'auth.issuers[11].algorithms must be a non-empty list of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA',
-    'auth.issuers[12].jku is not an issuer field (known: issuer, audience, jwksUri, jwksFile, publicKeyPem, algorithms, principalClaim, or preset)',
+    'auth.issuers[12].jku is not an issuer field (known: issuer, audience, jwksUri, jwksFile, publicKeyPem, algorithms, principalClaim, typ, or preset)',
     'auth.issuers[12].principalClaim must be sub or email (email only from tokens with email_verified: true)',
     'auth.issuers[13].jwksFile must be the path of a JWKS file',
     'auth.issuers[15]: issuer "https://login.example" is already configured by auth.issuers[14]',
@@ -184,4 +184,17 @@ test('numbers out of range and unknown fields, each named', () => {
     'auth.issuers must be a list of issuers',
   ])
   assert.deepEqual(read({ jwks: 5 }).violations, ['auth.jwks must be an object'])
+})
+
+test('typ: a non-empty list of media types, null for tokens without typ; anything else is a violation', () => {
+  const issuer = { issuer: 'https://k.example', audience: 'keywrap', jwksUri: 'https://k.example/keys' }
+  const accepted = read({ issuers: [{ ...issuer, typ: [null, 'at+jwt'] }] })
+  assert.deepEqual(accepted.violations, [])
+  assert.deepEqual(accepted.settings.issuers[0]!.acceptedTypes, [null, 'at+jwt'])
+  assert.equal(read({ issuers: [issuer] }).settings.issuers[0]!.acceptedTypes, undefined, 'absent: the default set')
+  for (const typ of [[], 'JWT', [5], ['JWT', ''], ['a b']]) {
+    assert.deepEqual(read({ issuers: [{ ...issuer, typ }] }).violations, [
+      'auth.issuers[0].typ must be a non-empty list of typ values (e.g. ["JWT", "at+jwt"]), null allowing tokens without typ',
+    ], JSON.stringify(typ))
+  }
 })
