@@ -41,7 +41,6 @@ export interface AppDependencies {
   readonly logger?: FastifyServerOptions['logger']
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | undefined): FastifyServerOptions {
   return {
@@ -57,10 +56,9 @@ function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | 
     // One line per request, written on completion (request-metrics.ts), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
-    genReqId: (request) => {
-      const offered = request.headers['x-request-id']
-      return typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID()
-    },
+    // Always the server's own: a client's X-Request-ID is kept beside it (callerOf), never in its place,
+    // so that no client can give two audit entries one id.
+    genReqId: () => randomUUID(),
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
     },

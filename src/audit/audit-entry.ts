@@ -28,12 +28,17 @@ export interface AuditEntry {
   readonly rewrappedKeyFingerprint?: string
   /** Position of this access in a batch request. */
   readonly batchIndex: number | undefined
+  /** The server's id of the request (also its X-Request-ID response header). */
   readonly requestId: string
+  /** The X-Request-ID the client sent, if it had the shape of one. */
+  readonly clientRequestId?: string
   /** `projects/PROJECT/traces/TRACE`, from parseTraceContext(). */
   readonly trace?: string
   /** 16 hex digits, from parseTraceContext(). */
   readonly spanId?: string
   readonly remoteAddress: string | undefined
+  /** The socket's peer, when it is not remoteAddress (the proxy that forwarded the request). */
+  readonly peerAddress?: string
   readonly userAgent: string | undefined
   readonly latencyMs: number
 }

@@ -100,9 +100,11 @@ const ENTRY_FIELDS = Object.keys({
   rewrappedKeyFingerprint: true,
   batchIndex: true,
   requestId: true,
+  clientRequestId: true,
   trace: true,
   spanId: true,
   remoteAddress: true,
+  peerAddress: true,
   userAgent: true,
   latencyMs: true,
 } satisfies Record<keyof AuditEntry, true>).sort() as (keyof AuditEntry)[]

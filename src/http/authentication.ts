@@ -43,15 +43,24 @@ function authentication(app: FastifyInstance, { authenticator, projectId }: Auth
 export default fp(authentication, { name: 'authentication' })
 
 /** The authenticated caller of a request (operations that authenticate only). */
+/** A client's X-Request-ID is recorded only in this shape (anything else is left out). */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
 export function callerOf(request: FastifyRequest): Caller {
   const principal = request.principal
   if (!principal) throw new Error('callerOf() on a route that does not authenticate')
   const userAgent = request.headers['user-agent']
+  const offeredId = request.headers['x-request-id']
+  const peerAddress = request.socket.remoteAddress
+  // X-Forwarded-For is text a client may have written: only an address goes to the audit trail.
+  const remoteAddress = isIP(request.ip) ? request.ip : peerAddress
   return {
     principal,
     requestId: request.id,
-    // X-Forwarded-For is text a client may have written: only an address goes to the audit trail.
-    remoteAddress: isIP(request.ip) ? request.ip : request.socket.remoteAddress,
+    ...(typeof offeredId === 'string' && CLIENT_REQUEST_ID.test(offeredId) && { clientRequestId: offeredId }),
+    remoteAddress,
+    // Behind a proxy, the proxy's own address beside the forwarded one.
+    ...(peerAddress !== remoteAddress && { peerAddress }),
     ...(userAgent !== undefined && { userAgent }),
     ...(request.trace && { trace: request.trace }),
   }

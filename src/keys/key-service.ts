@@ -24,7 +24,11 @@ import { OPERATIONS, type KeyAccessEntry } from '../operations.js'
 export interface Caller {
   readonly principal: Principal
   readonly requestId: string
+  /** The X-Request-ID the client sent, if any (the server's own id is requestId). */
+  readonly clientRequestId?: string
   readonly remoteAddress?: string
+  /** The socket's peer when it differs from remoteAddress (a proxy that forwarded the request). */
+  readonly peerAddress?: string
   readonly userAgent?: string
   readonly trace?: TraceContext
 }
@@ -245,9 +249,11 @@ export class KeyService {
         rewrappedKeyFingerprint: this.fingerprint(record.rewrappedKey, request.wrappedKey),
         batchIndex,
         requestId: caller.requestId,
+        clientRequestId: caller.clientRequestId,
         trace: caller.trace?.trace,
         spanId: caller.trace?.spanId,
         remoteAddress: caller.remoteAddress,
+        peerAddress: caller.peerAddress,
         userAgent: caller.userAgent,
         latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
       })

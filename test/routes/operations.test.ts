@@ -87,10 +87,29 @@ describe('caller address', () => {
     try {
       await proxied.call('generateDataKey', { body: {}, headers: { 'x-forwarded-for': '6.6.6.6, 35.1.2.3' } })
       assert.equal(proxied.audit.entries.at(-1)!.remoteAddress, '35.1.2.3')
+      assert.equal(proxied.audit.entries.at(-1)!.peerAddress, '127.0.0.1', 'the proxy that forwarded it, beside the forwarded address')
       await proxied.call('generateDataKey', { body: {}, headers: { 'x-forwarded-for': 'not-an-address' } })
       assert.equal(proxied.audit.entries.at(-1)!.remoteAddress, '127.0.0.1')
+      assert.equal(proxied.audit.entries.at(-1)!.peerAddress, undefined, 'the same address is not written twice')
     } finally {
       await proxied.close()
     }
+  })
+})
+
+describe('request ids', () => {
+  test('the server chooses every request id; a client X-Request-ID is recorded beside it, never in its place', async () => {
+    const first = await t.call('generateDataKey', { body: {}, headers: { 'x-request-id': 'client-chosen-1' } })
+    const second = await t.call('generateDataKey', { body: {}, headers: { 'x-request-id': 'client-chosen-1' } })
+    const ids = [first.headers['x-request-id'], second.headers['x-request-id']]
+    assert.notEqual(ids[0], 'client-chosen-1')
+    assert.notEqual(ids[0], ids[1], 'one id for two requests')
+    const [a, b] = t.audit.entries.slice(-2)
+    assert.deepEqual([a!.requestId, b!.requestId], ids)
+    assert.deepEqual([a!.clientRequestId, b!.clientRequestId], ['client-chosen-1', 'client-chosen-1'])
+    const refused = await t.call('generateDataKey', { body: {}, headers: { 'x-request-id': 'x'.repeat(129) } })
+    assert.equal(refused.statusCode, 200)
+    assert.equal(t.audit.entries.at(-1)!.clientRequestId, undefined, 'not the shape of an id: left out')
+    assert.equal(t.audit.entries.at(-1)!.peerAddress, undefined, 'no proxy: the peer is the remote address')
   })
 })
