@@ -105,7 +105,8 @@ export class KeyService {
   private readonly deps: KeyServiceDependencies
   private readonly unwrapFlights = new SingleFlight<{ plaintext: Buffer; version: number }>()
   private readonly freshenFlights = new SingleFlight<KeyDescription>()
-  private readonly lastFreshened = new WeakMap<KeyProvider, number>()
+  /** Each provider's last metadata read for an unseen version: when, and whether it succeeded. */
+  private readonly lastFreshened = new WeakMap<KeyProvider, { readonly at: number; readonly confirmed: boolean }>()
   private readonly fingerprints: WrappedKeyFingerprints
 
   constructor(deps: KeyServiceDependencies) {
@@ -329,16 +330,22 @@ export class KeyService {
     return { wrapped, version, description }
   }
 
-  /** Re-reads the key's metadata, at most once per FRESHEN_INTERVAL_MS after a successful read. */
+  /**
+   * Re-reads the key's metadata at most once per FRESHEN_INTERVAL_MS, failed reads included: a flood of
+   * forged versions costs one read per alias per interval whatever the provider answers.
+   */
   private async freshen(provider: KeyProvider): Promise<{ description: KeyDescription; confirmed: boolean }> {
-    const last = this.lastFreshened.get(provider) ?? 0
-    if (Date.now() - last < FRESHEN_INTERVAL_MS) return { description: provider.describe(), confirmed: true }
+    const last = this.lastFreshened.get(provider)
+    if (last && Date.now() - last.at < FRESHEN_INTERVAL_MS) return { description: provider.describe(), confirmed: last.confirmed }
+    let confirmed = false
     try {
       const description = await this.freshenFlights.run(provider.uri, () => provider.refresh())
-      this.lastFreshened.set(provider, Date.now())
-      return { description, confirmed: true }
+      confirmed = true
+      return { description, confirmed }
     } catch {
-      return { description: provider.describe(), confirmed: false }
+      return { description: provider.describe(), confirmed }
+    } finally {
+      this.lastFreshened.set(provider, { at: Date.now(), confirmed })
     }
   }
 

@@ -169,3 +169,21 @@ test('when the metadata cannot be read, a key of an unseen version is refused as
     await close()
   }
 })
+
+test('forged versions cost at most one metadata read per alias per 5 s, failed reads included', async () => {
+  const { lagging, service, generated, close } = await rotationSeenElsewhere({ includePlaintext: false })
+  lagging.refreshFailure = new Error('metadata unavailable (test)')
+  try {
+    const forged = generated.wrappedKey.replace(/^kw1\.2\./, 'kw1.999999999.')
+    for (let attempt = 0; attempt < 50; attempt++) {
+      await assert.rejects(service.unwrap(caller(`f${attempt}`), 'default', { wrappedKey: attempt % 2 ? forged : generated.wrappedKey }), (error: unknown) => {
+        assert.ok(error instanceof KeywrapError)
+        assert.equal(error.code, 'provider_unavailable', 'the read failed: retryable, not invalid')
+        return true
+      })
+    }
+    assert.equal(lagging.refreshes, 1, '50 requests, one read')
+  } finally {
+    await close()
+  }
+})
