@@ -9,7 +9,7 @@ import {
   ASYMMETRIC_ALGORITHMS,
   isAsymmetricAlgorithm,
   type AsymmetricAlgorithm,
-} from '../auth/algorithms.js'
+} from './algorithms.js'
 import { DEFAULT_AUDIENCE, DEV_ISSUER, type Mode } from './config.js'
 
 export type PrincipalClaim = 'sub' | 'email'
