@@ -78,8 +78,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(requestMetrics, { metrics })
   await app.register(authentication, { authenticator: deps.authenticator, projectId: config.googleProjectId ?? LOCAL_PROJECT_ID })
   if (config.rateLimit) {
-    const nameSpace = `${config.redis?.keyPrefix ?? 'kw:'}rate:`
-    await app.register(rateLimit, { ...config.rateLimit, nameSpace, redis: deps.rateLimitRedis, keys, metrics })
+    const shared = deps.rateLimitRedis && config.redis && { client: deps.rateLimitRedis, keyPrefix: config.redis.keyPrefix }
+    await app.register(rateLimit, { ...config.rateLimit, shared, keys, metrics })
   }
   await app.register(routes, { contract, services })
   await app.register(apiDocs, { contract })

@@ -8,7 +8,7 @@ import { buildApp } from './app.js'
 import { composeDependencies } from './compose.js'
 import { settleMetadataServerDetection } from './config/google-environment.js'
 import { heapBudgetViolation } from './config/heap-budget.js'
-import { ConfigError, loadConfig } from './config/load-config.js'
+import { ConfigError, DEFAULTS, loadConfig } from './config/load-config.js'
 import type { Config } from './config/config.js'
 import { requestLoggerOptions } from './http/request-logger.js'
 import { BatchedLineWriter } from './support/stdout-lines.js'
@@ -84,7 +84,7 @@ function reportStdoutError(error: Error): void {
 
 function printWelcome(config: Config, port: number): void {
   const home =
-    (config.home === resolve('.keywrap') ? '' : `KEYWRAP_HOME=${config.home} `) +
+    (config.home === resolve(DEFAULTS.KEYWRAP_HOME) ? '' : `KEYWRAP_HOME=${config.home} `) +
     (config.configFile ? `KEYWRAP_CONFIG=${resolve(config.configFile)} ` : '')
   process.stderr.write(
     [

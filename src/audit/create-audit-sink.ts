@@ -1,12 +1,12 @@
 /** The audit sink named by KEYWRAP_AUDIT_SINK: `stdout` (default), `file:PATH` or `cloud-logging`. */
 import type { Metrics } from '../metrics/metrics.js'
 import type { AuditSink } from './audit-sink.js'
-import { parseAuditSinkSetting } from './audit-sink-setting.js'
+import { parseAuditSinkSetting } from '../config/audit-sink-setting.js'
 import type { MonitoredResource } from './cloud-logging-sink.js'
 import { FileAuditSink } from './file-sink.js'
 import { StdoutAuditSink, type LineStream } from './stdout-sink.js'
 
-export { AUDIT_SINK_KINDS, parseAuditSinkSetting, type AuditSinkSetting } from './audit-sink-setting.js'
+export { AUDIT_SINK_KINDS, parseAuditSinkSetting, type AuditSinkSetting } from '../config/audit-sink-setting.js'
 
 export interface AuditSinkOptions {
   projectId: string

@@ -6,9 +6,9 @@
  */
 import { createHmac } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { FINGERPRINT_KEY_MIN_BYTES } from '../config/fingerprint-key.js'
 import { HmacSha256 } from '../crypto/hmac-sha256.js'
 
-export const FINGERPRINT_KEY_MIN_BYTES = 32
 const FINGERPRINT_BYTES = 16
 
 /** HMAC-SHA256(key, wrappedKey) truncated to 16 bytes, base64url (22 characters). */
@@ -48,12 +48,3 @@ export class WrappedKeyFingerprints {
 }
 
 const REMEMBERED_MAX_CHARS = 256
-
-/** Reads a fingerprint key given as base64 or base64url (e.g. `openssl rand -base64 32`), for config validation. */
-export function parseFingerprintKey(value: string): Buffer | { error: string } {
-  const text = value.trim()
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) return { error: 'must be base64' }
-  const key = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
-  if (key.length < FINGERPRINT_KEY_MIN_BYTES) return { error: `must decode to at least ${FINGERPRINT_KEY_MIN_BYTES} bytes (e.g. openssl rand -base64 32)` }
-  return key
-}

@@ -4,7 +4,7 @@
  * universe domain is explicit, and against an emulator the channel is plaintext with no credentials.
  */
 import { grpc } from 'google-gax'
-import { parseEmulatorHost } from './emulator-host.js'
+import { parseEmulatorHost } from '../config/emulator-host.js'
 
 export { parseEmulatorHost }
 

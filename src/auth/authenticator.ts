@@ -9,7 +9,7 @@ import { KeywrapError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { IssuerUnavailableError, type KeySource } from './key-sources.js'
 import type { Principal } from './principal.js'
-import { normalizeTokenType, tokenTypeSet, type TokenType } from './token-types.js'
+import { normalizeTokenType, tokenTypeSet, type TokenType } from '../config/token-types.js'
 import { VerifiedTokenCache } from './token-cache.js'
 import { decodeUnverified, UnverifiedJwtError } from './unverified-jwt.js'
 

@@ -21,7 +21,7 @@ import {
   type JWTVerifyGetKey,
   type RemoteJWKSet,
 } from 'jose'
-import { algorithmsForKeyType, type AsymmetricAlgorithm } from './algorithms.js'
+import { algorithmsForKeyType, type AsymmetricAlgorithm } from '../config/algorithms.js'
 
 export interface KeySource {
   /** What logs call this source: never a key, only where it comes from. */

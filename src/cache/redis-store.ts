@@ -52,8 +52,8 @@ export interface RedisDekStoreOptions {
   /** The KEK that wraps each epoch's secret: a provider from the registry, ideally of a dedicated alias. */
   readonly kek: KeyProvider
   readonly metrics?: Metrics
-  /** Prefix of every Redis key; default 'kw:'. */
-  readonly keyPrefix?: string
+  /** Prefix of every Redis key (KEYWRAP_REDIS_KEY_PREFIX). */
+  readonly keyPrefix: string
   /** Lifetime of an entry; default 600. */
   readonly ttlSeconds?: number
   /** Length of an epoch of cache keys; default 86400. */
@@ -139,7 +139,7 @@ export class RedisDekStore {
     this.redis = options.redis
     this.kek = options.kek
     this.metrics = options.metrics
-    this.prefix = options.keyPrefix ?? 'kw:'
+    this.prefix = options.keyPrefix
     this.ttlMs = Math.ceil((options.ttlSeconds ?? 600) * 1000)
     this.epochMs = (options.epochSeconds ?? 86_400) * 1000
     this.memoMs = options.generationMemoMs ?? 1000

@@ -9,8 +9,8 @@ import {
   ASYMMETRIC_ALGORITHMS,
   isAsymmetricAlgorithm,
   type AsymmetricAlgorithm,
-} from '../auth/algorithms.js'
-import type { TokenType } from '../auth/token-types.js'
+} from './algorithms.js'
+import type { TokenType } from './token-types.js'
 import { DEFAULT_AUDIENCE, DEV_ISSUER, type Mode } from './config.js'
 
 export type PrincipalClaim = 'sub' | 'email'

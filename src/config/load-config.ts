@@ -1,51 +1,60 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { isPermission } from '../operations.js'
-import { parseAuditSinkSetting } from '../audit/audit-sink-setting.js'
-import { parseFingerprintKey } from '../audit/fingerprint.js'
-import { parseEmulatorHost } from '../audit/emulator-host.js'
+import { parseAuditSinkSetting } from './audit-sink-setting.js'
+import { parseFingerprintKey } from './fingerprint-key.js'
+import { parseEmulatorHost } from './emulator-host.js'
 import { readAuthSettings } from './auth-settings.js'
 import { DEV_ISSUER, type Config, type Grant, type Mode } from './config.js'
 import { parseYaml } from '../support/yaml.js'
 
-/** Every environment variable keywrap reads, with its default; docs/configuration.md's settings table mirrors this. */
-export const ENVIRONMENT_SETTINGS = {
-  NODE_ENV: 'development',
-  HOST: '127.0.0.1 in development, 0.0.0.0 in production',
-  PORT: '8080',
+/** The default of each environment setting that has one whatever the mode: the only place they are written. */
+export const DEFAULTS = {
+  PORT: 8080,
   KEYWRAP_HOME: './.keywrap',
-  KEYWRAP_CONFIG: '(none)',
-  KEYWRAP_KEY_REFRESH_SECONDS: '60',
-  KEYWRAP_CACHE_TTL_SECONDS: '600',
-  KEYWRAP_CACHE_MAX_ENTRIES: '100000',
-  KEYWRAP_BODY_LIMIT_BYTES: '1048576',
-  KEYWRAP_REQUEST_TIMEOUT_MS: '10000',
-  KEYWRAP_TRUST_PROXY: 'false in development, true in production',
+  KEYWRAP_KEY_REFRESH_SECONDS: 60,
+  KEYWRAP_CACHE_TTL_SECONDS: 600,
+  KEYWRAP_CACHE_MAX_ENTRIES: 100_000,
+  KEYWRAP_BODY_LIMIT_BYTES: 1_048_576,
+  KEYWRAP_REQUEST_TIMEOUT_MS: 10_000,
   KEYWRAP_LOG_LEVEL: 'info',
   KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
   KEYWRAP_AUDIT_SINK: 'stdout',
-  KEYWRAP_AUDIT_TIMEOUT_MS: '2000',
-  KEYWRAP_AUDIT_FINGERPRINT_KEY: 'generated into KEYWRAP_HOME in development; required in production',
-  LOGGING_EMULATOR_HOST: '(none)',
-  GOOGLE_CLOUD_PROJECT: '(none)',
-  KEYWRAP_RATE_LIMIT: '0 (off) in development, 6000 in production',
-  KEYWRAP_RATE_LIMIT_WINDOW_SECONDS: '60',
-  REDIS_URL: '(none)',
-  KEYWRAP_REDIS_CLUSTER_NODES: '(none)',
-  KEYWRAP_REDIS_SENTINELS: '(none)',
-  KEYWRAP_REDIS_SENTINEL_NAME: '(none)',
-  KEYWRAP_REDIS_SENTINEL_PASSWORD: '(none)',
-  KEYWRAP_REDIS_TLS_CA_FILE: '(none)',
-  KEYWRAP_REDIS_COMMAND_TIMEOUT_MS: '75',
+  KEYWRAP_AUDIT_TIMEOUT_MS: 2000,
+  KEYWRAP_RATE_LIMIT_WINDOW_SECONDS: 60,
+  KEYWRAP_REDIS_COMMAND_TIMEOUT_MS: 75,
   KEYWRAP_REDIS_KEY_PREFIX: 'kw:',
   KEYWRAP_CACHE_KEK_ALIAS: 'default',
-  KEYWRAP_CACHE_EPOCH_SECONDS: '86400',
-  KEYWRAP_CACHE_PURGE_BOUND_MS: '1000',
-  KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS: '30',
-  KMS_EMULATOR_HOST: '(none)',
-  KEYWRAP_KMS_TIMEOUT_MS: '2000',
-  KEYWRAP_KMS_BUDGET_MS: '4000',
+  KEYWRAP_CACHE_EPOCH_SECONDS: 86_400,
+  KEYWRAP_CACHE_PURGE_BOUND_MS: 1000,
+  KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS: 30,
+  KEYWRAP_KMS_TIMEOUT_MS: 2000,
+  KEYWRAP_KMS_BUDGET_MS: 4000,
 } as const
+
+const PRODUCTION_RATE_LIMIT = 6000
+
+const NONE = '(none)'
+
+/** Every environment variable keywrap reads, with its default as docs/configuration.md's settings table gives it. */
+export const ENVIRONMENT_SETTINGS: Readonly<Record<string, string>> = {
+  NODE_ENV: 'development',
+  HOST: '127.0.0.1 in development, 0.0.0.0 in production',
+  KEYWRAP_CONFIG: NONE,
+  KEYWRAP_TRUST_PROXY: 'false in development, true in production',
+  KEYWRAP_AUDIT_FINGERPRINT_KEY: 'generated into KEYWRAP_HOME in development; required in production',
+  LOGGING_EMULATOR_HOST: NONE,
+  GOOGLE_CLOUD_PROJECT: NONE,
+  KEYWRAP_RATE_LIMIT: `0 (off) in development, ${PRODUCTION_RATE_LIMIT} in production`,
+  REDIS_URL: NONE,
+  KEYWRAP_REDIS_CLUSTER_NODES: NONE,
+  KEYWRAP_REDIS_SENTINELS: NONE,
+  KEYWRAP_REDIS_SENTINEL_NAME: NONE,
+  KEYWRAP_REDIS_SENTINEL_PASSWORD: NONE,
+  KEYWRAP_REDIS_TLS_CA_FILE: NONE,
+  KMS_EMULATOR_HOST: NONE,
+  ...Object.fromEntries(Object.entries(DEFAULTS).map(([name, value]) => [name, String(value)])),
+}
 
 export class ConfigError extends Error {
   readonly violations: readonly string[]
@@ -83,37 +92,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = {
     mode,
     host: env.HOST || (mode === 'production' ? '0.0.0.0' : '127.0.0.1'),
-    port: setting.integer('PORT', 8080, 0, 65535),
-    home: resolve(env.KEYWRAP_HOME || '.keywrap'),
+    port: setting.integer('PORT', DEFAULTS.PORT, 0, 65535),
+    home: resolve(env.KEYWRAP_HOME || DEFAULTS.KEYWRAP_HOME),
     configFile,
     keys,
-    keyRefreshSeconds: setting.integer('KEYWRAP_KEY_REFRESH_SECONDS', 60, 1, 86_400),
+    keyRefreshSeconds: setting.integer('KEYWRAP_KEY_REFRESH_SECONDS', DEFAULTS.KEYWRAP_KEY_REFRESH_SECONDS, 1, 86_400),
     cache: {
-      ttlSeconds: setting.integer('KEYWRAP_CACHE_TTL_SECONDS', 600, 0, 86_400),
-      maxEntries: setting.integer('KEYWRAP_CACHE_MAX_ENTRIES', 100_000, 0, 10_000_000),
+      ttlSeconds: setting.integer('KEYWRAP_CACHE_TTL_SECONDS', DEFAULTS.KEYWRAP_CACHE_TTL_SECONDS, 0, 86_400),
+      maxEntries: setting.integer('KEYWRAP_CACHE_MAX_ENTRIES', DEFAULTS.KEYWRAP_CACHE_MAX_ENTRIES, 0, 10_000_000),
     },
     redis: readRedis(env, setting, keys, violations),
     auth,
     rateLimit: readRateLimit(setting, mode),
     policy,
     http: {
-      bodyLimitBytes: setting.integer('KEYWRAP_BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
-      requestTimeoutMs: setting.integer('KEYWRAP_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000),
+      bodyLimitBytes: setting.integer('KEYWRAP_BODY_LIMIT_BYTES', DEFAULTS.KEYWRAP_BODY_LIMIT_BYTES, 1024, 64 * 1_048_576),
+      requestTimeoutMs: setting.integer('KEYWRAP_REQUEST_TIMEOUT_MS', DEFAULTS.KEYWRAP_REQUEST_TIMEOUT_MS, 100, 600_000),
       trustProxy: setting.boolean('KEYWRAP_TRUST_PROXY', mode === 'production'),
     },
-    logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, 'info'),
+    logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, DEFAULTS.KEYWRAP_LOG_LEVEL),
     audit: {
-      logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, 'keywrap-audit'),
+      logName: setting.pattern('KEYWRAP_AUDIT_LOG_NAME', /^[A-Za-z0-9_./-]{1,512}$/, DEFAULTS.KEYWRAP_AUDIT_LOG_NAME),
       sink: readAuditSink(env, violations),
-      timeoutMs: setting.integer('KEYWRAP_AUDIT_TIMEOUT_MS', 2000, 10, 60_000),
+      timeoutMs: setting.integer('KEYWRAP_AUDIT_TIMEOUT_MS', DEFAULTS.KEYWRAP_AUDIT_TIMEOUT_MS, 10, 60_000),
       emulatorHost: readEmulatorHost(env.LOGGING_EMULATOR_HOST, 'LOGGING_EMULATOR_HOST', violations),
       fingerprintKey: readFingerprintKey(env.KEYWRAP_AUDIT_FINGERPRINT_KEY, violations),
     },
     googleProjectId: env.GOOGLE_CLOUD_PROJECT || undefined,
     kms: {
       emulatorHost: readEmulatorHost(env.KMS_EMULATOR_HOST, 'KMS_EMULATOR_HOST', violations),
-      callTimeoutMs: setting.integer('KEYWRAP_KMS_TIMEOUT_MS', 2000, 50, 60_000),
-      budgetMs: setting.integer('KEYWRAP_KMS_BUDGET_MS', 4000, 50, 60_000),
+      callTimeoutMs: setting.integer('KEYWRAP_KMS_TIMEOUT_MS', DEFAULTS.KEYWRAP_KMS_TIMEOUT_MS, 50, 60_000),
+      budgetMs: setting.integer('KEYWRAP_KMS_BUDGET_MS', DEFAULTS.KEYWRAP_KMS_BUDGET_MS, 50, 60_000),
     },
   }
   if (config.redis && config.cache.ttlSeconds === 0) {
@@ -173,13 +182,13 @@ function productionViolations(config: Config): string[] {
 }
 
 function readRateLimit(setting: SettingReader, mode: Mode): Config['rateLimit'] {
-  const max = setting.integer('KEYWRAP_RATE_LIMIT', mode === 'production' ? 6000 : 0, 0, 10_000_000)
-  const windowSeconds = setting.integer('KEYWRAP_RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400)
+  const max = setting.integer('KEYWRAP_RATE_LIMIT', mode === 'production' ? PRODUCTION_RATE_LIMIT : 0, 0, 10_000_000)
+  const windowSeconds = setting.integer('KEYWRAP_RATE_LIMIT_WINDOW_SECONDS', DEFAULTS.KEYWRAP_RATE_LIMIT_WINDOW_SECONDS, 1, 86_400)
   return max > 0 ? { max, windowSeconds } : undefined
 }
 
 function readAuditSink(env: NodeJS.ProcessEnv, violations: string[]): string {
-  const raw = env.KEYWRAP_AUDIT_SINK || 'stdout'
+  const raw = env.KEYWRAP_AUDIT_SINK || DEFAULTS.KEYWRAP_AUDIT_SINK
   const parsed = parseAuditSinkSetting(raw)
   if ('error' in parsed) violations.push(`KEYWRAP_AUDIT_SINK="${raw}" ${parsed.error}`)
   else if (parsed.kind === 'cloud-logging' && !env.GOOGLE_CLOUD_PROJECT) {
@@ -212,7 +221,7 @@ function readRedis(env: NodeJS.ProcessEnv, setting: SettingReader, keys: Record<
   if (!url && !clusterNodes && !sentinels) return undefined
   if (url && !/^rediss?:\/\//.test(url)) violations.push('REDIS_URL is not a redis:// or rediss:// URL')
   if (sentinels && !env.KEYWRAP_REDIS_SENTINEL_NAME) violations.push('KEYWRAP_REDIS_SENTINEL_NAME: name the master the sentinels watch')
-  const kekAlias = env.KEYWRAP_CACHE_KEK_ALIAS || 'default'
+  const kekAlias = env.KEYWRAP_CACHE_KEK_ALIAS || DEFAULTS.KEYWRAP_CACHE_KEK_ALIAS
   if (!keys[kekAlias]) {
     violations.push(`KEYWRAP_CACHE_KEK_ALIAS="${kekAlias}" is not a configured alias; name the key that wraps the Redis cache's keys`)
   }
@@ -223,12 +232,12 @@ function readRedis(env: NodeJS.ProcessEnv, setting: SettingReader, keys: Record<
     sentinelName: env.KEYWRAP_REDIS_SENTINEL_NAME || undefined,
     sentinelPassword: env.KEYWRAP_REDIS_SENTINEL_PASSWORD || undefined,
     tlsCaFile: env.KEYWRAP_REDIS_TLS_CA_FILE || undefined,
-    commandTimeoutMs: setting.integer('KEYWRAP_REDIS_COMMAND_TIMEOUT_MS', 75, 5, 5000),
-    keyPrefix: setting.pattern('KEYWRAP_REDIS_KEY_PREFIX', /^[A-Za-z0-9:_.-]{1,64}$/, 'kw:'),
+    commandTimeoutMs: setting.integer('KEYWRAP_REDIS_COMMAND_TIMEOUT_MS', DEFAULTS.KEYWRAP_REDIS_COMMAND_TIMEOUT_MS, 5, 5000),
+    keyPrefix: setting.pattern('KEYWRAP_REDIS_KEY_PREFIX', /^[A-Za-z0-9:_.-]{1,64}$/, DEFAULTS.KEYWRAP_REDIS_KEY_PREFIX),
     kekAlias,
-    epochSeconds: setting.integer('KEYWRAP_CACHE_EPOCH_SECONDS', 86_400, 60, 30 * 86_400),
-    purgeBoundMs: setting.integer('KEYWRAP_CACHE_PURGE_BOUND_MS', 1000, 0, 60_000),
-    offlineGraceSeconds: setting.integer('KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS', 30, 0, 86_400),
+    epochSeconds: setting.integer('KEYWRAP_CACHE_EPOCH_SECONDS', DEFAULTS.KEYWRAP_CACHE_EPOCH_SECONDS, 60, 30 * 86_400),
+    purgeBoundMs: setting.integer('KEYWRAP_CACHE_PURGE_BOUND_MS', DEFAULTS.KEYWRAP_CACHE_PURGE_BOUND_MS, 0, 60_000),
+    offlineGraceSeconds: setting.integer('KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS', DEFAULTS.KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS, 0, 86_400),
   }
 }
 

@@ -18,15 +18,13 @@ import { failoverStore } from './rate-limit-store.js'
 export interface RateLimitOptions {
   readonly max: number
   readonly windowSeconds: number
-  /** Prefix of the counters' Redis keys. */
-  readonly nameSpace: string
-  /** Shared counters; without it, each instance counts alone. */
-  readonly redis: RedisClient | undefined
+  /** Counters shared by the fleet in Redis, under the cache's key prefix; without them, each instance counts alone. */
+  readonly shared: { readonly client: RedisClient; readonly keyPrefix: string } | undefined
   readonly keys: KeyService
   readonly metrics: Metrics
 }
 
-async function rateLimit(app: FastifyInstance, { max, windowSeconds, nameSpace, redis, keys, metrics }: RateLimitOptions): Promise<void> {
+async function rateLimit(app: FastifyInstance, { max, windowSeconds, shared, keys, metrics }: RateLimitOptions): Promise<void> {
   await app.register(fastifyRateLimit, {
     max,
     timeWindow: windowSeconds * 1000,
@@ -36,8 +34,7 @@ async function rateLimit(app: FastifyInstance, { max, windowSeconds, nameSpace, 
       createHash('sha256').update(`${request.principal?.issuer}\0${request.principal?.id}`).digest('base64url').slice(0, 22),
     allowList: (request) => request.principal === undefined,
     skipOnError: true,
-    nameSpace,
-    ...(redis && { store: failoverStore(redis, nameSpace, () => metrics.redisErrors.inc({ operation: 'rate-limit' })) }),
+    ...(shared && { store: failoverStore(shared.client, `${shared.keyPrefix}rate:`, () => metrics.redisErrors.inc({ operation: 'rate-limit' })) }),
     errorResponseBuilder: (request, context) => {
       const refusal = new KeywrapError('rate_limited', `At most ${context.max} requests per ${windowSeconds} s for each caller.`, {
         retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),

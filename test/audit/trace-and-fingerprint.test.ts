@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { fingerprintWrappedKey, parseFingerprintKey, WrappedKeyFingerprints } from '../../src/audit/fingerprint.js'
+import { fingerprintWrappedKey, WrappedKeyFingerprints } from '../../src/audit/fingerprint.js'
+import { parseFingerprintKey } from '../../src/config/fingerprint-key.js'
 import { parseTraceContext } from '../../src/audit/trace-context.js'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'

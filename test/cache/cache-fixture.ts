@@ -35,12 +35,12 @@ const prefixesUsed = new Map<string, Set<string>>()
 export const fleetKekSecret = randomBytes(32)
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
-  const { url, connection, kek = new CountingProvider(fleetKekSecret), l1Entries = 100, waitReady = true, ...store } = options
-  if (url !== undefined) prefixesUsed.set(url, (prefixesUsed.get(url) ?? new Set()).add(store.keyPrefix ?? 'kw:'))
+  const { url, connection, kek = new CountingProvider(fleetKekSecret), l1Entries = 100, waitReady = true, keyPrefix = 'kw:', ...store } = options
+  if (url !== undefined) prefixesUsed.set(url, (prefixesUsed.get(url) ?? new Set()).add(keyPrefix))
   // As production configures the DEK cache's client (createDekCache).
   const redis = createRedisClient({ ...(connection ?? { url }), autoPipelining: true })
   const metrics = new Metrics()
-  const l2 = new RedisDekStore({ ...store, redis, kek, metrics })
+  const l2 = new RedisDekStore({ ...store, keyPrefix, redis, kek, metrics })
   if (waitReady) await ready(redis)
   const l1 = new MemoryDekCache({ maxEntries: l1Entries, ttlSeconds: 300, ...(store.now && { now: store.now }) })
   const instance = { cache: new TieredDekCache({ l1, l2, metrics, ...(store.now && { now: store.now }) }), store: l2, redis, metrics, kek }
