@@ -15,8 +15,7 @@
  * A sink starts a new chain when a write fails (see group-commit.ts), so that a chain never has a hole
  * where an entry could not be written.
  */
-import { randomBytes } from 'node:crypto'
-import { hashInput } from '../crypto/hash-input.js'
+import { createHash, randomBytes } from 'node:crypto'
 import type { AuditEntry } from './audit-entry.js'
 
 export const GENESIS_HASH = '0'.repeat(64)
@@ -57,16 +56,9 @@ export class AuditChain {
   /** The next link for `record`; the chain does not move until accept(). */
   seal(record: AuditRecord): SealedRecord {
     const seq = this.seq + 1
-    const fields = withChainLink(record, this.id, seq)
+    const fields = { ...record, chain: this.id, seq }
     const fieldsJson = canonicalJson(fields)
     return { chain: this.id, seq, hash: hashLink(this.last, fieldsJson), fields, fieldsJson }
-  }
-
-  /** seal(toAuditRecord(entry)), with the canonical JSON written from the entry directly (every key access takes this path). */
-  sealEntry(entry: AuditEntry): SealedRecord {
-    const seq = this.seq + 1
-    const fieldsJson = entryRecordJson(entry, this.id, seq)
-    return new SealedEntry(this.id, seq, hashLink(this.last, fieldsJson), fieldsJson)
   }
 
   accept(sealed: SealedRecord): void {
@@ -81,108 +73,14 @@ export function chainHash(previous: string, fields: AuditRecord): string {
 }
 
 function hashLink(previous: string, fieldsJson: string): string {
-  return hashInput().hex(previous).utf8(fieldsJson).sha256('hex')
+  return createHash('sha256').update(Buffer.from(previous, 'hex')).update(fieldsJson, 'utf8').digest('hex')
 }
 
-/** Every field of an audit entry (the type checks that none is missing), in canonical (sorted) order. */
-const ENTRY_FIELDS = Object.keys({
-  time: true,
-  operation: true,
-  principal: true,
-  issuer: true,
-  alias: true,
-  keyVersion: true,
-  outcome: true,
-  errorCode: true,
-  cacheLevel: true,
-  context: true,
-  wrappedKeyFingerprint: true,
-  rewrappedKeyFingerprint: true,
-  batchIndex: true,
-  requestId: true,
-  trace: true,
-  spanId: true,
-  remoteAddress: true,
-  userAgent: true,
-  latencyMs: true,
-} satisfies Record<keyof AuditEntry, true>).sort() as (keyof AuditEntry)[]
-
-/** The members of a sealed entry's record in canonical order, each with its JSON name. */
-const RECORD_MEMBERS: readonly (readonly [keyof AuditEntry | 'chain' | 'seq', string])[] = [...ENTRY_FIELDS, 'chain' as const, 'seq' as const]
-  .sort()
-  .map((name) => [name, `${JSON.stringify(name)}:`] as const)
-
-/**
- * canonicalJson({ ...toAuditRecord(entry), chain, seq }) written member by member: every field but
- * the context is a string or a number, so each is one JSON.stringify, and neither the record nor its
- * copy with the chain link is built and checked (a test holds the two equal for any entry).
- */
-function entryRecordJson(entry: AuditEntry, chain: string, seq: number): string {
-  let json = ''
-  for (const [name, member] of RECORD_MEMBERS) {
-    const value = name === 'chain' ? chain : name === 'seq' ? seq : entry[name]
-    if (value === undefined) continue
-    json += `${json === '' ? '{' : ','}${member}${name === 'context' ? canonicalJson(value) : JSON.stringify(value)}`
-  }
-  return `${json}}`
-}
-
-/** A sealed entry; its fields are read back from the JSON (once) only when a sink wants them as an object. */
-class SealedEntry implements SealedRecord {
-  private parsed: AuditRecord | undefined
-
-  constructor(
-    readonly chain: string,
-    readonly seq: number,
-    readonly hash: string,
-    readonly fieldsJson: string,
-  ) {}
-
-  get fields(): AuditRecord {
-    return (this.parsed ??= JSON.parse(this.fieldsJson) as AuditRecord)
-  }
-}
-
-/**
- * The entry's defined fields, built in canonical order (the context's keys sorted too), so that
- * canonicalJson() of the sealed record is a plain JSON.stringify.
- */
+/** The entry's defined fields. */
 export function toAuditRecord(entry: AuditEntry): Record<string, unknown> {
   const record: Record<string, unknown> = {}
-  for (const name of ENTRY_FIELDS) {
-    const value = entry[name]
-    if (value !== undefined) record[name] = name === 'context' ? sortedKeys(value as Record<string, string>) : value
-  }
+  for (const [name, value] of Object.entries(entry)) if (value !== undefined) record[name] = value
   return record
-}
-
-/** A copy with the keys in sorted order; built with fromEntries so that a key named `__proto__` stays a key. */
-function sortedKeys(object: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(object).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-}
-
-/** `{ ...record, chain, seq }`, with chain and seq in their sorted places when the record's keys are sorted. */
-function withChainLink(record: AuditRecord, chain: string, seq: number): Record<string, unknown> {
-  const fields: Record<string, unknown> = {}
-  let chainPlaced = false
-  let seqPlaced = false
-  for (const name in record) {
-    if (name === 'chain' || name === 'seq') continue
-    if (!chainPlaced && name > 'chain') {
-      fields.chain = chain
-      chainPlaced = true
-    }
-    if (!seqPlaced && name > 'seq') {
-      fields.seq = seq
-      seqPlaced = true
-    }
-    // A key named __proto__ must stay a key, not become the object's prototype.
-    if (name === '__proto__') Object.defineProperty(fields, name, { value: record[name], enumerable: true, writable: true, configurable: true })
-    else fields[name] = record[name]
-  }
-  if (!chainPlaced) fields.chain = chain
-  if (!seqPlaced) fields.seq = seq
-  return fields
 }
 
 /** The part of a written payload (a file or stdout line, or a LogEntry's jsonPayload) that the hash covers. */
@@ -195,55 +93,16 @@ export function hashedFields(payload: AuditRecord): Record<string, unknown> {
 }
 
 export function canonicalJson(value: unknown): string {
-  // Already canonical (sorted keys, nothing JSON.stringify would drop or reorder): one native call.
-  if (isCanonical(value)) return JSON.stringify(value)
-  return canonicalJsonOf(value)
-}
-
-function canonicalJsonOf(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     const text = JSON.stringify(value)
     if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`)
     return text
   }
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJsonOf(item))).join(',')}]`
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`
   const members: string[] = []
   for (const name of Object.keys(value).sort()) {
     const member = (value as Record<string, unknown>)[name]
-    if (member !== undefined) members.push(`${JSON.stringify(name)}:${canonicalJsonOf(member)}`)
+    if (member !== undefined) members.push(`${JSON.stringify(name)}:${canonicalJson(member)}`)
   }
   return `{${members.join(',')}}`
-}
-
-/**
- * True when JSON.stringify(value) already is its canonical JSON: plain objects whose keys are in
- * sorted order (none that looks like an array index, which JSON.stringify would move to the front),
- * no undefined members, and only strings, finite numbers, booleans and null as leaves.
- */
-function isCanonical(value: unknown): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true
-    case 'number':
-      return Number.isFinite(value)
-    case 'object':
-      break
-    default:
-      return false
-  }
-  if (value === null) return true
-  if (Array.isArray(value)) return value.every(isCanonical)
-  if (Object.getPrototypeOf(value) !== Object.prototype) return false
-  let previous: string | undefined
-  for (const name in value) {
-    const first = name.charCodeAt(0)
-    if (first >= 48 && first <= 57) return false
-    if (previous !== undefined && !(previous < name)) return false
-    if (!Object.hasOwn(value, name)) return false
-    const member = (value as Record<string, unknown>)[name]
-    if (member === undefined || !isCanonical(member)) return false
-    previous = name
-  }
-  return true
 }

@@ -25,7 +25,7 @@ describe('structured audit lines', () => {
       fc.property(entries, (entry) => {
         const ours = new AuditChain('chain-x')
         const reference = new AuditChain('chain-x')
-        const line = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(ours.sealEntry(entry), entry)
+        const line = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(ours.seal(toAuditRecord(entry)), entry)
         assert.ok(line.endsWith('}\n') && line.indexOf('\n') === line.length - 1, 'one line')
         assert.deepStrictEqual(JSON.parse(line), libraryLine(reference, entry))
       }),
