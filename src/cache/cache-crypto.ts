@@ -10,7 +10,6 @@
  * Every variable-length part is length-prefixed, so no two inputs encode alike.
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
-import { ByteInput } from '../crypto/hash-input.js'
 import { lengthPrefixed } from '../crypto/length-prefixed.js'
 import { randomBytesPooled } from '../crypto/random-pool.js'
 import type { CachedDek, DekCacheKey } from './dek-cache.js'
@@ -118,11 +117,8 @@ export function openEntry(keys: EpochKeys, redisKey: string, value: Buffer): Ope
   return { plaintext, version: header.readUInt32BE(1), expiresAt: Number(header.readBigUInt64BE(5)) }
 }
 
-/** Where entry AADs are built, then copied out (one per cache read). */
-const entryAadInput = new ByteInput()
-
 function entryAad(redisKey: string, header: Buffer): Buffer {
-  return entryAadInput.reset().bytes(ENTRY_AAD_DOMAIN).utf8Prefixed(redisKey).bytes(header).toBuffer()
+  return Buffer.concat([ENTRY_AAD_DOMAIN, lengthPrefixed(redisKey), header])
 }
 
 export function uint64(value: number): Buffer {

@@ -1,6 +1,6 @@
 /** L1: an in-process LRU with a TTL, bounded by entries. */
 import { LRUCache } from 'lru-cache'
-import { hashInput } from '../crypto/hash-input.js'
+import { createHash } from 'node:crypto'
 import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
 
 /**
@@ -105,6 +105,8 @@ function entryVersion(entry: string): number {
 }
 
 /** A digest keeps entry keys small whatever the size of the context. */
+const SEPARATOR = Buffer.from([0])
+
 function entryKey(key: DekCacheKey): string {
-  return hashInput().utf8(key.wrappedKey).byte(0).bytes(key.aad).sha256('binary')
+  return createHash('sha256').update(key.wrappedKey, 'utf8').update(SEPARATOR).update(key.aad).digest('binary')
 }
