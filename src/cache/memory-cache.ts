@@ -42,7 +42,7 @@ export class MemoryDekCache implements DekCache {
   lookup(key: DekCacheKey): CacheHit | undefined {
     const entry = this.entries?.get(entryKey(key))
     if (entry === undefined) return undefined
-    // The DEK in memory of its own, as the random pool hands DEKs out, not in Node's shared slab.
+    // The DEK in memory of its own (as randomBytes gives it), not in Node's shared slab.
     const plaintext = Buffer.allocUnsafeSlow(entry.length - HEADER_CHARS)
     plaintext.write(entry.substring(HEADER_CHARS), 'latin1')
     return { plaintext, version: entryVersion(entry), level: 'l1' }

@@ -3,8 +3,7 @@
  * that made it (as Cloud KMS ciphertexts do), authenticated together with the caller's AAD:
  *   uint32 version | 12-byte IV | ciphertext | 16-byte tag
  */
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto'
-import { randomBytesPooled } from '../../crypto/random-pool.js'
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
 import { KeywrapError } from '../../errors.js'
 import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider, KeyVersionInfo } from '../key-provider.js'
 import { RefreshOrder } from '../refresh-order.js'
@@ -40,18 +39,12 @@ export class LocalKeyProvider implements KeyProvider {
     const { description, secrets } = this.current()
     const version = description.primaryVersion
     const secret = this.usableSecret(secrets, description, version)
-    // Written in place: version, IV, then the cipher's output and tag (one allocation, not five).
-    const ciphertext = Buffer.allocUnsafe(HEADER_BYTES + IV_BYTES + plaintext.length + TAG_BYTES)
-    ciphertext.writeUInt32BE(version)
-    const iv = randomBytesPooled(IV_BYTES)
-    iv.copy(ciphertext, HEADER_BYTES)
+    const header = Buffer.alloc(HEADER_BYTES)
+    header.writeUInt32BE(version)
+    const iv = randomBytes(IV_BYTES)
     const cipher = createCipheriv('aes-256-gcm', secret, iv)
-    cipher.setAAD(this.boundAad(ciphertext.subarray(0, HEADER_BYTES), aad))
-    let offset = HEADER_BYTES + IV_BYTES + cipher.update(plaintext).copy(ciphertext, HEADER_BYTES + IV_BYTES)
-    offset += cipher.final().copy(ciphertext, offset)
-    // GCM gives exactly as many bytes as it takes; anything else would leave pool memory in the output.
-    if (offset + TAG_BYTES !== ciphertext.length) throw new Error('AES-GCM returned an unexpected length.')
-    cipher.getAuthTag().copy(ciphertext, offset)
+    cipher.setAAD(this.boundAad(header, aad))
+    const ciphertext = Buffer.concat([header, iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
     return { ciphertext, version }
   }
 
