@@ -36,24 +36,24 @@ export class TieredDekCache implements DekCache {
   }
 
   async get(key: DekCacheKey): Promise<CacheHit | undefined> {
-    if (!this.l2) return this.counted(this.l1.lookup(key))
+    if (!this.l2) return this.counted(await this.l1.get(key))
     const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
     if (!found) return this.counted(undefined)
     const local = scoped(key, found.scope)
-    const hit = this.l1.lookup(local)
+    const hit = await this.l1.get(local)
     if (hit || !found.online) return this.counted(hit)
     const entry = await this.l2.get(key, found.scope)
     if (!entry) return this.counted(undefined)
     const dek = { plaintext: entry.plaintext, version: entry.version }
-    this.l1.store(local, dek, { ttlMs: entry.expiresAt - this.now() })
+    await this.l1.set(local, dek, { ttlMs: entry.expiresAt - this.now() })
     return this.counted({ ...dek, level: 'l2' })
   }
 
   async set(key: DekCacheKey, dek: CachedDek): Promise<void> {
-    if (!this.l2) return this.l1.store(key, dek)
+    if (!this.l2) return this.l1.set(key, dek)
     const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
     if (!found) return
-    this.l1.store(scoped(key, found.scope), dek, { ttlMs: this.l2.ttlMs })
+    await this.l1.set(scoped(key, found.scope), dek, { ttlMs: this.l2.ttlMs })
     if (found.online) await this.l2.set(key, dek, found.scope)
   }
 
