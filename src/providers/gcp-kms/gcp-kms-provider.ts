@@ -15,7 +15,7 @@ import { classifyFailure, describeFailure, failureCodeOf, toKeywrapError, type K
 import { RefreshOrder } from '../refresh-order.js'
 import { ProbeThrottle } from './probe-throttle.js'
 import { isCryptoKeyName, versionNumberOf } from './resource-names.js'
-import { withDeadline, type RetryPolicy } from './retry.js'
+import { withRetries, type RetryPolicy } from './retry.js'
 
 /** The client methods the provider uses; a KeyManagementServiceClient in production. */
 export type KmsClient = Pick<KeyManagementServiceClient, 'encrypt' | 'decrypt' | 'getCryptoKey' | 'listCryptoKeyVersions' | 'close'>
@@ -168,7 +168,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
     }
     const onRetry = (error: unknown) => metrics?.providerRetries.inc({ provider: PROVIDER, method, reason: failureCodeOf(error) })
     try {
-      return await withDeadline(this.retryPolicy, timed, classifyFailure, onRetry)
+      return await withRetries(this.retryPolicy, timed, classifyFailure, onRetry)
     } catch (error) {
       throw toKeywrapError(error, { keyName: this.keyName, method, logger: this.logger })
     }
