@@ -15,7 +15,7 @@ import { encodeAad, isWellFormedContext, type EncryptionContext } from '../crypt
 import { generateDataKey, type DataKeySize } from '../crypto/data-key.js'
 import { formatWrappedKey, parseWrappedKey, type WrappedKey } from '../crypto/wrapped-key.js'
 import { isKeywrapError, KeywrapError } from '../errors.js'
-import type { KeyDescription, KeyProvider, KeyVersionInfo } from '../providers/key-provider.js'
+import { assertUsableVersion, type KeyDescription, type KeyProvider, type KeyVersionInfo } from '../providers/key-provider.js'
 import type { KeyRegistry } from '../providers/key-registry.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { OPERATIONS, type KeyAccessEntry } from '../operations.js'
@@ -319,7 +319,7 @@ export class KeyService {
     }
     if (!version) throw new KeywrapError('cannot_unwrap')
     record.keyVersion = version.name
-    assertUsable(version)
+    assertUsableVersion(version.version, version.state)
     return { wrapped, version, description }
   }
 
@@ -392,12 +392,6 @@ export class KeyService {
     await this.deps.cache.set({ alias, wrappedKey, aad }, { plaintext, version })
     return { wrappedKey, keyVersion }
   }
-}
-
-function assertUsable(version: KeyVersionInfo): void {
-  if (version.state === 'ENABLED') return
-  if (version.state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version.version} is destroyed.`)
-  throw new KeywrapError('key_version_not_enabled', `Key version ${version.version} is ${version.state}.`)
 }
 
 /** Runs `work` over the items with bounded parallelism; a failed item becomes its error, in order. */

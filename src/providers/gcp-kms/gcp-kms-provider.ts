@@ -8,7 +8,7 @@ import type { KeyManagementServiceClient } from '@google-cloud/kms/build/src/v1/
 import type { CallOptions } from 'google-gax'
 import { KeywrapError } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
-import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider } from '../key-provider.js'
+import { assertUsableVersion, type DecryptResult, type EncryptResult, type KeyDescription, type KeyProvider } from '../key-provider.js'
 import { checksumOf, verifiedEncryptResponse, verifiedPlaintext } from './integrity.js'
 import { describeCryptoKey } from './key-metadata.js'
 import { classifyFailure, describeFailure, failureCodeOf, toKeywrapError, type KmsMethod, type ProviderLogger } from './kms-errors.js'
@@ -177,9 +177,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
   /** Refuses, before any call, a version the last refresh saw disabled or destroyed; unknown versions go to KMS. */
   private refuseUnusable(version: number): void {
     const state = this.description?.versions.find((v) => v.version === version)?.state
-    if (state === undefined || state === 'ENABLED') return
-    if (state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
-    throw new KeywrapError('key_version_not_enabled', `Key version ${version} is ${state}.`)
+    if (state !== undefined) assertUsableVersion(version, state)
   }
 
   /**

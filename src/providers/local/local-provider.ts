@@ -5,7 +5,7 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
 import { KeywrapError } from '../../errors.js'
-import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider, KeyVersionInfo } from '../key-provider.js'
+import { assertUsableVersion, type DecryptResult, type EncryptResult, type KeyDescription, type KeyProvider, type KeyVersionInfo } from '../key-provider.js'
 import { RefreshOrder } from '../refresh-order.js'
 import type { KeyringFile, StoredKey } from './keyring-file.js'
 
@@ -100,10 +100,7 @@ export class LocalKeyProvider implements KeyProvider {
   private usableSecret(secrets: ReadonlyMap<number, KeyObject>, description: KeyDescription, version: number): KeyObject {
     const info = description.versions.find((v) => v.version === version)
     if (!info) throw new KeywrapError('cannot_unwrap')
-    if (info.state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
-    if (info.state !== 'ENABLED') {
-      throw new KeywrapError('key_version_not_enabled', `Key version ${version} is ${info.state}.`)
-    }
+    assertUsableVersion(version, info.state)
     const secret = secrets.get(version)
     if (!secret) throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
     return secret
