@@ -132,8 +132,7 @@ export class KeyService {
   unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batch?: BatchItem): Promise<UnwrapResult> {
     const request = { operation: batch?.operation ?? OPERATIONS.unwrap, context: input.context, batchIndex: batch?.index, wrappedKey: input.wrappedKey }
     return this.access(caller, alias, request, async (provider, record) => {
-      const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
-      const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
+      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       return { plaintext: dek, keyVersion: version.name, primary: version.version === description.primaryVersion }
     })
@@ -142,8 +141,7 @@ export class KeyService {
   rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batch?: BatchItem): Promise<RewrapResult> {
     const request = { operation: batch?.operation ?? OPERATIONS.rewrap, context: input.context, batchIndex: batch?.index, wrappedKey: input.wrappedKey }
     return this.access(caller, alias, request, async (provider, record) => {
-      const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
-      const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
+      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
       // Authenticated even when there is nothing to do (a cache hit costs no provider call), so that a
       // rotation job is never told that a tampered key, or one presented with the wrong context, is current.
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
@@ -302,13 +300,13 @@ export class KeyService {
    * newer than any this instance knows was made after its last refresh (another instance saw the
    * rotation first), so the key's metadata is read again then, at most once per FRESHEN_INTERVAL_MS.
    */
-  private usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): UsableWrappedKey | Promise<UsableWrappedKey> {
+  private async usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): Promise<UsableWrappedKey> {
     const wrapped = parseWrappedKey(text)
     if (!wrapped) throw new KeywrapError('cannot_unwrap')
     const description = provider.describe()
-    // The common case answers at once, without a promise: the version is one this instance knows.
     if (description.versions.some((v) => v.version >= wrapped.version)) return this.usableVersion(wrapped, description, true, record)
-    return this.freshen(provider).then((freshened) => this.usableVersion(wrapped, freshened.description, freshened.confirmed, record))
+    const freshened = await this.freshen(provider)
+    return this.usableVersion(wrapped, freshened.description, freshened.confirmed, record)
   }
 
   private usableVersion(wrapped: WrappedKey, description: KeyDescription, confirmed: boolean, record: AccessRecord): UsableWrappedKey {
