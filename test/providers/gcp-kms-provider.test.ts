@@ -20,7 +20,7 @@ const aad = Buffer.from('keywrap/aad/v1 tenant=acme')
 const FAST: Partial<GcpKmsKeyProviderOptions> = { callTimeoutMs: 200, totalBudgetMs: 1000, random: () => 0.5 }
 
 interface LogEntry {
-  level: 'warn' | 'error'
+  level: 'debug' | 'warn' | 'error'
   details: object
   message: string
 }
@@ -29,6 +29,7 @@ function recordingLogger() {
   const entries: LogEntry[] = []
   return {
     entries,
+    debug: (details: object, message: string) => void entries.push({ level: 'debug', details, message }),
     warn: (details: object, message: string) => void entries.push({ level: 'warn', details, message }),
     error: (details: object, message: string) => void entries.push({ level: 'error', details, message }),
   }

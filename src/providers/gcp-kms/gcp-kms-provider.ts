@@ -11,11 +11,12 @@ import type { Metrics } from '../../metrics/metrics.js'
 import { assertUsableVersion, type DecryptResult, type EncryptResult, type KeyDescription, type KeyProvider } from '../key-provider.js'
 import { checksumOf, verifiedEncryptResponse, verifiedPlaintext } from './integrity.js'
 import { describeCryptoKey } from './key-metadata.js'
-import { classifyFailure, describeFailure, failureCodeOf, toKeywrapError, type KmsMethod, type ProviderLogger } from './kms-errors.js'
+import { classifyFailure, describeFailure, failureCodeOf, toKeywrapError, type KmsMethod } from './kms-errors.js'
 import { RefreshOrder } from '../refresh-order.js'
 import { ProbeThrottle } from './probe-throttle.js'
 import { isCryptoKeyName, versionNumberOf } from './resource-names.js'
 import { withRetries, type RetryPolicy } from './retry.js'
+import type { Logger } from '../../support/logger.js'
 
 /** The client methods the provider uses; a KeyManagementServiceClient in production. */
 export type KmsClient = Pick<KeyManagementServiceClient, 'encrypt' | 'decrypt' | 'getCryptoKey' | 'listCryptoKeyVersions' | 'close'>
@@ -31,7 +32,7 @@ export interface GcpKmsKeyProviderOptions {
   /** Retries after a failed CRC32C check (default 2). */
   readonly maxIntegrityRetries?: number
   readonly metrics?: Metrics
-  readonly logger?: ProviderLogger
+  readonly logger?: Logger
   /** Jitter source, uniform in [0, 1) (default Math.random). */
   readonly random?: () => number
   /** Clock for the probe's cache, in ms (default Date.now). */
@@ -50,7 +51,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
   private readonly client: KmsClient
   private readonly retryPolicy: RetryPolicy
   private readonly metrics: Metrics | undefined
-  private readonly logger: ProviderLogger | undefined
+  private readonly logger: Logger | undefined
   private readonly probeThrottle: ProbeThrottle
   private description: KeyDescription | undefined
   private readonly refreshes = new RefreshOrder()
