@@ -7,6 +7,8 @@ interface Entry {
   readonly alias: string
   readonly version: number
   readonly plaintext: Buffer
+  /** What it was cached under (see TieredDekCache); served only to a lookup with the same stamp. */
+  readonly stamp: string | undefined
 }
 
 /** Versions are uint32s; anything else is not cached. */
@@ -27,18 +29,18 @@ export class MemoryDekCache implements DekCache {
     }
   }
 
-  async get(key: DekCacheKey): Promise<CacheHit | undefined> {
+  async get(key: DekCacheKey, stamp?: string): Promise<CacheHit | undefined> {
     const entry = this.entries?.get(entryKey(key))
-    if (entry === undefined) return undefined
+    if (entry === undefined || entry.stamp !== stamp) return undefined
     return { plaintext: ownCopy(entry.plaintext), version: entry.version, level: 'l1' }
   }
 
   /** `ttlMs` shortens the entry's life below the cache's TTL (an entry copied from L2 keeps its expiry). */
-  async set(key: DekCacheKey, dek: CachedDek, options: { ttlMs?: number } = {}): Promise<void> {
+  async set(key: DekCacheKey, dek: CachedDek, options: { ttlMs?: number; stamp?: string } = {}): Promise<void> {
     if (!this.entries || (options.ttlMs !== undefined && options.ttlMs <= 0)) return
     if (!Number.isInteger(dek.version) || dek.version < 0 || dek.version > MAX_VERSION) return
     const ttl = options.ttlMs === undefined ? undefined : Math.min(options.ttlMs, this.entries.ttl)
-    const entry = { alias: key.alias, version: dek.version, plaintext: ownCopy(dek.plaintext) }
+    const entry = { alias: key.alias, version: dek.version, plaintext: ownCopy(dek.plaintext), stamp: options.stamp }
     this.entries.set(entryKey(key), entry, ttl === undefined ? undefined : { ttl })
   }
 
