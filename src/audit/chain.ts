@@ -15,7 +15,8 @@
  * A sink starts a new chain when a write fails (see group-commit.ts), so that a chain never has a hole
  * where an entry could not be written.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
+import { canonicalJson } from './canonical-json.js'
 import type { AuditEntry } from './audit-entry.js'
 
 export const GENESIS_HASH = '0'.repeat(64)
@@ -56,7 +57,7 @@ export class AuditChain {
   /** The next link for `record`; the chain does not move until accept(). */
   seal(record: AuditRecord): SealedRecord {
     const seq = this.seq + 1
-    const fields = { ...record, chain: this.id, seq }
+    const fields = withChainLink(record, this.id, seq)
     const fieldsJson = canonicalJson(fields)
     return { chain: this.id, seq, hash: hashLink(this.last, fieldsJson), fields, fieldsJson }
   }
@@ -73,14 +74,72 @@ export function chainHash(previous: string, fields: AuditRecord): string {
 }
 
 function hashLink(previous: string, fieldsJson: string): string {
-  return createHash('sha256').update(Buffer.from(previous, 'hex')).update(fieldsJson, 'utf8').digest('hex')
+  return hash('sha256', Buffer.concat([Buffer.from(previous, 'hex'), Buffer.from(fieldsJson, 'utf8')]), 'hex')
 }
 
-/** The entry's defined fields. */
+/** Every field of an audit entry (the type checks that none is missing), in canonical (sorted) order. */
+const ENTRY_FIELDS = Object.keys({
+  time: true,
+  operation: true,
+  principal: true,
+  issuer: true,
+  alias: true,
+  keyVersion: true,
+  outcome: true,
+  errorCode: true,
+  cacheLevel: true,
+  context: true,
+  wrappedKeyFingerprint: true,
+  rewrappedKeyFingerprint: true,
+  batchIndex: true,
+  requestId: true,
+  trace: true,
+  spanId: true,
+  remoteAddress: true,
+  userAgent: true,
+  latencyMs: true,
+} satisfies Record<keyof AuditEntry, true>).sort() as (keyof AuditEntry)[]
+
+/**
+ * The entry's defined fields, built in canonical order (the context's keys sorted too), so that
+ * canonicalJson() of the sealed record is a plain JSON.stringify.
+ */
 export function toAuditRecord(entry: AuditEntry): Record<string, unknown> {
   const record: Record<string, unknown> = {}
-  for (const [name, value] of Object.entries(entry)) if (value !== undefined) record[name] = value
+  for (const name of ENTRY_FIELDS) {
+    const value = entry[name]
+    if (value !== undefined) record[name] = name === 'context' ? sortedKeys(value as Record<string, string>) : value
+  }
   return record
+}
+
+/** A copy with the keys in sorted order; built with fromEntries so that a key named `__proto__` stays a key. */
+function sortedKeys(object: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(object).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}
+
+/** `{ ...record, chain, seq }`, with chain and seq in their sorted places when the record's keys are sorted. */
+function withChainLink(record: AuditRecord, chain: string, seq: number): Record<string, unknown> {
+  const fields: Record<string, unknown> = {}
+  let chainPlaced = false
+  let seqPlaced = false
+  for (const name in record) {
+    if (name === 'chain' || name === 'seq') continue
+    if (!chainPlaced && name > 'chain') {
+      fields.chain = chain
+      chainPlaced = true
+    }
+    if (!seqPlaced && name > 'seq') {
+      fields.seq = seq
+      seqPlaced = true
+    }
+    // A key named __proto__ must stay a key, not become the object's prototype.
+    if (name === '__proto__') Object.defineProperty(fields, name, { value: record[name], enumerable: true, writable: true, configurable: true })
+    else fields[name] = record[name]
+  }
+  if (!chainPlaced) fields.chain = chain
+  if (!seqPlaced) fields.seq = seq
+  return fields
 }
 
 /** The part of a written payload (a file or stdout line, or a LogEntry's jsonPayload) that the hash covers. */
@@ -90,19 +149,4 @@ export function hashedFields(payload: AuditRecord): Record<string, unknown> {
     if (!UNHASHED_FIELDS.has(name) && !name.startsWith(LOG_AGENT_PREFIX)) fields[name] = value
   }
   return fields
-}
-
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    const text = JSON.stringify(value)
-    if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`)
-    return text
-  }
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`
-  const members: string[] = []
-  for (const name of Object.keys(value).sort()) {
-    const member = (value as Record<string, unknown>)[name]
-    if (member !== undefined) members.push(`${JSON.stringify(name)}:${canonicalJson(member)}`)
-  }
-  return `{${members.join(',')}}`
 }
