@@ -11,6 +11,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { lengthPrefixed } from '../crypto/length-prefixed.js'
+import { randomBytesPooled } from '../crypto/random-pool.js'
 import type { CachedDek, DekCacheKey } from './dek-cache.js'
 
 export const EPOCH_SECRET_BYTES = 32
@@ -89,7 +90,7 @@ export function sealEntry(keys: EpochKeys, redisKey: string, dek: CachedDek, exp
   header.writeUInt8(ENTRY_FORMAT, 0)
   header.writeUInt32BE(dek.version, 1)
   header.writeBigUInt64BE(BigInt(expiresAt), 5)
-  const iv = randomBytes(IV_BYTES)
+  const iv = randomBytesPooled(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', keys.entryEncryption, iv)
   cipher.setAAD(entryAad(redisKey, header))
   const body = Buffer.concat([cipher.update(dek.plaintext), cipher.final()])

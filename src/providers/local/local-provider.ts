@@ -3,7 +3,8 @@
  * that made it (as Cloud KMS ciphertexts do), authenticated together with the caller's AAD:
  *   uint32 version | 12-byte IV | ciphertext | 16-byte tag
  */
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto'
+import { randomBytesPooled } from '../../crypto/random-pool.js'
 import { KeywrapError } from '../../errors.js'
 import { assertUsableVersion, type DecryptResult, type EncryptResult, type KeyDescription, type KeyProvider, type KeyVersionInfo } from '../key-provider.js'
 import { RefreshOrder } from '../refresh-order.js'
@@ -41,7 +42,7 @@ export class LocalKeyProvider implements KeyProvider {
     const secret = this.usableSecret(secrets, description, version)
     const header = Buffer.alloc(HEADER_BYTES)
     header.writeUInt32BE(version)
-    const iv = randomBytes(IV_BYTES)
+    const iv = randomBytesPooled(IV_BYTES)
     const cipher = createCipheriv('aes-256-gcm', secret, iv)
     cipher.setAAD(this.boundAad(header, aad))
     const ciphertext = Buffer.concat([header, iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
