@@ -16,7 +16,6 @@ import { batchItemValidator } from './http/batch-items.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import problemReplies from './http/problem-replies.js'
 import rateLimit from './http/rate-limit.js'
-import { lazyChildLoggerFactory } from './http/request-logger.js'
 import requestMetrics from './http/request-metrics.js'
 import responseHeaders from './http/response-headers.js'
 import { KeyService } from './keys/key-service.js'
@@ -45,8 +44,6 @@ export interface AppDependencies {
 function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | undefined): FastifyServerOptions {
   return {
     logger: logger ?? false,
-    // A request's pino child is made only if the request logs (Fastify's default makes one for each).
-    ...(logger && { childLoggerFactory: lazyChildLoggerFactory }),
     bodyLimit: config.http.bodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
     // One hop: Cloud Run's front end appends the client's address to X-Forwarded-For; anything to

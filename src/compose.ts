@@ -16,12 +16,13 @@ import type { DekCache } from './cache/dek-cache.js'
 import { DEV_ISSUER, LOCAL_PROJECT_ID, type Config, type RedisSettings } from './config/config.js'
 import type { RedisConnectionOptions } from './cache/redis-connection.js'
 import { Metrics } from './metrics/metrics.js'
-import { createKeyRegistry, type ProviderLogger } from './providers/create-providers.js'
+import { createKeyRegistry } from './providers/create-providers.js'
 import type { KeyRegistry } from './providers/key-registry.js'
+import type { Logger } from './support/logger.js'
 
 export async function composeDependencies(
   config: Config,
-  overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: ProviderLogger; stdout?: LineStream } = {},
+  overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: Logger; stdout?: LineStream } = {},
 ): Promise<AppDependencies> {
   const metrics = new Metrics({ processMetrics: true })
   const operatorLog = overrides.operatorLog ?? stderrOperatorLog
@@ -111,7 +112,8 @@ function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): Prom
 }
 
 /** Until the app's logger exists, operator-facing provider messages go to stderr as JSON lines. */
-const stderrOperatorLog: ProviderLogger = {
+const stderrOperatorLog: Logger = {
+  debug: () => undefined,
   warn: (details, message) => process.stderr.write(`${JSON.stringify({ severity: 'WARNING', message, ...details })}\n`),
   error: (details, message) => process.stderr.write(`${JSON.stringify({ severity: 'ERROR', message, ...details })}\n`),
 }

@@ -3,7 +3,7 @@
  * SIGINT stops accepting, lets in-flight requests finish and closes everything.
  */
 import { resolve } from 'node:path'
-import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import { getHeapStatistics } from 'node:v8'
 import { buildApp } from './app.js'
 import { composeDependencies } from './compose.js'
 import { settleMetadataServerDetection } from './config/google-environment.js'
@@ -14,7 +14,6 @@ import { requestLoggerOptions } from './http/request-logger.js'
 import { BatchedLineWriter } from './support/stdout-lines.js'
 
 async function main(): Promise<void> {
-  keepRequestGarbageYoung()
   let config: Config
   try {
     config = loadConfig()
@@ -62,17 +61,6 @@ async function main(): Promise<void> {
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
   if (config.mode === 'development' && config.auth.devIssuer) printWelcome(config, port)
-}
-
-/**
- * After a burst at saturation, when a request's objects outlive a scavenge, V8 allocates them straight
- * in the old generation (allocation-site pretenuring) and keeps doing so when the load falls: the old
- * generation then fills with per-request garbage and p99 at a steady rate rises (docs/performance.md, "Allocation-site pretenuring off").
- * Set here because NODE_OPTIONS refuses the flag, and so that npm start, the image and the bench all
- * run with it; a V8 that no longer knows the flag prints so on stderr and runs on.
- */
-function keepRequestGarbageYoung(): void {
-  setFlagsFromString('--no-allocation-site-pretenuring')
 }
 
 let stdoutErrorReported = false

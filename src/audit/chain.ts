@@ -15,8 +15,8 @@
  * A sink starts a new chain when a write fails (see group-commit.ts), so that a chain never has a hole
  * where an entry could not be written.
  */
-import { randomBytes } from 'node:crypto'
-import { hashInput } from '../crypto/hash-input.js'
+import { hash, randomBytes } from 'node:crypto'
+import { canonicalJson } from './canonical-json.js'
 import type { AuditEntry } from './audit-entry.js'
 
 export const GENESIS_HASH = '0'.repeat(64)
@@ -62,13 +62,6 @@ export class AuditChain {
     return { chain: this.id, seq, hash: hashLink(this.last, fieldsJson), fields, fieldsJson }
   }
 
-  /** seal(toAuditRecord(entry)), with the canonical JSON written from the entry directly (every key access takes this path). */
-  sealEntry(entry: AuditEntry): SealedRecord {
-    const seq = this.seq + 1
-    const fieldsJson = entryRecordJson(entry, this.id, seq)
-    return new SealedEntry(this.id, seq, hashLink(this.last, fieldsJson), fieldsJson)
-  }
-
   accept(sealed: SealedRecord): void {
     if (sealed.chain !== this.id || sealed.seq !== this.seq + 1) throw new Error(`Audit chain ${this.id}: seq ${sealed.seq} does not follow ${this.seq}.`)
     this.seq = sealed.seq
@@ -81,7 +74,7 @@ export function chainHash(previous: string, fields: AuditRecord): string {
 }
 
 function hashLink(previous: string, fieldsJson: string): string {
-  return hashInput().hex(previous).utf8(fieldsJson).sha256('hex')
+  return hash('sha256', Buffer.concat([Buffer.from(previous, 'hex'), Buffer.from(fieldsJson, 'utf8')]), 'hex')
 }
 
 /** Every field of an audit entry (the type checks that none is missing), in canonical (sorted) order. */
@@ -108,42 +101,6 @@ const ENTRY_FIELDS = Object.keys({
   userAgent: true,
   latencyMs: true,
 } satisfies Record<keyof AuditEntry, true>).sort() as (keyof AuditEntry)[]
-
-/** The members of a sealed entry's record in canonical order, each with its JSON name. */
-const RECORD_MEMBERS: readonly (readonly [keyof AuditEntry | 'chain' | 'seq', string])[] = [...ENTRY_FIELDS, 'chain' as const, 'seq' as const]
-  .sort()
-  .map((name) => [name, `${JSON.stringify(name)}:`] as const)
-
-/**
- * canonicalJson({ ...toAuditRecord(entry), chain, seq }) written member by member: every field but
- * the context is a string or a number, so each is one JSON.stringify, and neither the record nor its
- * copy with the chain link is built and checked (a test holds the two equal for any entry).
- */
-function entryRecordJson(entry: AuditEntry, chain: string, seq: number): string {
-  let json = ''
-  for (const [name, member] of RECORD_MEMBERS) {
-    const value = name === 'chain' ? chain : name === 'seq' ? seq : entry[name]
-    if (value === undefined) continue
-    json += `${json === '' ? '{' : ','}${member}${name === 'context' ? canonicalJson(value) : JSON.stringify(value)}`
-  }
-  return `${json}}`
-}
-
-/** A sealed entry; its fields are read back from the JSON (once) only when a sink wants them as an object. */
-class SealedEntry implements SealedRecord {
-  private parsed: AuditRecord | undefined
-
-  constructor(
-    readonly chain: string,
-    readonly seq: number,
-    readonly hash: string,
-    readonly fieldsJson: string,
-  ) {}
-
-  get fields(): AuditRecord {
-    return (this.parsed ??= JSON.parse(this.fieldsJson) as AuditRecord)
-  }
-}
 
 /**
  * The entry's defined fields, built in canonical order (the context's keys sorted too), so that
@@ -194,58 +151,4 @@ export function hashedFields(payload: AuditRecord): Record<string, unknown> {
     if (!UNHASHED_FIELDS.has(name) && !name.startsWith(LOG_AGENT_PREFIX)) fields[name] = value
   }
   return fields
-}
-
-export function canonicalJson(value: unknown): string {
-  // Already canonical (sorted keys, nothing JSON.stringify would drop or reorder): one native call.
-  if (isCanonical(value)) return JSON.stringify(value)
-  return canonicalJsonOf(value)
-}
-
-function canonicalJsonOf(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    const text = JSON.stringify(value)
-    if (text === undefined) throw new TypeError(`${typeof value} has no JSON form`)
-    return text
-  }
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJsonOf(item))).join(',')}]`
-  const members: string[] = []
-  for (const name of Object.keys(value).sort()) {
-    const member = (value as Record<string, unknown>)[name]
-    if (member !== undefined) members.push(`${JSON.stringify(name)}:${canonicalJsonOf(member)}`)
-  }
-  return `{${members.join(',')}}`
-}
-
-/**
- * True when JSON.stringify(value) already is its canonical JSON: plain objects whose keys are in
- * sorted order (none that looks like an array index, which JSON.stringify would move to the front),
- * no undefined members, and only strings, finite numbers, booleans and null as leaves.
- */
-function isCanonical(value: unknown): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true
-    case 'number':
-      return Number.isFinite(value)
-    case 'object':
-      break
-    default:
-      return false
-  }
-  if (value === null) return true
-  if (Array.isArray(value)) return value.every(isCanonical)
-  if (Object.getPrototypeOf(value) !== Object.prototype) return false
-  let previous: string | undefined
-  for (const name in value) {
-    const first = name.charCodeAt(0)
-    if (first >= 48 && first <= 57) return false
-    if (previous !== undefined && !(previous < name)) return false
-    if (!Object.hasOwn(value, name)) return false
-    const member = (value as Record<string, unknown>)[name]
-    if (member === undefined || !isCanonical(member)) return false
-    previous = name
-  }
-  return true
 }

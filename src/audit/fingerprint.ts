@@ -4,16 +4,19 @@
  * per-deployment key identifies the same wrapped key across entries, instances and restarts, and
  * tells someone without that key nothing: not the wrapped key, nor whether two trails share keys.
  */
-import { createHmac } from 'node:crypto'
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { FINGERPRINT_KEY_MIN_BYTES } from '../config/fingerprint-key.js'
-import { HmacSha256 } from '../crypto/hmac-sha256.js'
 
 const FINGERPRINT_BYTES = 16
 
 /** HMAC-SHA256(key, wrappedKey) truncated to 16 bytes, base64url (22 characters). */
 export function fingerprintWrappedKey(key: Buffer, wrappedKey: string): string {
   if (key.length < FINGERPRINT_KEY_MIN_BYTES) throw new RangeError(`The fingerprint key must be at least ${FINGERPRINT_KEY_MIN_BYTES} bytes.`)
+  return fingerprintUnder(createSecretKey(key), wrappedKey)
+}
+
+function fingerprintUnder(key: KeyObject, wrappedKey: string): string {
   return createHmac('sha256', key).update(wrappedKey, 'utf8').digest().subarray(0, FINGERPRINT_BYTES).toString('base64url')
 }
 
@@ -24,12 +27,12 @@ export function fingerprintWrappedKey(key: Buffer, wrappedKey: string): string {
  */
 export class WrappedKeyFingerprints {
   private readonly recent: LRUCache<string, string>
-  private readonly hmac: HmacSha256
+  private readonly key: KeyObject
 
   constructor(key: Buffer, options: { remembered?: number } = {}) {
     if (key.length < FINGERPRINT_KEY_MIN_BYTES) throw new RangeError(`The fingerprint key must be at least ${FINGERPRINT_KEY_MIN_BYTES} bytes.`)
     this.recent = new LRUCache({ max: options.remembered ?? 10_000 })
-    this.hmac = new HmacSha256(key)
+    this.key = createSecretKey(key)
   }
 
   of(wrappedKey: string): string {
@@ -43,7 +46,7 @@ export class WrappedKeyFingerprints {
 
   /** For a wrapped key just produced: computed, not looked up nor remembered. */
   ofNew(wrappedKey: string): string {
-    return this.hmac.base64url((message) => message.utf8(wrappedKey), FINGERPRINT_BYTES)
+    return fingerprintUnder(this.key, wrappedKey)
   }
 }
 

@@ -11,7 +11,7 @@
 import type { Metrics } from '../metrics/metrics.js'
 import type { AuditEntry } from './audit-entry.js'
 import type { AuditSink } from './audit-sink.js'
-import { AuditChain, type SealedRecord } from './chain.js'
+import { AuditChain, toAuditRecord, type SealedRecord } from './chain.js'
 
 export const DEFAULT_WRITE_TIMEOUT_MS = 2000
 
@@ -139,7 +139,7 @@ export class GroupCommitSink<Item> implements AuditSink {
       let sealed: SealedRecord
       let item: Item
       try {
-        sealed = chain.sealEntry(write.entry)
+        sealed = chain.seal(toAuditRecord(write.entry))
         item = this.writer.format(sealed, write.entry)
       } catch (error) {
         this.settle(write, asError(error))

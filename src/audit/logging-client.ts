@@ -4,9 +4,7 @@
  * universe domain is explicit, and against an emulator the channel is plaintext with no credentials.
  */
 import { grpc } from 'google-gax'
-import { parseEmulatorHost } from '../config/emulator-host.js'
-
-export { parseEmulatorHost }
+import { parseEmulatorHost } from '../support/emulator-host.js'
 
 export interface LoggingClientOptions {
   projectId: string

@@ -12,6 +12,7 @@ import type { Principal } from './principal.js'
 import { normalizeTokenType, tokenTypeSet, type TokenType } from '../config/token-types.js'
 import { VerifiedTokenCache } from './token-cache.js'
 import { decodeUnverified, UnverifiedJwtError } from './unverified-jwt.js'
+import type { Logger } from '../support/logger.js'
 
 export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Principal>
@@ -27,7 +28,7 @@ export interface ManagedAuthenticator extends Authenticator {
   warm(): Promise<void>
   close(): void
   /** Where refusals (debug) and key-fetch failures (warn) are logged from now on, e.g. Fastify's app.log. */
-  useLogger(logger: AuthLogger): void
+  useLogger(logger: Logger): void
 }
 
 export interface TrustedIssuer {
@@ -50,12 +51,6 @@ export interface TrustedIssuer {
   readonly recheckAfterSeconds?: number
 }
 
-/** Enough of pino (and Fastify's request log) for the authenticator's two kinds of message. */
-export interface AuthLogger {
-  debug(details: object, message: string): void
-  warn(details: object, message: string): void
-}
-
 export interface AuthenticatorOptions {
   readonly maxTokenBytes: number
   readonly maxTokenLifetimeSeconds?: number
@@ -63,7 +58,7 @@ export interface AuthenticatorOptions {
   /** 0 turns the verified-token cache off. */
   readonly tokenCacheEntries?: number
   readonly metrics?: Metrics
-  readonly logger?: AuthLogger
+  readonly logger?: Logger
   /** Milliseconds since the epoch (Date.now); tests freeze or shift it. */
   readonly now?: () => number
 }
@@ -154,7 +149,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
   private readonly clockToleranceSeconds: number
   private readonly cache: VerifiedTokenCache
   private readonly metrics: Metrics | undefined
-  private logger: AuthLogger | undefined
+  private logger: Logger | undefined
   private readonly now: () => number
   private readonly counts = { signatureChecks: 0, cacheHits: 0 }
 
@@ -224,7 +219,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
     this.cache.clear()
   }
 
-  useLogger(logger: AuthLogger): void {
+  useLogger(logger: Logger): void {
     this.logger = logger
   }
 

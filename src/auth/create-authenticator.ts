@@ -6,16 +6,17 @@
 import { DEV_ISSUER, type Mode } from '../config/config.js'
 import type { AuthSettings, IssuerSettings } from '../config/auth-settings.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { JwtAuthenticator, type AuthLogger, type TrustedIssuer } from './authenticator.js'
+import { JwtAuthenticator, type TrustedIssuer } from './authenticator.js'
 import { loadDevIssuer } from './dev-issuer.js'
 import { loadJwksFile, loadPublicKeyPem, RemoteJwks, type KeySource } from './key-sources.js'
+import type { Logger } from '../support/logger.js'
 
 export interface AuthenticatorDependencies {
   /** KEYWRAP_HOME, where the development issuer's key lives. */
   readonly home: string
   readonly mode: Mode
   readonly metrics?: Metrics
-  readonly logger?: AuthLogger
+  readonly logger?: Logger
   /** Milliseconds since the epoch (Date.now); tests freeze or shift it. */
   readonly now?: () => number
 }

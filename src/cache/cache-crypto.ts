@@ -9,9 +9,8 @@
  *
  * Every variable-length part is length-prefixed, so no two inputs encode alike.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
-import { ByteInput } from '../crypto/hash-input.js'
-import { HmacSha256 } from '../crypto/hmac-sha256.js'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { lengthPrefixed } from '../crypto/length-prefixed.js'
 import { randomBytesPooled } from '../crypto/random-pool.js'
 import type { CachedDek, DekCacheKey } from './dek-cache.js'
 
@@ -28,8 +27,8 @@ const EPOCH_AAD_DOMAIN = Buffer.from('keywrap/cache-epoch/v1', 'utf8')
 const ENTRY_AAD_DOMAIN = Buffer.from('keywrap/cache-entry/v1', 'utf8')
 
 export interface EpochKeys {
-  readonly entryMac: HmacSha256
-  readonly generationMac: HmacSha256
+  readonly entryMac: KeyObject
+  readonly generationMac: KeyObject
   readonly entryEncryption: KeyObject
 }
 
@@ -39,17 +38,13 @@ export interface OpenedEntry extends CachedDek {
 }
 
 export function deriveEpochKeys(secret: Buffer): EpochKeys {
-  const derive = (label: string) => Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, label, 32))
-  const mac = (label: string) => {
-    const key = derive(label)
-    const hmac = new HmacSha256(key)
-    key.fill(0)
-    return hmac
+  const derive = (label: string) => {
+    const bytes = Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, label, 32))
+    const key = createSecretKey(bytes)
+    bytes.fill(0)
+    return key
   }
-  const valueKey = derive('entry-value')
-  const entryEncryption = createSecretKey(valueKey)
-  valueKey.fill(0)
-  return { entryMac: mac('entry-name'), generationMac: mac('generation-name'), entryEncryption }
+  return { entryMac: derive('entry-name'), generationMac: derive('generation-name'), entryEncryption: derive('entry-value') }
 }
 
 export function newEpochSecret(): Buffer {
@@ -79,11 +74,15 @@ export function decodeEpochRecord(record: Buffer): { version: number; ciphertext
 }
 
 export function entryName(keys: EpochKeys, key: DekCacheKey, generation: Buffer): string {
-  return keys.entryMac.base64url((message) => message.utf8('dek').utf8Prefixed(key.alias).utf8Prefixed(key.wrappedKey).bytesPrefixed(key.aad).bytesPrefixed(generation))
+  return mac(keys.entryMac, [Buffer.from('dek'), lengthPrefixed(key.alias), lengthPrefixed(key.wrappedKey), lengthPrefixed(key.aad), lengthPrefixed(generation)])
 }
 
 export function generationName(keys: EpochKeys, alias: string): string {
-  return keys.generationMac.base64url((message) => message.utf8('gen').utf8Prefixed(alias))
+  return mac(keys.generationMac, [Buffer.from('gen'), lengthPrefixed(alias)])
+}
+
+function mac(key: KeyObject, parts: readonly Buffer[]): string {
+  return createHmac('sha256', key).update(Buffer.concat(parts)).digest('base64url')
 }
 
 export function sealEntry(keys: EpochKeys, redisKey: string, dek: CachedDek, expiresAt: number): Buffer {
@@ -118,11 +117,8 @@ export function openEntry(keys: EpochKeys, redisKey: string, value: Buffer): Ope
   return { plaintext, version: header.readUInt32BE(1), expiresAt: Number(header.readBigUInt64BE(5)) }
 }
 
-/** Where entry AADs are built, then copied out (one per cache read). */
-const entryAadInput = new ByteInput()
-
 function entryAad(redisKey: string, header: Buffer): Buffer {
-  return entryAadInput.reset().bytes(ENTRY_AAD_DOMAIN).utf8Prefixed(redisKey).bytes(header).toBuffer()
+  return Buffer.concat([ENTRY_AAD_DOMAIN, lengthPrefixed(redisKey), header])
 }
 
 export function uint64(value: number): Buffer {

@@ -3,7 +3,7 @@
  * the master of a Sentinel group. Tuned so that Redis trouble costs a request at most one short
  * command timeout: no offline queue (a command fails at once while disconnected), no per-command
  * retries, and a bounded reconnect back-off in the background. With auto-pipelining a command may
- * wait for the pipeline ahead of it before its own timeout starts, so RedisDekStore also bounds each
+ * wait for the pipeline ahead of it before its own timeout starts, so GuardedRedis also bounds each
  * command from the moment it is issued.
  */
 import type { ConnectionOptions } from 'node:tls'

@@ -2,21 +2,41 @@
  * The DEK cache the key service uses: L1 (this process) in front of L2 (Redis, shared by the fleet),
  * then the provider. An L2 hit fills L1; a set writes both.
  *
- * With L2, an L1 entry is keyed by the alias's current epoch and generation too (the scope), so a
- * purge anywhere in the fleet hides it here as soon as this instance re-reads the generation, and an
- * instance that cannot confirm the generation stops serving L1 after the offline grace. Without L2,
- * L1 is used alone and a purge is local.
+ * With L2, an L1 entry is stamped with the alias's current epoch and generation, so a purge anywhere
+ * in the fleet hides it here as soon as this instance re-reads the generation, and an instance that
+ * cannot confirm the generation stops serving L1 after the offline grace. Without L2, L1 is used
+ * alone and a purge is local.
  */
 import type { Metrics } from '../metrics/metrics.js'
+import type { OpenedEntry } from './cache-crypto.js'
 import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
 import type { MemoryDekCache } from './memory-cache.js'
-import type { CacheScope, RedisDekStore } from './redis-store.js'
+
+/** L2 as the tiered cache uses it (RedisDekStore). Redis trouble reads as a miss, except in purge. */
+export interface SharedDekStore {
+  /** An entry's lifetime. */
+  readonly ttlMs: number
+  /** The alias's entries as the fleet has them now; undefined when that cannot be known (then none may be served). */
+  entries(alias: string): Promise<SharedEntries | undefined>
+  /** Fleet-wide; throws when that could not be done. */
+  purge(alias: string): Promise<void>
+  status(): 'ok' | 'degraded'
+  close(): Promise<void>
+}
+
+export interface SharedEntries {
+  /** What L1 entries of the alias must be stamped with to be served: it changes with a purge anywhere in the fleet. */
+  readonly stamp: string
+  get(key: DekCacheKey): Promise<OpenedEntry | undefined>
+  set(key: DekCacheKey, dek: CachedDek): Promise<void>
+  delete(key: DekCacheKey): Promise<void>
+}
 
 export interface TieredDekCacheOptions {
   /** L1; `new MemoryDekCache({ maxEntries: 0, … })` turns it off. */
   readonly l1: MemoryDekCache
   /** L2; absent: L1 only. */
-  readonly l2?: RedisDekStore
+  readonly l2?: SharedDekStore
   readonly metrics?: Metrics
   /** Milliseconds, for the remaining life of an L2 entry copied to L1; default Date.now. */
   readonly now?: () => number
@@ -24,7 +44,7 @@ export interface TieredDekCacheOptions {
 
 export class TieredDekCache implements DekCache {
   private readonly l1: MemoryDekCache
-  private readonly l2: RedisDekStore | undefined
+  private readonly l2: SharedDekStore | undefined
   private readonly metrics: Metrics | undefined
   private readonly now: () => number
 
@@ -36,38 +56,32 @@ export class TieredDekCache implements DekCache {
   }
 
   async get(key: DekCacheKey): Promise<CacheHit | undefined> {
-    if (!this.l2) return this.counted(this.l1.lookup(key))
-    const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
-    if (!found) return this.counted(undefined)
-    const local = scoped(key, found.scope)
-    const hit = this.l1.lookup(local)
-    if (hit || !found.online) return this.counted(hit)
-    const entry = await this.l2.get(key, found.scope)
+    if (!this.l2) return this.counted(await this.l1.get(key))
+    const shared = await this.l2.entries(key.alias)
+    if (!shared) return this.counted(undefined)
+    const hit = await this.l1.get(key, shared.stamp)
+    if (hit) return this.counted(hit)
+    const entry = await shared.get(key)
     if (!entry) return this.counted(undefined)
     const dek = { plaintext: entry.plaintext, version: entry.version }
-    this.l1.store(local, dek, { ttlMs: entry.expiresAt - this.now() })
+    await this.l1.set(key, dek, { ttlMs: entry.expiresAt - this.now(), stamp: shared.stamp })
     return this.counted({ ...dek, level: 'l2' })
   }
 
   async set(key: DekCacheKey, dek: CachedDek): Promise<void> {
-    if (!this.l2) return this.l1.store(key, dek)
-    const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
-    if (!found) return
-    this.l1.store(scoped(key, found.scope), dek, { ttlMs: this.l2.ttlMs })
-    if (found.online) await this.l2.set(key, dek, found.scope)
+    if (!this.l2) return this.l1.set(key, dek)
+    const shared = await this.l2.entries(key.alias)
+    if (!shared) return
+    await this.l1.set(key, dek, { ttlMs: this.l2.ttlMs, stamp: shared.stamp })
+    await shared.set(key, dek)
   }
 
   async delete(key: DekCacheKey): Promise<void> {
-    if (!this.l2) return this.l1.delete(key)
-    const last = this.l2.lastScope(key.alias)
-    if (last) await this.l1.delete(scoped(key, last))
-    const found = this.l2.freshScope(key.alias) ?? (await this.l2.scope(key.alias))
-    if (!found) return
-    await this.l1.delete(scoped(key, found.scope))
-    if (found.online) await this.l2.delete(key, found.scope)
+    await this.l1.delete(key)
+    await (await this.l2?.entries(key.alias))?.delete(key)
   }
 
-  /** Drops the alias's entries here at once, and fleet-wide (see RedisDekStore.purge); throws when L2 could not be purged. */
+  /** Drops the alias's entries here at once, and fleet-wide; throws when L2 could not be purged. */
   async purge(alias: string): Promise<void> {
     await this.l1.purge(alias)
     await this.l2?.purge(alias)
@@ -86,8 +100,4 @@ export class TieredDekCache implements DekCache {
     if (hit) this.metrics?.providerCallsSaved.inc()
     return hit
   }
-}
-
-function scoped(key: DekCacheKey, scope: CacheScope): DekCacheKey {
-  return { alias: key.alias, wrappedKey: key.wrappedKey, aad: Buffer.concat([key.aad, scope.tag]) }
 }

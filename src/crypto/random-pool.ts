@@ -1,8 +1,8 @@
 /**
- * Random bytes for DEKs and IVs, drawn from a buffer the CSPRNG refills 4 KiB at a time
- * (randomFillSync), as Node's own randomUUID() does: one call into OpenSSL per ~90 DEKs instead of
- * two per generateDataKey. Measured: randomBytes(32) 1.7 µs, a pooled draw 0.1 µs; the two
- * randomBytes calls were 12 % of generateDataKey's CPU.
+ * Random bytes for DEKs and IVs, drawn from a 4 KiB buffer the CSPRNG refills (randomFillSync), as
+ * Node's own randomUUID() does: each call into OpenSSL costs a system call here, whatever its size.
+ * Measured gain: a 32-byte draw 0.6 µs against 15.7–17.9 µs for randomBytes(32) (in-process, loaded
+ * 2-core machine, Node 20); two draws per generateDataKey, ~13 % of its CPU.
  *
  * Each draw is copied out into memory of its own and its bytes in the pool are zeroed at once, so the
  * pool never holds bytes that were handed out.

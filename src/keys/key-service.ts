@@ -15,7 +15,7 @@ import { encodeAad, isWellFormedContext, type EncryptionContext } from '../crypt
 import { generateDataKey, type DataKeySize } from '../crypto/data-key.js'
 import { formatWrappedKey, parseWrappedKey, type WrappedKey } from '../crypto/wrapped-key.js'
 import { isKeywrapError, KeywrapError } from '../errors.js'
-import type { KeyDescription, KeyProvider, KeyVersionInfo } from '../providers/key-provider.js'
+import { assertUsableVersion, type KeyDescription, type KeyProvider, type KeyVersionInfo } from '../providers/key-provider.js'
 import type { KeyRegistry } from '../providers/key-registry.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { OPERATIONS, type KeyAccessEntry } from '../operations.js'
@@ -137,8 +137,7 @@ export class KeyService {
   unwrap(caller: Caller, alias: string, input: WrappedKeyInput, batch?: BatchItem): Promise<UnwrapResult> {
     const request = { operation: batch?.operation ?? OPERATIONS.unwrap, context: input.context, batchIndex: batch?.index, wrappedKey: input.wrappedKey }
     return this.access(caller, alias, request, async (provider, record) => {
-      const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
-      const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
+      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
       return { plaintext: dek, keyVersion: version.name, primary: version.version === description.primaryVersion }
     })
@@ -147,8 +146,7 @@ export class KeyService {
   rewrap(caller: Caller, alias: string, input: WrappedKeyInput, batch?: BatchItem): Promise<RewrapResult> {
     const request = { operation: batch?.operation ?? OPERATIONS.rewrap, context: input.context, batchIndex: batch?.index, wrappedKey: input.wrappedKey }
     return this.access(caller, alias, request, async (provider, record) => {
-      const usable = this.usableWrappedKey(provider, input.wrappedKey, record)
-      const { wrapped, version, description } = usable instanceof Promise ? await usable : usable
+      const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
       // Authenticated even when there is nothing to do (a cache hit costs no provider call), so that a
       // rotation job is never told that a tampered key, or one presented with the wrong context, is current.
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
@@ -309,13 +307,13 @@ export class KeyService {
    * newer than any this instance knows was made after its last refresh (another instance saw the
    * rotation first), so the key's metadata is read again then, at most once per FRESHEN_INTERVAL_MS.
    */
-  private usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): UsableWrappedKey | Promise<UsableWrappedKey> {
+  private async usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): Promise<UsableWrappedKey> {
     const wrapped = parseWrappedKey(text)
     if (!wrapped) throw new KeywrapError('cannot_unwrap')
     const description = provider.describe()
-    // The common case answers at once, without a promise: the version is one this instance knows.
     if (description.versions.some((v) => v.version >= wrapped.version)) return this.usableVersion(wrapped, description, true, record)
-    return this.freshen(provider).then((freshened) => this.usableVersion(wrapped, freshened.description, freshened.confirmed, record))
+    const freshened = await this.freshen(provider)
+    return this.usableVersion(wrapped, freshened.description, freshened.confirmed, record)
   }
 
   private usableVersion(wrapped: WrappedKey, description: KeyDescription, confirmed: boolean, record: AccessRecord): UsableWrappedKey {
@@ -326,7 +324,7 @@ export class KeyService {
     }
     if (!version) throw new KeywrapError('cannot_unwrap')
     record.keyVersion = version.name
-    assertUsable(version)
+    assertUsableVersion(version.version, version.state)
     return { wrapped, version, description }
   }
 
@@ -405,12 +403,6 @@ export class KeyService {
     await this.deps.cache.set({ alias, wrappedKey, aad }, { plaintext, version })
     return { wrappedKey, keyVersion }
   }
-}
-
-function assertUsable(version: KeyVersionInfo): void {
-  if (version.state === 'ENABLED') return
-  if (version.state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version.version} is destroyed.`)
-  throw new KeywrapError('key_version_not_enabled', `Key version ${version.version} is ${version.state}.`)
 }
 
 /** Runs `work` over the items with bounded parallelism; a failed item becomes its error, in order. */

@@ -5,13 +5,9 @@ import type { KeyProvider } from './key-provider.js'
 import { KeyRegistry } from './key-registry.js'
 import { KeyringFile } from './local/keyring-file.js'
 import { LocalKeyProvider } from './local/local-provider.js'
+import type { Logger } from '../support/logger.js'
 
-export interface ProviderLogger {
-  warn(details: object, message: string): void
-  error(details: object, message: string): void
-}
-
-export async function createKeyRegistry(config: Config, options: { metrics?: Metrics; logger?: ProviderLogger } = {}): Promise<KeyRegistry> {
+export async function createKeyRegistry(config: Config, options: { metrics?: Metrics; logger?: Logger } = {}): Promise<KeyRegistry> {
   const keyring = new KeyringFile(config.home)
   const providers = new Map<string, KeyProvider>()
   const localNames = new Set<string>()
@@ -29,7 +25,7 @@ export async function createKeyRegistry(config: Config, options: { metrics?: Met
 }
 
 /** Loaded only when a gcp-kms:// key is configured: the Cloud KMS client takes ~300 ms to import. */
-async function createCloudKmsProvider(config: Config, uri: string, options: { metrics?: Metrics; logger?: ProviderLogger }): Promise<KeyProvider> {
+async function createCloudKmsProvider(config: Config, uri: string, options: { metrics?: Metrics; logger?: Logger }): Promise<KeyProvider> {
   const [{ GcpKmsKeyProvider }, { createKmsClient }] = await Promise.all([
     import('./gcp-kms/gcp-kms-provider.js'),
     import('./gcp-kms/kms-client.js'),

@@ -3,7 +3,16 @@
  * ever ask it to encrypt a DEK under the primary version, decrypt a DEK, and describe the versions.
  */
 
+import { KeywrapError } from '../errors.js'
+
 export type KeyVersionState = 'ENABLED' | 'DISABLED' | 'DESTROY_SCHEDULED' | 'DESTROYED'
+
+/** Only an ENABLED version encrypts or decrypts: otherwise key_version_destroyed or key_version_not_enabled. */
+export function assertUsableVersion(version: number, state: KeyVersionState): void {
+  if (state === 'ENABLED') return
+  if (state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
+  throw new KeywrapError('key_version_not_enabled', `Key version ${version} is ${state}.`)
+}
 
 export interface KeyVersionInfo {
   /** Version number, 1-based; the number recorded in a wrapped key. */

@@ -3,6 +3,7 @@
  * requests read version states and the primary without calling the provider.
  */
 import type { KeyDescription, KeyProvider } from './key-provider.js'
+import type { Logger } from '../support/logger.js'
 
 export interface ProviderStatus {
   readonly alias: string
@@ -11,10 +12,6 @@ export interface ProviderStatus {
   readonly refreshedAt: string | undefined
   /** Why the last refresh failed, for operators (logs and /readyz); never provider internals to callers. */
   readonly lastError: string | undefined
-}
-
-export interface RefreshLogger {
-  warn(details: object, message: string): void
 }
 
 export class KeyRegistry {
@@ -41,7 +38,7 @@ export class KeyRegistry {
   }
 
   /** Refreshes every provider; returns the aliases whose refresh failed. */
-  async refreshAll(logger?: RefreshLogger): Promise<string[]> {
+  async refreshAll(logger?: Logger): Promise<string[]> {
     const failed: string[] = []
     await Promise.all(
       [...this.providers].map(async ([alias, provider]) => {
@@ -60,7 +57,7 @@ export class KeyRegistry {
   }
 
   /** A real round trip through every provider; alias → whether it worked. Failures are logged. */
-  async probeAll(logger?: RefreshLogger): Promise<Map<string, boolean>> {
+  async probeAll(logger?: Logger): Promise<Map<string, boolean>> {
     const results = new Map<string, boolean>()
     await Promise.all(
       [...this.providers].map(async ([alias, provider]) => {
@@ -76,7 +73,7 @@ export class KeyRegistry {
     return results
   }
 
-  startRefreshing(intervalSeconds: number, logger?: RefreshLogger): void {
+  startRefreshing(intervalSeconds: number, logger?: Logger): void {
     this.stopRefreshing()
     this.timer = setInterval(() => void this.refreshAll(logger), intervalSeconds * 1000)
     this.timer.unref()

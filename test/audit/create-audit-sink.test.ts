@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { CloudLoggingAuditSink } from '../../src/audit/cloud-logging-sink.js'
 import { createAuditSink, parseAuditSinkSetting } from '../../src/audit/create-audit-sink.js'
 import { FileAuditSink } from '../../src/audit/file-sink.js'
-import { parseEmulatorHost } from '../../src/audit/logging-client.js'
+import { parseEmulatorHost } from '../../src/support/emulator-host.js'
 import { StdoutAuditSink } from '../../src/audit/stdout-sink.js'
 import { LoggingStandIn } from '../support/logging-stand-in.js'
 import { auditEntry, MemoryLineStream } from './audit-fixtures.js'
@@ -69,10 +69,12 @@ describe('createAuditSink', () => {
     await assert.rejects(createAuditSink('cloud-logging', { ...options, emulatorHost: 'localhost' }), /LOGGING_EMULATOR_HOST="localhost" must be HOST:PORT/)
   })
 
-  test('parseEmulatorHost reads host:port and [IPv6]:port', () => {
+  test('parseEmulatorHost reads host:port, [IPv6]:port and http://host:port', () => {
     assert.deepEqual(parseEmulatorHost('127.0.0.1:8085'), { host: '127.0.0.1', port: 8085 })
     assert.deepEqual(parseEmulatorHost('[::1]:8085'), { host: '::1', port: 8085 })
-    assert.ok('error' in parseEmulatorHost('127.0.0.1:0'))
-    assert.ok('error' in parseEmulatorHost('127.0.0.1'))
+    assert.deepEqual(parseEmulatorHost('[::1]:9000'), { host: '::1', port: 9000 })
+    assert.deepEqual(parseEmulatorHost('http://localhost:8085'), { host: 'localhost', port: 8085 })
+    assert.deepEqual(parseEmulatorHost('kms_emulator:8085/'), { host: 'kms_emulator', port: 8085 })
+    for (const bad of ['127.0.0.1:0', '127.0.0.1', ':8085', 'host:99999', '::1:8085']) assert.ok('error' in parseEmulatorHost(bad), bad)
   })
 })

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { Entry } from '@google-cloud/logging/build/src/entry.js'
 import type { AuditEntry } from '../../src/audit/audit-entry.js'
-import { AuditChain, canonicalJson, chainHash, GENESIS_HASH, hashedFields, toAuditRecord } from '../../src/audit/chain.js'
+import { canonicalJson } from '../../src/audit/canonical-json.js'
+import { AuditChain, chainHash, GENESIS_HASH, hashedFields, toAuditRecord } from '../../src/audit/chain.js'
 import { auditPayload, entryMetadata, OPERATION_PRODUCER, StructuredLineFormatter } from '../../src/audit/structured-lines.js'
 import { arbitraryEntries as entries, auditEntry } from './audit-fixtures.js'
 
@@ -25,7 +26,7 @@ describe('structured audit lines', () => {
       fc.property(entries, (entry) => {
         const ours = new AuditChain('chain-x')
         const reference = new AuditChain('chain-x')
-        const line = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(ours.sealEntry(entry), entry)
+        const line = new StructuredLineFormatter({ projectId: PROJECT, logName: LOG }).format(ours.seal(toAuditRecord(entry)), entry)
         assert.ok(line.endsWith('}\n') && line.indexOf('\n') === line.length - 1, 'one line')
         assert.deepStrictEqual(JSON.parse(line), libraryLine(reference, entry))
       }),

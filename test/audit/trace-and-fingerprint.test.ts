@@ -75,6 +75,11 @@ describe('fingerprintWrappedKey', () => {
     assert.equal(Buffer.from(fingerprint, 'base64url').length, 16)
   })
 
+  test('is the first 16 bytes of HMAC-SHA256 (a known answer, from openssl dgst -sha256 -mac HMAC)', () => {
+    assert.equal(fingerprintWrappedKey(Buffer.alloc(32, 1), 'kw1.1.AA'), 'HgzbZOmKU9gOZ1QYyOS1eg')
+    assert.equal(new WrappedKeyFingerprints(Buffer.alloc(32, 1)).ofNew('kw1.1.AA'), 'HgzbZOmKU9gOZ1QYyOS1eg')
+  })
+
   test('differs across fingerprint keys and across wrapped keys', () => {
     const fingerprint = fingerprintWrappedKey(key, wrappedKey)
     assert.notEqual(fingerprintWrappedKey(randomBytes(32), wrappedKey), fingerprint)

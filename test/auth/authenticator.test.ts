@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import Fastify from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 import { buildApp } from '../../src/app.js'
-import { AuthFailure, JwtAuthenticator, type AuthLogger } from '../../src/auth/authenticator.js'
+import { AuthFailure, JwtAuthenticator } from '../../src/auth/authenticator.js'
+import type { Logger } from '../../src/support/logger.js'
 import { createAuthenticator } from '../../src/auth/create-authenticator.js'
 import { loadDevIssuer, mintDevToken } from '../../src/auth/dev-issuer.js'
 import { composeDependencies } from '../../src/compose.js'
@@ -154,14 +155,18 @@ test('refusals carry their reason to the request log (as the cause), and only th
 
 test('Fastify request logs can be the authenticator logger', () => {
   const app = Fastify()
-  const logger: AuthLogger = app.log
+  const logger: Logger = app.log
   assert.equal(typeof logger.debug, 'function')
 })
 
 test('useLogger(): refusals are logged at debug with their reason, never with the token', async () => {
   const lines: string[] = []
   const local = new JwtAuthenticator([{ issuer: ISSUER, audience: 'keywrap', algorithms: ['EdDSA'], key: publicKey }], { maxTokenBytes: 8192 })
-  local.useLogger({ debug: (details, message) => lines.push(`debug ${message} ${JSON.stringify(details)}`), warn: (details, message) => lines.push(`warn ${message} ${JSON.stringify(details)}`) })
+  local.useLogger({
+    debug: (details, message) => lines.push(`debug ${message} ${JSON.stringify(details)}`),
+    warn: (details, message) => lines.push(`warn ${message} ${JSON.stringify(details)}`),
+    error: (details, message) => lines.push(`error ${message} ${JSON.stringify(details)}`),
+  })
   const expired = await token({ iat: now() - 7200, exp: now() - 3600 })
   await assert.rejects(local.authenticate(`Bearer ${expired}`))
   assert.equal(lines.length, 1)

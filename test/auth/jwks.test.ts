@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { exportJWK } from 'jose'
 import { createAuthenticator } from '../../src/auth/create-authenticator.js'
-import type { AuthLogger, JwtAuthenticator } from '../../src/auth/authenticator.js'
+import type { JwtAuthenticator } from '../../src/auth/authenticator.js'
+import type { Logger } from '../../src/support/logger.js'
 import type { JwksSettings } from '../../src/config/auth-settings.js'
 import { Metrics } from '../../src/metrics/metrics.js'
 import { generateSigningKey, startAttackerListener, startJwksServer, type JwksServer } from '../support/jwks-server.js'
@@ -44,9 +45,10 @@ async function setup(jwks: Partial<JwksSettings>, options: { warm?: boolean } = 
   servers.push(server)
   const metrics = new Metrics()
   const logged: Setup['logged'] = []
-  const logger: AuthLogger = {
+  const logger: Logger = {
     debug: (details, message) => logged.push({ level: 'debug', details: details as Record<string, unknown>, message }),
     warn: (details, message) => logged.push({ level: 'warn', details: details as Record<string, unknown>, message }),
+    error: (details, message) => logged.push({ level: 'error', details: details as Record<string, unknown>, message }),
   }
   const settings = settingsWith([jwksIssuer(server.url)], {
     jwks: { timeoutSeconds: 1, cooldownSeconds: 30, cacheMaxAgeSeconds: 600, staleIfErrorSeconds: 3600, ...jwks },
@@ -71,7 +73,11 @@ test('warm() with the endpoint down logs a warning and does not throw; the first
   const authenticator = await createAuthenticator(settingsWith([jwksIssuer(server.url)]), {
     home: '/nonexistent',
     mode: 'production',
-    logger: { debug: () => undefined, warn: (details, message) => logged.push(`${message}: ${JSON.stringify(details)}`) },
+    logger: {
+      debug: () => undefined,
+      warn: (details, message) => logged.push(`${message}: ${JSON.stringify(details)}`),
+      error: (details, message) => logged.push(`${message}: ${JSON.stringify(details)}`),
+    },
   })
   await authenticator.warm()
   assert.equal(logged.length, 1)

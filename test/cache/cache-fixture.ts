@@ -34,11 +34,17 @@ const prefixesUsed = new Map<string, Set<string>>()
 /** The KEK every instance gets unless a test gives one: one fleet, one KEK. */
 export const fleetKekSecret = randomBytes(32)
 
+/**
+ * The command deadline of a test that is not about timeouts: a Redis answer late by real
+ * milliseconds on a loaded machine must not turn a hit into a miss under a test's manual clock.
+ */
+export const GENEROUS_COMMAND_TIMEOUT_MS = 10_000
+
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
   const { url, connection, kek = new CountingProvider(fleetKekSecret), l1Entries = 100, waitReady = true, keyPrefix = 'kw:', ...store } = options
   if (url !== undefined) prefixesUsed.set(url, (prefixesUsed.get(url) ?? new Set()).add(keyPrefix))
   // As production configures the DEK cache's client (createDekCache).
-  const redis = createRedisClient({ ...(connection ?? { url }), autoPipelining: true })
+  const redis = createRedisClient({ commandTimeoutMs: GENEROUS_COMMAND_TIMEOUT_MS, ...(connection ?? { url }), autoPipelining: true })
   const metrics = new Metrics()
   const l2 = new RedisDekStore({ ...store, keyPrefix, redis, kek, metrics })
   if (waitReady) await ready(redis)

@@ -11,7 +11,7 @@ import { Metrics } from '../../src/metrics/metrics.js'
 import { KeyringFile } from '../../src/providers/local/keyring-file.js'
 import { LocalKeyProvider } from '../../src/providers/local/local-provider.js'
 import { redisUrlForTests, testKeyPrefix } from '../support/redis-server.js'
-import { closeInstances, counter, dekKey, fleetKekSecret, keysUnder, manualClock, newDek, rawClient, startInstance } from './cache-fixture.js'
+import { closeInstances, counter, GENEROUS_COMMAND_TIMEOUT_MS, dekKey, fleetKekSecret, keysUnder, manualClock, newDek, rawClient, startInstance } from './cache-fixture.js'
 import { CountingProvider } from './counting-provider.js'
 
 let url: string
@@ -403,7 +403,7 @@ test('createDekCache: L1 alone without Redis settings; L1 in front of L2 with th
   const keyPrefix = testKeyPrefix('factory')
   const settings = (l1Entries: number) => ({
     l1: { maxEntries: l1Entries, ttlSeconds: 60 },
-    redis: { connection: { url }, kek: new CountingProvider(fleetKekSecret), keyPrefix, ttlSeconds: 60 },
+    redis: { connection: { url, commandTimeoutMs: GENEROUS_COMMAND_TIMEOUT_MS }, kek: new CountingProvider(fleetKekSecret), keyPrefix, ttlSeconds: 60 },
   })
   const [a, b] = await Promise.all([createDekCache(settings(10)), createDekCache(settings(0))])
   t.after(async () => {

@@ -8,14 +8,15 @@ import type { KeyManagementServiceClient } from '@google-cloud/kms/build/src/v1/
 import type { CallOptions } from 'google-gax'
 import { KeywrapError } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
-import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider } from '../key-provider.js'
+import { assertUsableVersion, type DecryptResult, type EncryptResult, type KeyDescription, type KeyProvider } from '../key-provider.js'
 import { checksumOf, verifiedEncryptResponse, verifiedPlaintext } from './integrity.js'
 import { describeCryptoKey } from './key-metadata.js'
-import { classifyFailure, describeFailure, failureCodeOf, toKeywrapError, type KmsMethod, type ProviderLogger } from './kms-errors.js'
+import { classifyFailure, describeFailure, failureCodeOf, toKeywrapError, type KmsMethod } from './kms-errors.js'
 import { RefreshOrder } from '../refresh-order.js'
 import { ProbeThrottle } from './probe-throttle.js'
 import { isCryptoKeyName, versionNumberOf } from './resource-names.js'
-import { withDeadline, type RetryPolicy } from './retry.js'
+import { withRetries, type RetryPolicy } from './retry.js'
+import type { Logger } from '../../support/logger.js'
 
 /** The client methods the provider uses; a KeyManagementServiceClient in production. */
 export type KmsClient = Pick<KeyManagementServiceClient, 'encrypt' | 'decrypt' | 'getCryptoKey' | 'listCryptoKeyVersions' | 'close'>
@@ -31,7 +32,7 @@ export interface GcpKmsKeyProviderOptions {
   /** Retries after a failed CRC32C check (default 2). */
   readonly maxIntegrityRetries?: number
   readonly metrics?: Metrics
-  readonly logger?: ProviderLogger
+  readonly logger?: Logger
   /** Jitter source, uniform in [0, 1) (default Math.random). */
   readonly random?: () => number
   /** Clock for the probe's cache, in ms (default Date.now). */
@@ -50,7 +51,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
   private readonly client: KmsClient
   private readonly retryPolicy: RetryPolicy
   private readonly metrics: Metrics | undefined
-  private readonly logger: ProviderLogger | undefined
+  private readonly logger: Logger | undefined
   private readonly probeThrottle: ProbeThrottle
   private description: KeyDescription | undefined
   private readonly refreshes = new RefreshOrder()
@@ -168,7 +169,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
     }
     const onRetry = (error: unknown) => metrics?.providerRetries.inc({ provider: PROVIDER, method, reason: failureCodeOf(error) })
     try {
-      return await withDeadline(this.retryPolicy, timed, classifyFailure, onRetry)
+      return await withRetries(this.retryPolicy, timed, classifyFailure, onRetry)
     } catch (error) {
       throw toKeywrapError(error, { keyName: this.keyName, method, logger: this.logger })
     }
@@ -177,9 +178,7 @@ export class GcpKmsKeyProvider implements KeyProvider {
   /** Refuses, before any call, a version the last refresh saw disabled or destroyed; unknown versions go to KMS. */
   private refuseUnusable(version: number): void {
     const state = this.description?.versions.find((v) => v.version === version)?.state
-    if (state === undefined || state === 'ENABLED') return
-    if (state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
-    throw new KeywrapError('key_version_not_enabled', `Key version ${version} is ${state}.`)
+    if (state !== undefined) assertUsableVersion(version, state)
   }
 
   /**

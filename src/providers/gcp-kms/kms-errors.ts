@@ -7,20 +7,16 @@ import { grpc } from 'google-gax'
 import { isKeywrapError, KeywrapError } from '../../errors.js'
 import { IntegrityError } from './integrity.js'
 import type { FailureKind } from './retry.js'
+import type { Logger } from '../../support/logger.js'
 
 const { status } = grpc
 
 export type KmsMethod = 'Encrypt' | 'Decrypt' | 'GetCryptoKey' | 'ListCryptoKeyVersions'
 
-export interface ProviderLogger {
-  warn(details: object, message: string): void
-  error(details: object, message: string): void
-}
-
 export interface FailureContext {
   readonly keyName: string
   readonly method: KmsMethod
-  readonly logger?: ProviderLogger
+  readonly logger?: Logger
 }
 
 /** Seconds a client should wait after an outage or a deadline, and after a quota refusal. */

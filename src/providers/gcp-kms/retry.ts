@@ -28,7 +28,7 @@ const MIN_ATTEMPT_MS = 20
  * Runs `attempt` until it succeeds, a failure is not to be retried, or the budget is spent; then throws
  * the last failure as it was. `onRetry` is told about each failure that is retried.
  */
-export async function withDeadline<T>(
+export async function withRetries<T>(
   policy: RetryPolicy,
   attempt: (timeoutMs: number) => Promise<T>,
   classify: (error: unknown) => FailureKind,

@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto'
 import { randomBytesPooled } from '../../crypto/random-pool.js'
 import { KeywrapError } from '../../errors.js'
-import type { DecryptResult, EncryptResult, KeyDescription, KeyProvider, KeyVersionInfo } from '../key-provider.js'
+import { assertUsableVersion, type DecryptResult, type EncryptResult, type KeyDescription, type KeyProvider, type KeyVersionInfo } from '../key-provider.js'
 import { RefreshOrder } from '../refresh-order.js'
 import type { KeyringFile, StoredKey } from './keyring-file.js'
 
@@ -40,18 +40,12 @@ export class LocalKeyProvider implements KeyProvider {
     const { description, secrets } = this.current()
     const version = description.primaryVersion
     const secret = this.usableSecret(secrets, description, version)
-    // Written in place: version, IV, then the cipher's output and tag (one allocation, not five).
-    const ciphertext = Buffer.allocUnsafe(HEADER_BYTES + IV_BYTES + plaintext.length + TAG_BYTES)
-    ciphertext.writeUInt32BE(version)
+    const header = Buffer.alloc(HEADER_BYTES)
+    header.writeUInt32BE(version)
     const iv = randomBytesPooled(IV_BYTES)
-    iv.copy(ciphertext, HEADER_BYTES)
     const cipher = createCipheriv('aes-256-gcm', secret, iv)
-    cipher.setAAD(this.boundAad(ciphertext.subarray(0, HEADER_BYTES), aad))
-    let offset = HEADER_BYTES + IV_BYTES + cipher.update(plaintext).copy(ciphertext, HEADER_BYTES + IV_BYTES)
-    offset += cipher.final().copy(ciphertext, offset)
-    // GCM gives exactly as many bytes as it takes; anything else would leave pool memory in the output.
-    if (offset + TAG_BYTES !== ciphertext.length) throw new Error('AES-GCM returned an unexpected length.')
-    cipher.getAuthTag().copy(ciphertext, offset)
+    cipher.setAAD(this.boundAad(header, aad))
+    const ciphertext = Buffer.concat([header, iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
     return { ciphertext, version }
   }
 
@@ -107,10 +101,7 @@ export class LocalKeyProvider implements KeyProvider {
   private usableSecret(secrets: ReadonlyMap<number, KeyObject>, description: KeyDescription, version: number): KeyObject {
     const info = description.versions.find((v) => v.version === version)
     if (!info) throw new KeywrapError('cannot_unwrap')
-    if (info.state === 'DESTROYED') throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
-    if (info.state !== 'ENABLED') {
-      throw new KeywrapError('key_version_not_enabled', `Key version ${version} is ${info.state}.`)
-    }
+    assertUsableVersion(version, info.state)
     const secret = secrets.get(version)
     if (!secret) throw new KeywrapError('key_version_destroyed', `Key version ${version} is destroyed.`)
     return secret
