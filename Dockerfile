@@ -6,6 +6,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json openapi.yaml ./
 COPY src ./src
 COPY routes ./routes
+# The encrypt and decrypt commands are built from the client package's sources.
+COPY client/src ./client/src
 RUN npm run build && npm prune --omit=dev
 
 FROM node:24-slim

@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', 'src/http/openapi-types.ts'] },
+  { ignores: ['node_modules/', 'dist/', 'client/dist/', 'coverage/', 'src/http/openapi-types.ts', 'client/src/openapi-types.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -15,6 +15,11 @@ export default tseslint.config(
   },
   {
     files: ['src/config/**', 'test/**', 'bench/**'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    // The client package ships alone: it reads the one variable Google's libraries read too.
+    files: ['client/src/google-id-token.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
 )

@@ -12,6 +12,7 @@ import { KeyringFile } from '../src/providers/local/keyring-file.js'
 import { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { LoggingStandIn } from '../test/support/logging-stand-in.js'
 import { redisUrlForTests } from '../test/support/redis-server.js'
+import { clientFacts } from './client.js'
 import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { timerStalls } from './machine-noise.js'
 import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
@@ -23,12 +24,15 @@ if (process.argv.includes('--help')) {
     'usage: npm run bench [-- --quick]\n\n' +
       '  (no option)  the full run (several minutes); writes it to\n' +
       `               ${RESULTS_FOLDER}/YYYY-MM-DD-nodeN.json and .md (-2, -3… when that day's name is taken)\n` +
-      '  --quick      a short run (under a minute) that writes nothing\n',
+      '  --quick      a short run (under a minute) that writes nothing\n' +
+      '  --client-only  only the client package\'s section (with --quick or not), which writes nothing\n',
   )
   process.exit(0)
 }
 
 const quick = process.argv.includes('--quick')
+/** Only the client package's section (a run of its own: no results file is written). */
+const clientOnly = process.argv.includes('--client-only')
 const DURATION_SECONDS = quick ? 1 : 8
 /** A row with a target alternates with the baseline in this many slices of SLICE_SECONDS (16 s of each in all). */
 const SLICES = 8
@@ -71,16 +75,19 @@ async function main(): Promise<void> {
     kmsAddress: kmsServer.address,
     redisUrl: await redisUrlForTests(),
   }
-  if (!quick) {
+  if (!quick && !clientOnly) {
     const stalls = await timerStalls(10)
     context.facts.idleTimerStallsOver5MsIn10s = stalls.over5Ms
     context.facts.idleTimerLongestStallMs = stalls.longestMs
   }
   try {
-    await localScenarios(context)
-    await redisScenarios(context)
-    await authAndAuditScenarios(context)
-    await cloudKmsScenarios(context)
+    if (!clientOnly) {
+      await localScenarios(context)
+      await redisScenarios(context)
+      await authAndAuditScenarios(context)
+      await cloudKmsScenarios(context)
+    }
+    await clientScenarios(context)
   } finally {
     await kmsServer.close()
     await baseline.stop()
@@ -254,9 +261,17 @@ async function cloudKmsScenarios(context: Context): Promise<void> {
   })
 }
 
+/** @keywrap/client against keywrap on the embedded default, its audit trail in a file to count service calls. */
+async function clientScenarios(context: Context): Promise<void> {
+  const auditFile = join(context.home, `client-audit-${Date.now()}.jsonl`)
+  await withKeywrap(context, { KEYWRAP_AUDIT_SINK: `file:${auditFile}` }, async (keywrap) => {
+    Object.assign(context.facts, await clientFacts(keywrap, { quick, token: context.token, auditFile }))
+  })
+}
+
 async function report(context: Context): Promise<void> {
   const { rows, facts } = context
-  const floor = rows[0]!.requestsPerSecond
+  const floor = rows[0]?.requestsPerSecond ?? 0
   for (const row of rows) {
     row.baselineRequestsPerSecond ??= floor
     row.ratioToBaseline = ratio(row.requestsPerSecond, row.baselineRequestsPerSecond)
@@ -293,7 +308,7 @@ async function report(context: Context): Promise<void> {
   const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')
   const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n`
   process.stdout.write(`\n${markdown}`)
-  if (!quick) {
+  if (!quick && !clientOnly) {
     const stem = await resultFileStem(new Date(), process.versions.node)
     await writeFile(`${stem}.json`, `${JSON.stringify({ header, rows, latencyHeader, latencyRows: context.latencyRows, facts }, null, 2)}\n`)
     await writeFile(`${stem}.md`, markdown)

@@ -1,6 +1,8 @@
 /** Every `keywrap` command, in the order `keywrap help` lists them. */
 import { auditVerifyCommand } from './audit-verify.js'
 import type { Command } from './command.js'
+import { decryptCommand } from './decrypt.js'
+import { encryptCommand } from './encrypt.js'
 import { keysDisableCommand, keysEnableCommand, keysListCommand, keysRotateCommand } from './keys.js'
 import { tokenCommand } from './token.js'
 
@@ -11,4 +13,6 @@ export const COMMANDS: readonly Command[] = [
   keysDisableCommand,
   keysEnableCommand,
   auditVerifyCommand,
+  encryptCommand,
+  decryptCommand,
 ]

@@ -1,0 +1,11 @@
+/** @keywrap/client: the key service's API, and envelope encryption with cached data keys. */
+export { KeywrapClient } from './keywrap-client.js'
+export type * from './keywrap-client.js'
+export { KeywrapError } from './keywrap-error.js'
+export type { KeywrapErrorCode, KeywrapErrorFields, Problem } from './keywrap-error.js'
+export type { RetryOptions } from './retry-policy.js'
+export { EnvelopeEncryptor } from './envelope-encryptor.js'
+export type { EnvelopeEncryptorOptions } from './envelope-encryptor.js'
+export type { CacheLimits } from './data-key-cache.js'
+export { googleIdToken } from './google-id-token.js'
+export type { GoogleIdTokenOptions } from './google-id-token.js'

@@ -1,0 +1,53 @@
+/** A pass-through stream that draws how much of a file has gone through it, on a terminal. */
+import { Transform, type TransformCallback } from 'node:stream'
+
+export interface Terminal {
+  readonly columns?: number
+  write(text: string): unknown
+}
+
+const REDRAW_EVERY_MS = 100
+
+export class ProgressBar extends Transform {
+  #done = 0
+  #drawnAt = -Infinity
+
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly terminal: Terminal,
+    private readonly now: () => number = Date.now,
+  ) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#done += chunk.length
+    if (this.now() - this.#drawnAt >= REDRAW_EVERY_MS) this.#draw()
+    callback(null, chunk)
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#draw()
+    this.terminal.write('\n')
+    callback()
+  }
+
+  #draw(): void {
+    this.#drawnAt = this.now()
+    this.terminal.write(`\r${progressLine(this.label, this.#done, this.total, this.terminal.columns ?? 80)}`)
+  }
+}
+
+/** `LABEL [#####.....]  45%  450.0/1000.0 MiB`, as wide as the terminal allows. */
+export function progressLine(label: string, done: number, total: number, columns: number): string {
+  const fraction = total > 0 ? Math.min(1, done / total) : 1
+  const figures = `${String(Math.floor(fraction * 100)).padStart(3)}%  ${mebibytes(done)}/${mebibytes(total)} MiB`
+  const width = Math.max(10, Math.min(50, columns - label.length - figures.length - 6))
+  const filled = Math.round(fraction * width)
+  return `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${figures}`
+}
+
+function mebibytes(bytes: number): string {
+  return (bytes / 1048576).toFixed(1)
+}
