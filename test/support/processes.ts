@@ -35,7 +35,11 @@ export async function startServer(env: Record<string, string>, options: { stdout
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 20_000)
+    // A server that has not started by then is killed, so that it cannot keep the test file running.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`server did not start within 60 s:\n${stderr}`))
+    }, 60_000)
     const check = () => {
       const match = /listening on http:\/\/localhost:(\d+)/.exec(stderr)
       if (match) {
