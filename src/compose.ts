@@ -72,7 +72,7 @@ async function developmentFingerprintKey(home: string): Promise<Buffer> {
   return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64')
 }
 
-function redisConnection(redis: RedisSettings): RedisConnectionOptions {
+export function redisConnection(redis: RedisSettings): RedisConnectionOptions {
   return {
     ...(redis.url && { url: redis.url }),
     ...(redis.clusterNodes && { cluster: redis.clusterNodes }),
