@@ -44,7 +44,7 @@ export default fp(problemReplies, { name: 'problem-replies' })
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: KeywrapError): FastifyReply {
   if (error.code === 'unauthenticated') {
     const hasToken = request.headers.authorization !== undefined
-    reply.header('www-authenticate', hasToken ? 'Bearer realm="keywrap", error="invalid_token"' : 'Bearer realm="keywrap"')
+    reply.header('www-authenticate', hasToken ? `Bearer realm="keywrap", error="invalid_token", error_description="${errorDescription(error)}"` : 'Bearer realm="keywrap"')
   }
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
   return reply
@@ -53,6 +53,11 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     .type('application/problem+json')
     .serializer(JSON.stringify)
     .send(toProblem(error, request.id))
+}
+
+/** The problem's detail in the characters RFC 6750 allows in error_description (printable ASCII but " and \\). */
+function errorDescription(error: KeywrapError): string {
+  return (error.detail ?? error.message).replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '?')
 }
 
 function asKeywrapError(error: FastifyError): KeywrapError {

@@ -45,7 +45,7 @@ async function setup(jwks: Partial<JwksSettings>, options: { warm?: boolean } = 
   const metrics = new Metrics()
   const logged: Setup['logged'] = []
   const logger: AuthLogger = {
-    debug: (details, message) => logged.push({ level: 'debug', details: details as Record<string, unknown>, message }),
+    info: (details, message) => logged.push({ level: 'info', details: details as Record<string, unknown>, message }),
     warn: (details, message) => logged.push({ level: 'warn', details: details as Record<string, unknown>, message }),
   }
   const settings = settingsWith([jwksIssuer(server.url)], {
@@ -71,7 +71,7 @@ test('warm() with the endpoint down logs a warning and does not throw; the first
   const authenticator = await createAuthenticator(settingsWith([jwksIssuer(server.url)]), {
     home: '/nonexistent',
     mode: 'production',
-    logger: { debug: () => undefined, warn: (details, message) => logged.push(`${message}: ${JSON.stringify(details)}`) },
+    logger: { info: () => undefined, warn: (details, message) => logged.push(`${message}: ${JSON.stringify(details)}`) },
   })
   await authenticator.warm()
   assert.equal(logged.length, 1)
