@@ -20,13 +20,20 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, NODE_ENV: 'development', ...env }
 }
 
-/**
- * Starts `node --import tsx src/server.ts` (what `npm start` runs) and waits for its welcome line.
- * `stdoutFd`: a file descriptor for the server's stdout instead of a pipe (e.g. /dev/full).
- */
-export async function startServer(env: Record<string, string>, options: { stdoutFd?: number } = {}): Promise<RunningServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: REPO_ROOT,
+export interface StartOptions {
+  /** A file descriptor for the server's stdout instead of a pipe (e.g. /dev/full). */
+  readonly stdoutFd?: number
+  /** Another way to start it, e.g. ['npm', 'start']; `process` is then that command's process. */
+  readonly command?: readonly [string, ...string[]]
+  /** Default: the repository. */
+  readonly cwd?: string
+}
+
+/** Starts `node --import tsx src/server.ts` (what `npm start` runs) and waits for its welcome line. */
+export async function startServer(env: Record<string, string>, options: StartOptions = {}): Promise<RunningServer> {
+  const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/server.ts']
+  const child = spawn(file, args, {
+    cwd: options.cwd ?? REPO_ROOT,
     env: childEnv({ PORT: '0', ...env }),
     stdio: ['pipe', options.stdoutFd ?? 'pipe', 'pipe'],
   }) as ChildProcessWithoutNullStreams
