@@ -489,7 +489,10 @@ export interface components {
         };
     };
     parameters: {
-        /** @description The key alias, as configured (`default` in development). */
+        /**
+         * @description The key alias, as configured (`default` in development).
+         * @example default
+         */
         Alias: components["schemas"]["Alias"];
     };
     requestBodies: never;
@@ -503,7 +506,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -540,7 +546,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -577,7 +586,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -615,7 +627,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -653,7 +668,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -689,7 +707,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -725,7 +746,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -785,7 +809,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
