@@ -11,7 +11,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { REPO_ROOT, runNode, startServer, type RunningServer } from './support/processes.js'
+import { REPO_ROOT, runNode, startServer, userEnv, type RunningServer } from './support/processes.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -57,8 +57,8 @@ describe('npm run build, npm prune --omit=dev, npm run start:prod', () => {
     await execFileAsync('cp', ['-al', join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules')]).catch(() =>
       execFileAsync('cp', ['-a', join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules')]),
     )
-    await execFileAsync('npm', ['run', 'build'], { cwd: dir })
-    await execFileAsync('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: dir })
+    await execFileAsync('npm', ['run', 'build'], { cwd: dir, env: userEnv() })
+    await execFileAsync('npm', ['prune', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: dir, env: userEnv() })
   })
   after(() => rm(dir, { recursive: true, force: true }))
 

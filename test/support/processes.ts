@@ -13,11 +13,20 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; elapsedMs: number }>
 }
 
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = { ...process.env }
+/**
+ * The environment of a user's shell: without the test runner's context, and without the npm_config_*
+ * of whatever npm or npx runs the tests (under `npx -c` they would make a child's own `npm start` or
+ * `npx keywrap` a usage error).
+ */
+export function userEnv(): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_config_')))
   delete base.NODE_TEST_CONTEXT
   delete base.KEYWRAP_CONFIG
-  return { ...base, NODE_ENV: 'development', ...env }
+  return base
+}
+
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...userEnv(), NODE_ENV: 'development', ...env }
 }
 
 export interface StartOptions {
