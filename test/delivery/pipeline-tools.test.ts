@@ -15,7 +15,7 @@ import { REPO_ROOT } from '../support/processes.js'
 const read = (name: string) => readFile(join(REPO_ROOT, name), 'utf8')
 
 /** Debian's essential utilities: in every Debian-based image, slim ones included. */
-const DEBIAN_BASE = ['bash', 'sh', 'cp', 'mv', 'rm', 'mkdir', 'cat', 'find', 'xargs', 'grep', 'sed', 'tar', 'gzip', 'sleep', 'env', 'mktemp', 'head', 'tail', 'tr', 'sort', 'apt-get', 'dpkg', 'test', 'true']
+const DEBIAN_BASE = ['bash', 'sh', 'cp', 'mv', 'rm', 'mkdir', 'cat', 'find', 'xargs', 'grep', 'sed', 'tar', 'gzip', 'sleep', 'env', 'mktemp', 'head', 'tail', 'tr', 'sort', 'seq', 'date', 'ls', 'touch', 'chmod', 'wc', 'cut', 'dirname', 'basename', 'apt-get', 'dpkg', 'test', 'true']
 
 /** Images the pipeline may use, each with the programs it has and the entrypoint it runs by default. */
 const IMAGES: Readonly<Record<string, { readonly tools: readonly string[]; readonly entrypoint?: string }>> = {
@@ -36,7 +36,7 @@ const DEBIAN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
 }
 
 /** Shell words that are not programs. */
-const SHELL_BUILTINS = new Set(['export', 'echo', 'cd', 'set', 'source', '.', 'exit', 'read', 'printf', 'local', 'return', 'if', 'then', 'fi', 'for', 'do', 'done', 'while', 'wait', 'kill', 'trap', 'unset', 'shift', ':'])
+const SHELL_BUILTINS = new Set(['export', 'echo', 'cd', 'set', 'source', '.', 'exit', 'read', 'printf', 'local', 'return', 'if', 'then', 'fi', 'for', 'do', 'done', 'while', 'wait', 'kill', 'trap', 'unset', 'shift', ':', 'break', 'continue', 'until', 'else', 'elif', 'case', 'esac', 'in', 'jobs', 'true', 'false'])
 
 function imageOf(name: string) {
   const image = IMAGES[name]
@@ -75,7 +75,8 @@ async function programsTheTestsRun(): Promise<Map<string, string>> {
   const readme = await read('README.md')
   const readmeTest = await read('test/readme.test.ts')
   for (const [, name, block] of readme.matchAll(/<!-- ([\w-]+):start -->\n```sh\n([\s\S]*?)```/g)) {
-    if (!readmeTest.includes(`<!-- ${name}:start -->`) && !(name === 'walkthrough' && readmeTest.includes('walkthrough:start'))) continue
+    // The blocks test/readme.test.ts runs, named by their markers.
+    if (!readmeTest.includes(`shellBlock('${name}')`) && !readmeTest.includes(`<!-- ${name}:start -->`)) continue
     for (const program of programsOf(block!)) found.set(program, `README.md ${name}`)
   }
   return found
