@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Contract } from '../src/http/openapi-contract.js'
+import { installJsonBodyParser } from '../src/http/json-body.js'
 import { OPERATIONS } from '../src/operations.js'
 import batchRewrap from './batch-rewrap.js'
 import batchUnwrap from './batch-unwrap.js'
@@ -38,6 +39,7 @@ export const routes: readonly RouteDefinition[] = [
 function registerRoutes(app: FastifyInstance, { contract, services }: { contract: Contract; services: RouteServices }, done: () => void): void {
   // Bodies are JSON or nothing; any other media type is a 415, not a string for the schema to reject.
   app.removeContentTypeParser(['text/plain'])
+  installJsonBodyParser(app)
   for (const route of routes) {
     const operation = contract.operations.get(route.operationId)
     if (!operation) throw new Error(`routes/${route.operationId}: openapi.yaml has no operation with this operationId`)
@@ -46,10 +48,11 @@ function registerRoutes(app: FastifyInstance, { contract, services }: { contract
       url: operation.url,
       schema: operation.schema,
       config: { operationId: route.operationId, operation: OPERATIONS[route.operationId] },
-      // A POST whose fields are all optional may come with no body at all.
+      // A POST whose fields are all optional may come with no body at all; a JSON null is a body, and
+      // the schema refuses it like any other non-object.
       ...(operation.schema.body && {
         preValidation: (request, _reply, hookDone) => {
-          request.body ??= {}
+          if (request.body === undefined) request.body = {}
           hookDone()
         },
       }),

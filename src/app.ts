@@ -13,6 +13,7 @@ import { LOCAL_PROJECT_ID, type Config } from './config/config.js'
 import apiDocs from './http/api-docs.js'
 import authentication from './http/authentication.js'
 import { batchItemValidator } from './http/batch-items.js'
+import { clientErrorProblem } from './http/client-errors.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import problemReplies from './http/problem-replies.js'
 import rateLimit from './http/rate-limit.js'
@@ -50,6 +51,7 @@ function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | 
     // its left was written by the client and must not reach the audit trail as the caller's address.
     trustProxy: config.http.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     return503OnClosing: true,
+    clientErrorHandler: clientErrorProblem,
     // One line per request, written on completion (request-metrics.ts), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,

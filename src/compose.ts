@@ -73,7 +73,7 @@ async function developmentFingerprintKey(home: string): Promise<Buffer> {
   return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64')
 }
 
-function redisConnection(redis: RedisSettings): RedisConnectionOptions {
+export function redisConnection(redis: RedisSettings): RedisConnectionOptions {
   return {
     ...(redis.url && { url: redis.url }),
     ...(redis.clusterNodes && { cluster: redis.clusterNodes }),
@@ -114,6 +114,7 @@ function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): Prom
 /** Until the app's logger exists, operator-facing provider messages go to stderr as JSON lines. */
 const stderrOperatorLog: Logger = {
   debug: () => undefined,
+  info: (details, message) => process.stderr.write(`${JSON.stringify({ severity: 'INFO', message, ...details })}\n`),
   warn: (details, message) => process.stderr.write(`${JSON.stringify({ severity: 'WARNING', message, ...details })}\n`),
   error: (details, message) => process.stderr.write(`${JSON.stringify({ severity: 'ERROR', message, ...details })}\n`),
 }

@@ -11,6 +11,7 @@ import { heapBudgetViolation } from './config/heap-budget.js'
 import { ConfigError, DEFAULTS, loadConfig } from './config/load-config.js'
 import type { Config } from './config/config.js'
 import { requestLoggerOptions } from './http/request-logger.js'
+import { logStartupWarnings } from './startup-warnings.js'
 import { BatchedLineWriter } from './support/stdout-lines.js'
 
 async function main(): Promise<void> {
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
   if (config.mode === 'development' && config.auth.devIssuer) printWelcome(config, port)
+  await logStartupWarnings(config, app.log)
 }
 
 let stdoutErrorReported = false

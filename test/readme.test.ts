@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { ENVIRONMENT_SETTINGS } from '../src/config/load-config.js'
-import { REPO_ROOT, startServer } from './support/processes.js'
+import { REPO_ROOT, startServer, userEnv } from './support/processes.js'
 import { freePort } from './support/redis-server.js'
 
 const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8')
@@ -69,8 +69,7 @@ function shellBlock(name: string): string {
  * this test (under `npx -c`, they would turn the walkthrough's own `npx keywrap` into a usage error).
  */
 async function runAsPasted(script: string, home: string): Promise<{ code: number; output: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_config_')))
-  const shell = spawn('bash', ['-c', script], { cwd: REPO_ROOT, env: { ...env, KEYWRAP_HOME: home } })
+  const shell = spawn('bash', ['-c', script], { cwd: REPO_ROOT, env: { ...userEnv(), KEYWRAP_HOME: home } })
   let output = ''
   shell.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
   shell.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))

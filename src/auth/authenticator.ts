@@ -1,8 +1,10 @@
 /**
  * Bearer-token authentication: the Authorization header in, a Principal out, or `unauthenticated`.
  * Verification follows RFC 8725: algorithms pinned per issuer to asymmetric ones, keys only from the
- * issuer's configured source, `exp`, `iat` and `sub` required, lifetime capped. The caller learns only
- * that the token is not valid; the reason goes to metrics.authFailures{reason} and a debug log.
+ * issuer's configured source, `exp`, `iat` and `sub` required, lifetime capped. The caller learns what
+ * it needs to act on (RFC 6750's error_description): that the token expired or is not yet valid, that
+ * its issuer is not one this server trusts, or else only that it is not valid. The precise reason goes
+ * to metrics.authFailures{reason} and an info log line.
  */
 import { errors as joseErrors, jwtVerify, type CryptoKey, type JWTPayload } from 'jose'
 import { KeywrapError } from '../errors.js'
@@ -44,6 +46,11 @@ export interface TrustedIssuer {
   readonly principalClaim?: 'sub' | 'email'
   /** The `typ` headers accepted, `null` for none (default: absent, `JWT`, `at+jwt`). */
   readonly acceptedTypes?: readonly TokenType[]
+  /**
+   * The 401 detail when a token names this issuer but its signature does not verify, for an issuer
+   * where that has a likely, harmless cause worth telling (the development issuer of another KEYWRAP_HOME).
+   */
+  readonly untrustedSignatureDetail?: string
   /**
    * How long a verified token is taken from the cache before it is checked against the key source
    * again, so that a key the issuer withdrew stops working within this time (default: until `exp`).
@@ -92,17 +99,26 @@ export type AuthFailureReason =
 export class AuthFailure extends Error {
   readonly retryAfterSeconds: number | undefined
 
+  /** Replaces the generic detail (an issuer's untrustedSignatureDetail). */
+  readonly detail: string | undefined
+
   constructor(
     readonly reason: AuthFailureReason,
-    options: { cause?: unknown; retryAfterSeconds?: number } = {},
+    options: { cause?: unknown; retryAfterSeconds?: number; detail?: string } = {},
   ) {
     super(`bearer token refused: ${reason}`, { cause: options.cause })
     this.name = 'AuthFailure'
     this.retryAfterSeconds = options.retryAfterSeconds
+    this.detail = options.detail
   }
 
-  /** What the caller sees: nothing about the token beyond the shape of the header. */
+  /**
+   * What the caller sees: the shape of the header, an expiry, an untrusted issuer; every other refusal
+   * (a bad signature, a wrong audience, an unknown key) is only "not valid", so that a forger learns
+   * nothing about which check failed.
+   */
   toKeywrapError(): KeywrapError {
+    if (this.detail !== undefined) return new KeywrapError('unauthenticated', this.detail, { cause: this })
     switch (this.reason) {
       case 'missing':
         return new KeywrapError('unauthenticated', 'The Authorization header is missing.', { cause: this })
@@ -110,6 +126,13 @@ export class AuthFailure extends Error {
         return new KeywrapError('unauthenticated', 'The Authorization header is not "Bearer <JWT>".', { cause: this })
       case 'too_large':
         return new KeywrapError('unauthenticated', 'The bearer token is too long.', { cause: this })
+      case 'expired':
+        return new KeywrapError('unauthenticated', 'The bearer token has expired; get a new one.', { cause: this })
+      case 'not_yet_valid':
+      case 'issued_in_future':
+        return new KeywrapError('unauthenticated', "The bearer token is not valid yet; check the issuer's and this server's clocks.", { cause: this })
+      case 'unknown_issuer':
+        return new KeywrapError('unauthenticated', "The token's issuer (iss) is not one this server trusts.", { cause: this })
       case 'issuer_unavailable':
         return new KeywrapError('issuer_unavailable', "The token issuer's signing keys cannot be fetched; try again.", {
           cause: this,
@@ -140,6 +163,7 @@ interface IssuerEntry {
   readonly principalClaim: 'sub' | 'email'
   readonly acceptedTypes: ReadonlySet<TokenType>
   readonly recheckAfterMs: number
+  readonly untrustedSignatureDetail: string | undefined
 }
 
 export class JwtAuthenticator implements ManagedAuthenticator {
@@ -168,6 +192,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
         principalClaim: trusted.principalClaim ?? 'sub',
         acceptedTypes: tokenTypeSet(trusted.acceptedTypes),
         recheckAfterMs: (trusted.recheckAfterSeconds ?? Infinity) * 1000,
+        untrustedSignatureDetail: trusted.untrustedSignatureDetail,
       }
       for (const spelling of spellings) {
         if (byIss.has(spelling)) throw new Error(`issuer "${spelling}" is configured twice`)
@@ -195,7 +220,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
       this.metrics?.authFailures.inc({ reason: error.reason })
       const details = { reason: error.reason, cause: describe(error.cause) }
       if (error.reason === 'issuer_unavailable') this.logger?.warn(details, 'bearer token not verified: issuer keys unavailable')
-      else this.logger?.debug(details, 'bearer token refused')
+      else this.logger?.info(details, 'bearer token refused')
       throw error.toKeywrapError()
     }
   }
@@ -282,7 +307,11 @@ export class JwtAuthenticator implements ManagedAuthenticator {
     const payload = await verified.then(
       (result) => result.payload,
       (error: unknown) => {
-        throw classify(error)
+        const failure = classify(error)
+        if (failure instanceof AuthFailure && failure.reason === 'signature' && entry.untrustedSignatureDetail !== undefined) {
+          throw new AuthFailure('signature', { cause: error, detail: entry.untrustedSignatureDetail })
+        }
+        throw failure
       },
     )
     const { exp, iat, sub } = payload as { exp: number; iat: number; sub: unknown }

@@ -25,7 +25,14 @@ export async function createAuthenticator(settings: AuthSettings, deps: Authenti
   const issuers: TrustedIssuer[] = []
   if (settings.devIssuer && deps.mode !== 'production') {
     const dev = await loadDevIssuer(deps.home)
-    issuers.push({ issuer: DEV_ISSUER, audience: settings.audience, algorithms: ['EdDSA'], key: dev.publicKey })
+    issuers.push({
+      issuer: DEV_ISSUER,
+      audience: settings.audience,
+      algorithms: ['EdDSA'],
+      key: dev.publicKey,
+      untrustedSignatureDetail:
+        "The token names the development issuer but was not signed by this server's: mint it with the server's KEYWRAP_HOME (keywrap token says when it creates a new issuer, and where).",
+    })
   }
   const problems: string[] = []
   for (const [index, issuer] of settings.issuers.entries()) {

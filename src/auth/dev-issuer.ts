@@ -13,6 +13,10 @@ export interface DevIssuerKeys {
   readonly kid: string
   readonly privateKey: CryptoKey
   readonly publicKey: CryptoKey
+  /** The file the keys are kept in. */
+  readonly path: string
+  /** True when this call created the file (a new issuer that no running server trusts yet). */
+  readonly created: boolean
 }
 
 interface StoredIssuer {
@@ -22,9 +26,13 @@ interface StoredIssuer {
 
 export async function loadDevIssuer(home: string): Promise<DevIssuerKeys> {
   const path = join(home, 'dev-issuer.json')
-  const stored = (await readStored(path)) ?? (await createStored(home, path))
+  const existing = await readStored(path)
+  const stored = existing ?? (await createStored(home, path))
   const { d: _private, ...publicJwk } = stored.privateJwk
   return {
+    path,
+    // Two processes racing to create it both read the winner's key; each says it created one, harmlessly.
+    created: existing === undefined,
     kid: stored.kid,
     privateKey: (await importJWK(stored.privateJwk, 'EdDSA')) as CryptoKey,
     publicKey: (await importJWK(publicJwk, 'EdDSA')) as CryptoKey,

@@ -21,6 +21,11 @@ both the same KEYWRAP_HOME, or the server will not trust the token. Off in produ
     const config = loadConfig()
     if (!config.auth.devIssuer) throw new UsageError('the development issuer is off (production mode or auth.devIssuer: false)')
     const keys = await loadDevIssuer(config.home)
+    if (keys.created) {
+      process.stderr.write(
+        `keywrap: created a new development issuer in ${keys.path}; only a server started with KEYWRAP_HOME=${config.home} trusts its tokens\n`,
+      )
+    }
     process.stdout.write(`${await mintDevToken(keys, { subject: values.sub, audience: config.auth.audience, ttlSeconds: ttl })}\n`)
   },
 }

@@ -77,8 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const violations: string[] = []
   const setting = new SettingReader(env, violations)
 
-  const nodeEnv = env.NODE_ENV ?? 'development'
-  const mode: Mode = nodeEnv === 'production' ? 'production' : 'development'
+  const mode = readMode(env.NODE_ENV, violations)
   const configFile = env.KEYWRAP_CONFIG || undefined
   const file = configFile ? readConfigFile(configFile, violations) : {}
 
@@ -179,6 +178,17 @@ function productionViolations(config: Config): string[] {
   if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
   if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
   return violations
+}
+
+const NODE_ENVS = ['production', 'development', 'test'] as const
+
+/** `test` runs as development; any other value is refused rather than silently run as development. */
+function readMode(raw: string | undefined, violations: string[]): Mode {
+  if (raw === undefined || raw === '') return 'development'
+  if (!(NODE_ENVS as readonly string[]).includes(raw)) {
+    violations.push(`NODE_ENV="${raw}" must be one of ${NODE_ENVS.join(', ')} (test runs as development); use production for a deployed service`)
+  }
+  return raw === 'production' ? 'production' : 'development'
 }
 
 function readRateLimit(setting: SettingReader, mode: Mode): Config['rateLimit'] {

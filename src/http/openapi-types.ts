@@ -374,7 +374,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
+            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -489,7 +489,10 @@ export interface components {
         };
     };
     parameters: {
-        /** @description The key alias, as configured (`default` in development). */
+        /**
+         * @description The key alias, as configured (`default` in development).
+         * @example default
+         */
         Alias: components["schemas"]["Alias"];
     };
     requestBodies: never;
@@ -503,7 +506,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -540,7 +546,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -577,7 +586,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -615,7 +627,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -653,7 +668,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -689,7 +707,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -725,7 +746,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -785,7 +809,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;

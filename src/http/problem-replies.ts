@@ -6,12 +6,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin'
 import { isKeywrapError, KeywrapError, toProblem, type ProblemFieldError } from '../errors.js'
 
-// Fastify's parser (secure-json-parse) also refuses members that could poison prototypes, valid JSON
-// as they are, and does not say which of the two it was.
-const INVALID_JSON = 'The body is not valid JSON, or has a member named "__proto__" (or "constructor" holding "prototype"), which keywrap refuses.'
+// JSON bodies are parsed by json-body.ts, whose errors say where the JSON is wrong; this is for a
+// SyntaxError from anywhere else.
+const INVALID_JSON = 'The body is not valid JSON.'
 
-const FASTIFY_CODES: Readonly<Record<string, () => KeywrapError>> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: () => new KeywrapError('payload_too_large'),
+const FASTIFY_CODES: Readonly<Record<string, (request: FastifyRequest) => KeywrapError>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: (request) =>
+    new KeywrapError('payload_too_large', `The body is larger than this service accepts: at most ${request.routeOptions.bodyLimit} bytes (KEYWRAP_BODY_LIMIT_BYTES).`),
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new KeywrapError('unsupported_media_type'),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => new KeywrapError('invalid_request', 'The body is empty; send a JSON object.'),
   FST_ERR_CTP_INVALID_JSON_BODY: () => new KeywrapError('invalid_request', INVALID_JSON),
@@ -21,7 +22,7 @@ const FASTIFY_CODES: Readonly<Record<string, () => KeywrapError>> = {
 
 function problemReplies(app: FastifyInstance, _options: object, done: () => void): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const problem = asKeywrapError(error)
+    const problem = asKeywrapError(error, request)
     if (problem.status >= 500) {
       request.log.error({ err: problem.cause ?? error, code: problem.code }, 'request failed')
     }
@@ -44,7 +45,7 @@ export default fp(problemReplies, { name: 'problem-replies' })
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: KeywrapError): FastifyReply {
   if (error.code === 'unauthenticated') {
     const hasToken = request.headers.authorization !== undefined
-    reply.header('www-authenticate', hasToken ? 'Bearer realm="keywrap", error="invalid_token"' : 'Bearer realm="keywrap"')
+    reply.header('www-authenticate', hasToken ? `Bearer realm="keywrap", error="invalid_token", error_description="${errorDescription(error)}"` : 'Bearer realm="keywrap"')
   }
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
   return reply
@@ -55,13 +56,18 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     .send(toProblem(error, request.id))
 }
 
-function asKeywrapError(error: FastifyError): KeywrapError {
+/** The problem's detail in the characters RFC 6750 allows in error_description (printable ASCII but " and \\). */
+function errorDescription(error: KeywrapError): string {
+  return (error.detail ?? error.message).replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '?')
+}
+
+function asKeywrapError(error: FastifyError, request: FastifyRequest): KeywrapError {
   if (isKeywrapError(error)) return error
   if (error.validation) return invalidRequest(`/${error.validationContext ?? 'body'}`, error.validation)
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined
-  if (mapped) return mapped()
+  if (mapped) return mapped(request)
   if (error instanceof SyntaxError) return new KeywrapError('invalid_request', INVALID_JSON)
-  if (error.statusCode === 413) return new KeywrapError('payload_too_large')
+  if (error.statusCode === 413) return FASTIFY_CODES.FST_ERR_CTP_BODY_TOO_LARGE!(request)
   if (error.statusCode === 415) return new KeywrapError('unsupported_media_type')
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new KeywrapError('invalid_request', 'The request is not valid HTTP for this service.')

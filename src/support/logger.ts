@@ -4,6 +4,7 @@
  */
 export interface Logger {
   debug(details: object, message: string): void
+  info(details: object, message: string): void
   warn(details: object, message: string): void
   error(details: object, message: string): void
 }

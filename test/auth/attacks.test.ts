@@ -73,13 +73,22 @@ after(async () => {
   await attacker.close()
 })
 
-/** Refused by `eager` with the generic detail and `reason`, with no JWKS fetch and nothing sent to the attacker. */
+/** What the caller is told for each reason: an expiry, a clock skew, an untrusted issuer; else only "not valid". */
+const TOLD: Readonly<Record<string, string>> = {
+  unknown_issuer: "The token's issuer (iss) is not one this server trusts.",
+  expired: 'The bearer token has expired; get a new one.',
+  not_yet_valid: "The bearer token is not valid yet; check the issuer's and this server's clocks.",
+  issued_in_future: "The bearer token is not valid yet; check the issuer's and this server's clocks.",
+}
+const detailFor = (reason: string) => TOLD[reason] ?? 'The bearer token is not valid.'
+
+/** Refused by `eager` with the detail of `reason`, with no JWKS fetch and nothing sent to the attacker. */
 async function refusedBeforeKeyLookup(authorization: string, reason: string): Promise<void> {
   const fetches = jwks.fetches
   const before = (await failureCounts(metrics))[reason] ?? 0
   const error = await refused(eager, authorization)
   assert.equal((await failureCounts(metrics))[reason], before + 1, `reason ${reason}; counts: ${JSON.stringify(await failureCounts(metrics))}`)
-  if (!['missing', 'not_bearer', 'too_large'].includes(reason)) assert.equal(error.detail, 'The bearer token is not valid.')
+  if (!['missing', 'not_bearer', 'too_large'].includes(reason)) assert.equal(error.detail, detailFor(reason))
   assert.equal(jwks.fetches, fetches, 'the JWKS endpoint was asked')
   assert.equal(attacker.requests.length, 0, 'the attacker listener was contacted')
 }
@@ -87,7 +96,7 @@ async function refusedBeforeKeyLookup(authorization: string, reason: string): Pr
 async function refusedFor(authorization: string, reason: string): Promise<void> {
   const before = (await failureCounts(metrics))[reason] ?? 0
   const error = await refused(eager, authorization)
-  assert.equal(error.detail, 'The bearer token is not valid.')
+  assert.equal(error.detail, detailFor(reason))
   assert.equal((await failureCounts(metrics))[reason], before + 1, `reason ${reason}; counts: ${JSON.stringify(await failureCounts(metrics))}`)
 }
 

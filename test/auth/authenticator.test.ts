@@ -156,21 +156,22 @@ test('refusals carry their reason to the request log (as the cause), and only th
 test('Fastify request logs can be the authenticator logger', () => {
   const app = Fastify()
   const logger: Logger = app.log
-  assert.equal(typeof logger.debug, 'function')
+  assert.equal(typeof logger.info, 'function')
 })
 
-test('useLogger(): refusals are logged at debug with their reason, never with the token', async () => {
+test('useLogger(): refusals are logged at info with their reason, never with the token', async () => {
   const lines: string[] = []
   const local = new JwtAuthenticator([{ issuer: ISSUER, audience: 'keywrap', algorithms: ['EdDSA'], key: publicKey }], { maxTokenBytes: 8192 })
   local.useLogger({
     debug: (details, message) => lines.push(`debug ${message} ${JSON.stringify(details)}`),
+    info: (details, message) => lines.push(`info ${message} ${JSON.stringify(details)}`),
     warn: (details, message) => lines.push(`warn ${message} ${JSON.stringify(details)}`),
     error: (details, message) => lines.push(`error ${message} ${JSON.stringify(details)}`),
   })
   const expired = await token({ iat: now() - 7200, exp: now() - 3600 })
   await assert.rejects(local.authenticate(`Bearer ${expired}`))
   assert.equal(lines.length, 1)
-  assert.match(lines[0]!, /^debug bearer token refused \{"reason":"expired"/)
+  assert.match(lines[0]!, /^info bearer token refused \{"reason":"expired"/)
   for (const part of expired.split('.')) assert.ok(!lines[0]!.includes(part))
 })
 
@@ -190,8 +191,11 @@ test('over HTTP: 401 with WWW-Authenticate for a bad token, 503 with Retry-After
     assert.match(String(unavailable.headers['retry-after']), /^\d+$/)
     const invalid = await app.inject({ method: 'GET', url: '/v1/keys', headers: { authorization: `Bearer ${await sign(rsa, { iss: 'https://evil.example' })}` } })
     assert.equal(invalid.statusCode, 401)
-    assert.equal(invalid.json().detail, 'The bearer token is not valid.')
-    assert.equal(invalid.headers['www-authenticate'], 'Bearer realm="keywrap", error="invalid_token"')
+    assert.equal(invalid.json().detail, "The token's issuer (iss) is not one this server trusts.")
+    assert.equal(
+      invalid.headers['www-authenticate'],
+      'Bearer realm="keywrap", error="invalid_token", error_description="The token\'s issuer (iss) is not one this server trusts."',
+    )
     await app.close()
   } finally {
     await deps.registry.close()

@@ -47,6 +47,7 @@ async function setup(jwks: Partial<JwksSettings>, options: { warm?: boolean } = 
   const logged: Setup['logged'] = []
   const logger: Logger = {
     debug: (details, message) => logged.push({ level: 'debug', details: details as Record<string, unknown>, message }),
+    info: (details, message) => logged.push({ level: 'info', details: details as Record<string, unknown>, message }),
     warn: (details, message) => logged.push({ level: 'warn', details: details as Record<string, unknown>, message }),
     error: (details, message) => logged.push({ level: 'error', details: details as Record<string, unknown>, message }),
   }
@@ -75,6 +76,7 @@ test('warm() with the endpoint down logs a warning and does not throw; the first
     mode: 'production',
     logger: {
       debug: () => undefined,
+      info: () => undefined,
       warn: (details, message) => logged.push(`${message}: ${JSON.stringify(details)}`),
       error: (details, message) => logged.push(`${message}: ${JSON.stringify(details)}`),
     },

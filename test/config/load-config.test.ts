@@ -130,3 +130,13 @@ test('a grant naming an issuer that is not configured would match nobody: refuse
   assert.equal(violations.length, 1)
   assert.match(violations[0]!, /^policy\.grants\[0\]\.issuer: "accounts\.google\.com" is not a configured issuer, .*https:\/\/accounts\.google\.com, urn:keywrap:dev/)
 })
+
+test('NODE_ENV: production, development and test only; test runs as development, anything else is refused', () => {
+  assert.equal(loadConfig({ NODE_ENV: 'test' }).mode, 'development')
+  assert.equal(loadConfig({ NODE_ENV: 'development' }).mode, 'development')
+  for (const value of ['staging', 'prod', 'Production']) {
+    assert.deepEqual(violationsOf({ NODE_ENV: value }), [
+      `NODE_ENV="${value}" must be one of production, development, test (test runs as development); use production for a deployed service`,
+    ])
+  }
+})

@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import semver from 'semver'
 import { parse } from 'yaml'
 import { keywrapEnvironment } from '../../bench/processes.js'
 import { heapBudgetViolation } from '../../src/config/heap-budget.js'
@@ -106,13 +107,26 @@ test("Dockerfile: the image's heap holds the default cache, and the bench runs k
   assert.equal((await keywrapEnvironment({})).NODE_OPTIONS, options)
 })
 
-test('engines names the Node versions CI tests', async () => {
+test('engines: the oldest supported Node satisfies every installed package, so npm ci warns of no engine on it', async () => {
   const manifest = JSON.parse(await read('package.json')) as { engines: { node: string } }
-  // The floor is Node 20.12, the first 20.x with crypto.hash(); the Node running the tests meets it.
-  const floor = /^>=(\d+)\.(\d+)$/.exec(manifest.engines.node)
-  assert.ok(floor, manifest.engines.node)
-  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number]
-  assert.ok(major > Number(floor[1]) || (major === Number(floor[1]) && minor >= Number(floor[2])), `Node ${process.versions.node} is below ${manifest.engines.node}`)
-  assert.deepEqual(floor.slice(1).map(Number), [20, 12])
-  assert.match(await read('.ci/run'), /node@24/)
+  const lock = JSON.parse(await read('package-lock.json')) as { packages: Record<string, { engines?: { node?: string } | string[] }> }
+  const floor = /^>=(\d+\.\d+)$/.exec(manifest.engines.node)?.[1]
+  assert.ok(floor, `engines.node ${manifest.engines.node} is not ">=MAJOR.MINOR"`)
+  // Node 20 left maintenance in April 2026: the floor is a maintained LTS line.
+  assert.ok(semver.major(`${floor}.0`) >= 22)
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    const wanted = !Array.isArray(entry.engines) ? entry.engines?.node : undefined
+    if (!wanted || path === '') continue
+    assert.ok(semver.satisfies(`${floor}.0`, wanted), `${path} wants Node ${wanted}: Node ${floor} would print EBADENGINE`)
+  }
+  assert.equal((lock.packages[''] as { engines?: { node?: string } }).engines?.node, manifest.engines.node, 'package-lock.json is stale')
+})
+
+test('.ci/run tests on the oldest supported major and on the image\'s, and installs Chromium if it is missing', async () => {
+  const ci = await read('.ci/run')
+  const manifest = JSON.parse(await read('package.json')) as { engines: { node: string } }
+  const floorMajor = /^>=(\d+)/.exec(manifest.engines.node)![1]
+  const imageMajor = /^FROM node:(\d+)/m.exec(await read('Dockerfile'))![1]
+  for (const major of [floorMajor, imageMajor]) assert.match(ci, new RegExp(`on_node ${major} `), `.ci/run does not test on Node ${major}`)
+  assert.match(ci, /apt-get install[^\n]*chromium/)
 })

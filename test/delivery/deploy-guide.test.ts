@@ -41,3 +41,39 @@ test('docs/deploy.md config.json + cloudbuild.yaml deploy environment: no violat
   assert.equal(config.redis?.kekAlias, 'cache')
   assert.equal(config.auth.issuers.length, 1)
 })
+
+interface DeployStep {
+  id: string
+  args?: string[]
+}
+
+test('the deploy configures startup and liveness probes on unauthenticated GET paths the service offers, as the guide says', async () => {
+  const pipeline = parse(await readFile(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8')) as { steps: DeployStep[] }
+  const args = pipeline.steps.find((step) => step.id === 'deploy')!.args!
+  const probePath = (flag: string) => /httpGet\.path=([^,]+)/.exec(args.find((arg) => arg.startsWith(`${flag}=`)) ?? '')?.[1]
+  assert.equal(probePath('--startup-probe'), '/readyz')
+  assert.equal(probePath('--liveness-probe'), '/healthz')
+  const contract = parse(await readFile(join(REPO_ROOT, 'openapi.yaml'), 'utf8')) as { paths: Record<string, { get?: { security?: unknown[] } }> }
+  for (const path of ['/readyz', '/healthz']) assert.deepEqual(contract.paths[path]?.get?.security, [], `${path} must answer without a token`)
+  const guide = await readFile(join(REPO_ROOT, 'docs/deploy.md'), 'utf8')
+  assert.match(guide, /`GET \/readyz` is the startup probe/)
+  assert.match(guide, /`GET \/healthz` the liveness probe/)
+})
+
+test('ingress and the guide agree: with internal ingress, the guide calls the service only from inside the VPC', async () => {
+  const pipeline = parse(await readFile(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8')) as { steps: DeployStep[] }
+  const ingress = pipeline.steps.find((step) => step.id === 'deploy')!.args!.find((arg) => arg.startsWith('--ingress='))?.slice('--ingress='.length)
+  const guide = await readFile(join(REPO_ROOT, 'docs/deploy.md'), 'utf8')
+  assert.ok(ingress, 'the deploy sets no ingress')
+  if (ingress === 'all') return
+  assert.ok(guide.includes(`--ingress=${ingress}`), 'the guide does not name the ingress setting the pipeline deploys with')
+  for (const [, block] of guide.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    const lines = block!.split('\n')
+    const onTheVm = lines.findIndex((line) => /^# On the VM/.test(line))
+    lines.forEach((line, index) => {
+      if (/\bcurl\b.*\$URL/.test(line)) assert.ok(onTheVm !== -1 && onTheVm < index, `docs/deploy.md calls the service from outside the VPC: ${line}`)
+    })
+  }
+  assert.match(guide, /--tunnel-through-iap/)
+  assert.match(guide, /gcloud run services proxy/)
+})

@@ -20,7 +20,7 @@ const aad = Buffer.from('keywrap/aad/v1 tenant=acme')
 const FAST: Partial<GcpKmsKeyProviderOptions> = { callTimeoutMs: 200, totalBudgetMs: 1000, random: () => 0.5 }
 
 interface LogEntry {
-  level: 'debug' | 'warn' | 'error'
+  level: 'debug' | 'info' | 'warn' | 'error'
   details: object
   message: string
 }
@@ -30,6 +30,7 @@ function recordingLogger() {
   return {
     entries,
     debug: (details: object, message: string) => void entries.push({ level: 'debug', details, message }),
+    info: (details: object, message: string) => void entries.push({ level: 'info', details, message }),
     warn: (details: object, message: string) => void entries.push({ level: 'warn', details, message }),
     error: (details: object, message: string) => void entries.push({ level: 'error', details, message }),
   }

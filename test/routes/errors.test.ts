@@ -43,7 +43,7 @@ describe('authentication', () => {
   test('a bad token: 401 invalid_token, even when the body is bad too', async () => {
     const response = await t.call('unwrap', { token: 'a.b.c', payload: '{not json', contentType: 'application/json' })
     assertProblem(response, 401, 'unauthenticated')
-    assert.equal(response.headers['www-authenticate'], 'Bearer realm="keywrap", error="invalid_token"')
+    assert.equal(response.headers['www-authenticate'], 'Bearer realm="keywrap", error="invalid_token", error_description="The bearer token is not valid."')
   })
 
   test('every /v1 operation requires a token; health, readiness and the contract do not', async () => {

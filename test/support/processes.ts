@@ -13,20 +13,36 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; elapsedMs: number }>
 }
 
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = { ...process.env }
+/**
+ * The environment of a user's shell: without the test runner's context, and without the npm_config_*
+ * of whatever npm or npx runs the tests (under `npx -c` they would make a child's own `npm start` or
+ * `npx keywrap` a usage error).
+ */
+export function userEnv(): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_config_')))
   delete base.NODE_TEST_CONTEXT
   delete base.KEYWRAP_CONFIG
-  return { ...base, NODE_ENV: 'development', ...env }
+  return base
 }
 
-/**
- * Starts `node --import tsx src/server.ts` (what `npm start` runs) and waits for its welcome line.
- * `stdoutFd`: a file descriptor for the server's stdout instead of a pipe (e.g. /dev/full).
- */
-export async function startServer(env: Record<string, string>, options: { stdoutFd?: number } = {}): Promise<RunningServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: REPO_ROOT,
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...userEnv(), NODE_ENV: 'development', ...env }
+}
+
+export interface StartOptions {
+  /** A file descriptor for the server's stdout instead of a pipe (e.g. /dev/full). */
+  readonly stdoutFd?: number
+  /** Another way to start it, e.g. ['npm', 'start']; `process` is then that command's process. */
+  readonly command?: readonly [string, ...string[]]
+  /** Default: the repository. */
+  readonly cwd?: string
+}
+
+/** Starts `node --import tsx src/server.ts` (what `npm start` runs) and waits for its welcome line. */
+export async function startServer(env: Record<string, string>, options: StartOptions = {}): Promise<RunningServer> {
+  const [file, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/server.ts']
+  const child = spawn(file, args, {
+    cwd: options.cwd ?? REPO_ROOT,
     env: childEnv({ PORT: '0', ...env }),
     stdio: ['pipe', options.stdoutFd ?? 'pipe', 'pipe'],
   }) as ChildProcessWithoutNullStreams
