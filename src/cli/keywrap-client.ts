@@ -19,7 +19,8 @@ export interface KeyDetails {
   readonly uri: string
   readonly primaryVersion: number
   readonly versions: readonly KeyVersionDetails[]
-  readonly startedAt?: string
+  /** When the instance started counting the versions' uses. */
+  readonly usesSince?: string
 }
 
 export interface ItemProblem {

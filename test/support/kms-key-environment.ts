@@ -10,12 +10,21 @@ export interface KmsKeyEnvironment {
   readonly env: Record<string, string>
 }
 
-/** Creates `key` in the stand-in, starts it, and writes a KEYWRAP_HOME whose config maps `alias` to it. */
-export async function kmsKeyEnvironment(kms: KmsStandIn, key: string, alias: string, extra: Record<string, string> = {}): Promise<KmsKeyEnvironment> {
+/**
+ * Creates `key` in the stand-in, starts it, and writes a KEYWRAP_HOME whose config maps `alias` to it
+ * (and `otherKeys`' aliases to theirs).
+ */
+export async function kmsKeyEnvironment(
+  kms: KmsStandIn,
+  key: string,
+  alias: string,
+  extra: Record<string, string> = {},
+  otherKeys: Record<string, string> = {},
+): Promise<KmsKeyEnvironment> {
   kms.createKey(key)
   const running = await kms.start()
   const home = await mkdtemp(join(tmpdir(), `keywrap-${alias}-`))
-  await writeFile(join(home, 'config.json'), JSON.stringify({ keys: { [alias]: `gcp-kms://${key}` } }))
+  await writeFile(join(home, 'config.json'), JSON.stringify({ keys: { ...otherKeys, [alias]: `gcp-kms://${key}` } }))
   const env = {
     KEYWRAP_HOME: home,
     KEYWRAP_CONFIG: join(home, 'config.json'),
