@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]`: drives the real service (compiled, started as production starts it)
+ * `npm run bench [-- --quick] [-- --only rewrap-campaign]`: drives the real service (compiled, started as production starts it)
  * over real sockets with autocannon, beside a bare-Fastify baseline measured in the same run. These
  * machines are shared, so every figure is also given as a ratio to the baseline of this run.
  */
@@ -16,19 +16,24 @@ import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zip
 import { timerStalls } from './machine-noise.js'
 import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
 import { startBaseline, startKeywrap, type BenchProcess } from './processes.js'
+import { rewrapCampaign } from './rewrap-campaign.js'
 import { RESULTS_FOLDER, resultFileStem } from './result-files.js'
 
 if (process.argv.includes('--help')) {
   process.stdout.write(
-    'usage: npm run bench [-- --quick]\n\n' +
+    'usage: npm run bench [-- --quick] [-- --only rewrap-campaign]\n\n' +
       '  (no option)  the full run (several minutes); writes it to\n' +
       `               ${RESULTS_FOLDER}/YYYY-MM-DD-nodeN.json and .md (-2, -3… when that day's name is taken)\n` +
-      '  --quick      a short run (under a minute) that writes nothing\n',
+      '  --quick      a short run (under a minute) that writes nothing\n' +
+      '  --only rewrap-campaign\n' +
+      `               the 100,000-key rewrap campaign alone; writes ${RESULTS_FOLDER}/YYYY-MM-DD-nodeN-rewrap-campaign.md\n`,
   )
   process.exit(0)
 }
 
 const quick = process.argv.includes('--quick')
+/** `--only rewrap-campaign`: that section alone, its facts printed and (without --quick) written to bench/results/. */
+const onlyCampaign = process.argv.includes('--only') && process.argv[process.argv.indexOf('--only') + 1] === 'rewrap-campaign'
 const DURATION_SECONDS = quick ? 1 : 8
 /** A row with a target alternates with the baseline in this many slices of SLICE_SECONDS (16 s of each in all). */
 const SLICES = 8
@@ -71,21 +76,42 @@ async function main(): Promise<void> {
     kmsAddress: kmsServer.address,
     redisUrl: await redisUrlForTests(),
   }
-  if (!quick) {
+  if (!quick && !onlyCampaign) {
     const stalls = await timerStalls(10)
     context.facts.idleTimerStallsOver5MsIn10s = stalls.over5Ms
     context.facts.idleTimerLongestStallMs = stalls.longestMs
   }
   try {
-    await localScenarios(context)
-    await redisScenarios(context)
-    await authAndAuditScenarios(context)
-    await cloudKmsScenarios(context)
+    if (!onlyCampaign) {
+      await localScenarios(context)
+      await redisScenarios(context)
+      await authAndAuditScenarios(context)
+      await cloudKmsScenarios(context)
+    }
+    await rewrapCampaign({
+      home,
+      token: context.token,
+      kms,
+      kmsKey: KMS_KEY,
+      alias: 'kms',
+      quick,
+      facts: context.facts,
+      withKeywrap: (env, body) => withKeywrap(context, env, body),
+    })
   } finally {
     await kmsServer.close()
     await baseline.stop()
   }
-  await report(context)
+  if (onlyCampaign) await reportCampaign(context)
+  else await report(context)
+}
+
+async function reportCampaign(context: Context): Promise<void> {
+  const cpu = cpus()
+  const header = `keywrap rewrap campaign, ${new Date().toISOString().slice(0, 10)}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`
+  const markdown = `${header}\n\n${Object.entries(context.facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')}\n`
+  process.stdout.write(`\n${markdown}`)
+  if (!quick) await writeFile(`${await resultFileStem(new Date(), process.versions.node, undefined, 'rewrap-campaign')}.md`, markdown)
 }
 
 /** Starts keywrap on the bench home with `env`, runs `body`, stops it. */
