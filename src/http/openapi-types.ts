@@ -13,7 +13,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Generate a new data key and return it wrapped (and, unless asked not to, in plaintext). */
+        /**
+         * Generate a new data key and return it wrapped (and, unless asked not to, in plaintext).
+         * @description Needs a grant of `generateDataKey`; with `"includePlaintext": false`, a grant of
+         *     `generateDataKeyWithoutPlaintext` is enough (it allows nothing else), and the access is audited
+         *     under that operation whichever grant allowed it.
+         */
         post: operations["generateDataKey"];
         delete?: never;
         options?: never;
@@ -343,6 +348,7 @@ export interface components {
                  */
                 uses?: {
                     generateDataKey: number;
+                    generateDataKeyWithoutPlaintext: number;
                     wrap: number;
                     unwrap: number;
                     rewrap: number;

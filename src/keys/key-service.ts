@@ -18,7 +18,7 @@ import { isKeywrapError, KeywrapError } from '../errors.js'
 import type { KeyDescription, KeyProvider, KeyVersionInfo } from '../providers/key-provider.js'
 import type { KeyRegistry } from '../providers/key-registry.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { OPERATIONS, type KeyAccessEntry } from '../operations.js'
+import { GENERATE_WITHOUT_PLAINTEXT, OPERATIONS, type KeyAccessEntry } from '../operations.js'
 import { VersionUses, type VersionUse } from './version-uses.js'
 
 /** Who is asking and about which request; what the audit entry needs besides the operation. */
@@ -126,7 +126,9 @@ export class KeyService {
     alias: string,
     input: { context?: EncryptionContext; bytes: DataKeySize; includePlaintext: boolean },
   ): Promise<GenerateResult> {
-    return this.access(caller, alias, { operation: OPERATIONS.generateDataKey, context: input.context }, async (provider, record) => {
+    // Wrapped only is its own operation: granted alone to producers that must never see a DEK.
+    const operation = input.includePlaintext ? OPERATIONS.generateDataKey : GENERATE_WITHOUT_PLAINTEXT
+    return this.access(caller, alias, { operation, context: input.context }, async (provider, record) => {
       const plaintext = generateDataKey(input.bytes)
       const wrapped = await this.wrapAndCache(alias, provider, plaintext, input.context, record)
       return input.includePlaintext ? { ...wrapped, plaintext } : wrapped

@@ -34,8 +34,8 @@ describe('per-version uses', () => {
 
     const key = await t.call('getKey', {})
     const [v1, v2] = key.json.versions
-    assert.deepEqual(v1.uses, { generateDataKey: 1, wrap: 1, unwrap: 1, rewrap: 1 })
-    assert.deepEqual(v2.uses, { generateDataKey: 0, wrap: 0, unwrap: 1, rewrap: 0 })
+    assert.deepEqual(v1.uses, { generateDataKey: 1, generateDataKeyWithoutPlaintext: 0, wrap: 1, unwrap: 1, rewrap: 1 })
+    assert.deepEqual(v2.uses, { generateDataKey: 0, generateDataKeyWithoutPlaintext: 0, wrap: 0, unwrap: 1, rewrap: 0 })
     assert.ok(Date.parse(v1.lastUsedAt) >= started && Date.parse(v1.lastUsedAt) <= Date.parse(v2.lastUsedAt))
 
     const metrics = await t.call('getMetrics', {})
