@@ -12,7 +12,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KmsStandIn } from '../test/support/kms-stand-in.js'
-import { post, postMany } from './load.js'
+import { post } from './load.js'
 import { ROOT, type BenchProcess } from './processes.js'
 
 /** The service's limit: items of one batch request in flight at once (src/keys/key-service.ts). */
@@ -51,7 +51,7 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
   const input = join(context.home, 'campaign-in.jsonl')
   await context.withKeywrap({ KEYWRAP_CACHE_MAX_ENTRIES: '0', KEYWRAP_KEY_REFRESH_SECONDS: '1' }, async (keywrap) => {
     kms.clearFaults()
-    const generated = await postMany(keywrap, `/v1/keys/${context.alias}:generateDataKey`, context.token, keys, () => ({ includePlaintext: false }))
+    const generated = await generateKeys(keywrap, context, keys)
     await writeLines(input, generated.map((answer, id) => JSON.stringify({ id, wrappedKey: answer.wrappedKey })))
     const version = kms.rotate(context.kmsKey)
     await sleep(1500)
@@ -112,6 +112,28 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     facts.dryRunTenfoldSeconds = round(dryTenfold.seconds)
     facts.campaignInputMiB = round((await stat(input)).size / 1048576)
   })
+}
+
+/** `count` wrapped keys, 50 requests at a time; a 503 (the stand-in starved on a busy machine) is tried again. */
+async function generateKeys(keywrap: BenchProcess, context: CampaignContext, count: number): Promise<{ wrappedKey: string }[]> {
+  const keys = new Array<{ wrappedKey: string }>(count)
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      const index = next++
+      for (let attempt = 1; ; attempt++) {
+        try {
+          keys[index] = await post(keywrap, `/v1/keys/${context.alias}:generateDataKey`, context.token, { includePlaintext: false })
+          break
+        } catch (error) {
+          if (attempt >= 5 || !/: 503 /.test((error as Error).message)) throw error
+          await sleep(1000)
+        }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 50 }, worker))
+  return keys
 }
 
 /** A campaign run; with `killAfterBytes`, SIGKILLed once its output has that many bytes. */
