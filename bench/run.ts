@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]`: drives the real service (compiled, started as production starts it)
+ * `npm run bench [-- --quick] [-- --only rewrap-campaign]`: drives the real service (compiled, started as production starts it)
  * over real sockets with autocannon, beside a bare-Fastify baseline measured in the same run. These
  * machines are shared, so every figure is also given as a ratio to the baseline of this run.
  */
@@ -17,22 +17,35 @@ import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zip
 import { timerStalls } from './machine-noise.js'
 import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
 import { startBaseline, startKeywrap, type BenchProcess } from './processes.js'
+import { rewrapCampaign } from './rewrap-campaign.js'
 import { RESULTS_FOLDER, resultFileStem } from './result-files.js'
 
 if (process.argv.includes('--help')) {
   process.stdout.write(
-    'usage: npm run bench [-- --quick]\n\n' +
+    'usage: npm run bench [-- --quick] [-- --only rewrap-campaign]\n\n' +
       '  (no option)  the full run (several minutes); writes it to\n' +
       `               ${RESULTS_FOLDER}/YYYY-MM-DD-nodeN.json and .md (-2, -3… when that day's name is taken)\n` +
       '  --quick      a short run (under a minute) that writes nothing\n' +
-      '  --client-only  only the client package\'s section (with --quick or not), which writes nothing\n',
+      '  --only SECTION  one section alone:\n' +
+      '               client: the client package (writes nothing)\n' +
+      `               rewrap-campaign: the 100,000-key rewrap campaign; writes ${RESULTS_FOLDER}/YYYY-MM-DD-nodeN-rewrap-campaign.md\n`,
   )
   process.exit(0)
 }
 
 const quick = process.argv.includes('--quick')
-/** Only the client package's section (a run of its own: no results file is written). */
-const clientOnly = process.argv.includes('--client-only')
+/** `--only SECTION` or `--only=SECTION`: that section alone (see --help). */
+const only = onlySection(process.argv)
+/** The client package's section alone: no results file is written. */
+const clientOnly = only === 'client'
+/** The rewrap campaign alone: its facts printed and (without --quick) written to bench/results/. */
+const onlyCampaign = only === 'rewrap-campaign'
+
+function onlySection(argv: string[]): string | undefined {
+  const index = argv.findIndex((arg) => arg === '--only' || arg.startsWith('--only='))
+  if (index === -1) return undefined
+  return argv[index]!.startsWith('--only=') ? argv[index]!.slice('--only='.length) : argv[index + 1]
+}
 const DURATION_SECONDS = quick ? 1 : 8
 /** A row with a target alternates with the baseline in this many slices of SLICE_SECONDS (16 s of each in all). */
 const SLICES = 8
@@ -75,24 +88,44 @@ async function main(): Promise<void> {
     kmsAddress: kmsServer.address,
     redisUrl: await redisUrlForTests(),
   }
-  if (!quick && !clientOnly) {
+  if (!quick && !only) {
     const stalls = await timerStalls(10)
     context.facts.idleTimerStallsOver5MsIn10s = stalls.over5Ms
     context.facts.idleTimerLongestStallMs = stalls.longestMs
   }
   try {
-    if (!clientOnly) {
+    if (!only) {
       await localScenarios(context)
       await redisScenarios(context)
       await authAndAuditScenarios(context)
       await cloudKmsScenarios(context)
     }
-    await clientScenarios(context)
+    if (!only || clientOnly) await clientScenarios(context)
+    if (!only || onlyCampaign)
+      await rewrapCampaign({
+      home,
+      token: context.token,
+      kms,
+      kmsKey: KMS_KEY,
+      alias: 'kms',
+      quick,
+      facts: context.facts,
+      withKeywrap: (env, body) => withKeywrap(context, env, body),
+    })
   } finally {
     await kmsServer.close()
     await baseline.stop()
   }
-  await report(context)
+  if (onlyCampaign) await reportCampaign(context)
+  else await report(context)
+}
+
+async function reportCampaign(context: Context): Promise<void> {
+  const cpu = cpus()
+  const header = `keywrap rewrap campaign, ${new Date().toISOString().slice(0, 10)}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`
+  const markdown = `${header}\n\n${Object.entries(context.facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')}\n`
+  process.stdout.write(`\n${markdown}`)
+  if (!quick) await writeFile(`${await resultFileStem(new Date(), process.versions.node, undefined, 'rewrap-campaign')}.md`, markdown)
 }
 
 /** Starts keywrap on the bench home with `env`, runs `body`, stops it. */

@@ -10,7 +10,8 @@ export default defineRoute('getKey', ({ keys, registry }) => async (request) => 
     provider: description.provider,
     uri: description.uri,
     primaryVersion: description.primaryVersion,
-    versions: description.versions,
+    versions: description.versions.map((version) => ({ ...version, ...keys.versionUse(alias, version.version) })),
+    usesSince: keys.usesSince,
     ...(description.attributes && { attributes: description.attributes }),
     refreshedAt: description.refreshedAt,
   }

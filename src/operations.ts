@@ -13,6 +13,7 @@ import type { operations } from './http/openapi-types.js'
  */
 export const PERMISSIONS = {
   generateDataKey: 'key',
+  generateDataKeyWithoutPlaintext: 'key',
   wrap: 'key',
   unwrap: 'key',
   rewrap: 'key',
@@ -22,10 +23,23 @@ export const PERMISSIONS = {
 } as const satisfies Readonly<Record<string, 'key' | 'service'>>
 
 export type Permission = keyof typeof PERMISSIONS
+
+/**
+ * Permissions a grant of another one gives too: a grant of generateDataKey (plaintext and wrapped)
+ * covers generateDataKeyWithoutPlaintext (wrapped only), never the other way round.
+ */
+const IMPLIED_BY: Partial<Readonly<Record<Permission, readonly Permission[]>>> = {
+  generateDataKeyWithoutPlaintext: ['generateDataKey'],
+}
+
+/** The grant operations that allow `permission`: itself, and those that imply it. */
+export function grantsAllowing(permission: Permission): readonly Permission[] {
+  return [permission, ...(IMPLIED_BY[permission] ?? [])]
+}
 export type ServicePermission = { [P in Permission]: (typeof PERMISSIONS)[P] extends 'service' ? P : never }[Permission]
 
 /** What an audit entry says was done: each use of key material, and a cache purge. */
-export type AuditOperation = 'generateDataKey' | 'wrap' | 'unwrap' | 'rewrap' | 'cache.purge'
+export type AuditOperation = 'generateDataKey' | 'generateDataKeyWithoutPlaintext' | 'wrap' | 'unwrap' | 'rewrap' | 'cache.purge'
 
 /** A public operation: no token, no grant, no audit entry, no rate limit. */
 export interface PublicEntry {
@@ -71,6 +85,17 @@ export const OPERATIONS = {
 } as const satisfies { readonly [Id in keyof operations]: OperationEntry }
 
 export type OperationId = keyof typeof OPERATIONS
+
+/**
+ * generateDataKey with `"includePlaintext": false`: its own permission (for producers that must never
+ * see a DEK) and its own audit name, whichever grant allowed it.
+ */
+export const GENERATE_WITHOUT_PLAINTEXT = {
+  authenticates: true,
+  permission: 'generateDataKeyWithoutPlaintext',
+  audit: 'generateDataKeyWithoutPlaintext',
+  cost: 1,
+} as const satisfies KeyAccessEntry
 
 /** Whether the operation is one access to a key (a permission and an audit name), as the rate limit's refusals are audited. */
 export function isKeyAccess(entry: OperationEntry): entry is KeyAccessEntry {

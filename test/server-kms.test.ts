@@ -5,10 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { kmsKeyEnvironment } from './support/kms-key-environment.js'
 import { KmsStandIn, type RunningKmsStandIn } from './support/kms-stand-in.js'
 import { post, runCli, startServer } from './support/processes.js'
 
@@ -17,22 +15,11 @@ const KEY = 'projects/test/locations/europe-west1/keyRings/keywrap/cryptoKeys/pa
 describe('npm start against Cloud KMS (the stand-in)', () => {
   const kms = new KmsStandIn()
   let running: RunningKmsStandIn
-  let home: string
   let env: Record<string, string>
   let token: string
 
   before(async () => {
-    kms.createKey(KEY)
-    running = await kms.start()
-    home = await mkdtemp(join(tmpdir(), 'keywrap-kms-'))
-    await writeFile(join(home, 'config.json'), JSON.stringify({ keys: { payments: `gcp-kms://${KEY}` } }))
-    env = {
-      KEYWRAP_HOME: home,
-      KEYWRAP_CONFIG: join(home, 'config.json'),
-      KMS_EMULATOR_HOST: running.address,
-      GOOGLE_CLOUD_PROJECT: 'test',
-      KEYWRAP_KEY_REFRESH_SECONDS: '1',
-    }
+    ;({ running, env } = await kmsKeyEnvironment(kms, KEY, 'payments'))
     token = (await runCli(['token', '--sub', 'ops'], env)).stdout.trim()
   })
   after(() => running.close())

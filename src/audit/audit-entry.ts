@@ -14,6 +14,8 @@ export interface AuditEntry {
   readonly alias: string
   /** Full name of the KEK version used, when one was. */
   readonly keyVersion: string | undefined
+  /** Rewrap: full name of the version of the wrapped key presented (keyVersion names the version that wrapped it anew). */
+  readonly sourceKeyVersion?: string
   readonly outcome: AuditOutcome
   readonly errorCode: ErrorCode | undefined
   readonly cacheLevel: CacheLevel | undefined

@@ -85,6 +85,7 @@ const ENTRY_FIELDS = Object.keys({
   issuer: true,
   alias: true,
   keyVersion: true,
+  sourceKeyVersion: true,
   outcome: true,
   errorCode: true,
   cacheLevel: true,

@@ -3,7 +3,7 @@
  * characters and are compiled once, at start-up.
  */
 import type { Grant } from '../config/config.js'
-import { isServicePermission, type Permission, type ServicePermission } from '../operations.js'
+import { grantsAllowing, isServicePermission, type Permission, type ServicePermission } from '../operations.js'
 import type { Principal } from './principal.js'
 
 export interface Policy {
@@ -65,7 +65,7 @@ export function developmentPolicy(devIssuer: string): Policy {
 }
 
 function grantsPermission(grant: CompiledGrant, permission: Permission): boolean {
-  return grant.operations.has('*') || grant.operations.has(permission)
+  return grant.operations.has('*') || grantsAllowing(permission).some((allowing) => grant.operations.has(allowing))
 }
 
 function matchesKey(grant: CompiledGrant, alias: string): boolean {

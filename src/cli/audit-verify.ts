@@ -129,7 +129,7 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
 type ParsedLine = { chainId: string; seq: number; hash: string; fields: Record<string, unknown>; severity?: string } | { malformed: string }
 
 /** The audit fields of a line, undefined when the line is not an audit entry. */
-function auditFields(text: string): ParsedLine | undefined {
+export function auditFields(text: string): ParsedLine | undefined {
   if (text.trim() === '') return undefined
   let line: unknown
   try {
@@ -239,8 +239,8 @@ export async function runAuditVerify(args: string[], output: VerifyOutput = { st
   return result.ok ? 0 : 1
 }
 
-/** The trail's lines; a JSON array (gcloud's export) becomes one line per element. */
-async function readTrail(file: string): Promise<Iterable<string> | AsyncIterable<string>> {
+/** The trail's lines (FILE, or standard input for "-"); a JSON array (gcloud's export) becomes one line per element. */
+export async function readTrail(file: string): Promise<Iterable<string> | AsyncIterable<string>> {
   if (file === '-') {
     const chunks: Buffer[] = []
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)

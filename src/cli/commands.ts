@@ -1,8 +1,11 @@
 /** Every `keywrap` command, in the order `keywrap help` lists them. */
 import { auditVerifyCommand } from './audit-verify.js'
+import { auditVersionsCommand } from './audit-versions.js'
 import type { Command } from './command.js'
 import { decryptCommand } from './decrypt.js'
 import { encryptCommand } from './encrypt.js'
+import { rewrapCommand } from './rewrap.js'
+import { keysRetireCommand } from './keys-retire.js'
 import { keysDisableCommand, keysEnableCommand, keysListCommand, keysRotateCommand } from './keys.js'
 import { tokenCommand } from './token.js'
 
@@ -12,7 +15,10 @@ export const COMMANDS: readonly Command[] = [
   keysRotateCommand,
   keysDisableCommand,
   keysEnableCommand,
+  keysRetireCommand,
   auditVerifyCommand,
+  auditVersionsCommand,
+  rewrapCommand,
   encryptCommand,
   decryptCommand,
 ]

@@ -1,4 +1,4 @@
-/** What `keywrap encrypt` and `keywrap decrypt` read from the environment when no option says otherwise. */
+/** What the CLI's client commands (encrypt, decrypt, rewrap, keys retire) read from the environment when no option says otherwise. */
 export interface ClientEnvironment {
   /** KEYWRAP_URL: the service's address. */
   readonly url: string | undefined
@@ -7,5 +7,10 @@ export interface ClientEnvironment {
 }
 
 export function clientEnvironment(env: NodeJS.ProcessEnv = process.env): ClientEnvironment {
-  return { url: env.KEYWRAP_URL || undefined, token: env.KEYWRAP_TOKEN || undefined }
+  return { url: env.KEYWRAP_URL?.trim() || undefined, token: env.KEYWRAP_TOKEN?.trim() || undefined }
+}
+
+/** The bearer token of KEYWRAP_TOKEN, when set and not empty. */
+export function tokenFromEnvironment(): string | undefined {
+  return clientEnvironment().token
 }

@@ -13,7 +13,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Generate a new data key and return it wrapped (and, unless asked not to, in plaintext). */
+        /**
+         * Generate a new data key and return it wrapped (and, unless asked not to, in plaintext).
+         * @description Needs a grant of `generateDataKey`; with `"includePlaintext": false`, a grant of
+         *     `generateDataKeyWithoutPlaintext` is enough (it allows nothing else), and the access is audited
+         *     under that operation whichever grant allowed it.
+         */
         post: operations["generateDataKey"];
         delete?: never;
         options?: never;
@@ -336,7 +341,23 @@ export interface components {
                 /** @enum {string} */
                 state: "ENABLED" | "DISABLED" | "DESTROY_SCHEDULED" | "DESTROYED";
                 createTime?: string;
+                /**
+                 * @description Allowed accesses that used this version on this instance since `usesSince`, by
+                 *     operation: unwrap and rewrap count the version of the key presented, generateDataKey
+                 *     and wrap the version that wrapped. Absent when the version was not used.
+                 */
+                uses?: {
+                    generateDataKey: number;
+                    generateDataKeyWithoutPlaintext: number;
+                    wrap: number;
+                    unwrap: number;
+                    rewrap: number;
+                };
+                /** @description When this instance last used the version (ISO 8601); absent when it did not since `usesSince`. */
+                lastUsedAt?: string;
             }[];
+            /** @description When this instance started counting the versions' uses (its start, ISO 8601). Other instances count their own. */
+            usesSince: string;
             attributes?: {
                 [key: string]: string;
             };

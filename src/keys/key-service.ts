@@ -18,7 +18,8 @@ import { isKeywrapError, KeywrapError } from '../errors.js'
 import { assertUsableVersion, type KeyDescription, type KeyProvider, type KeyVersionInfo } from '../providers/key-provider.js'
 import type { KeyRegistry } from '../providers/key-registry.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { OPERATIONS, type KeyAccessEntry } from '../operations.js'
+import { GENERATE_WITHOUT_PLAINTEXT, OPERATIONS, type KeyAccessEntry } from '../operations.js'
+import { VersionUses, type VersionUse } from './version-uses.js'
 
 /** Who is asking and about which request; what the audit entry needs besides the operation. */
 export interface Caller {
@@ -73,6 +74,10 @@ interface UsableWrappedKey {
 /** What an operation reports to its audit entry besides success or failure. */
 interface AccessRecord {
   keyVersion?: string
+  /** The version the access used: of the key presented (unwrap, rewrap), or the one that wrapped. */
+  usedVersion?: number
+  /** Rewrap: the full name of the version of the key presented (keyVersion names the one that wrapped). */
+  sourceKeyVersion?: string
   cacheLevel?: CacheLevel
   /** The wrapped key the access used or produced, and the one a rewrap produced; fingerprinted in the entry. */
   wrappedKey?: string
@@ -108,10 +113,12 @@ export class KeyService {
   /** Each provider's last metadata read for an unseen version: when, and whether it succeeded. */
   private readonly lastFreshened = new WeakMap<KeyProvider, { readonly at: number; readonly confirmed: boolean }>()
   private readonly fingerprints: WrappedKeyFingerprints
+  private readonly uses: VersionUses
 
   constructor(deps: KeyServiceDependencies) {
     this.deps = deps
     this.fingerprints = new WrappedKeyFingerprints(deps.fingerprintKey)
+    this.uses = new VersionUses(deps.metrics)
   }
 
   generateDataKey(
@@ -119,7 +126,9 @@ export class KeyService {
     alias: string,
     input: { context?: EncryptionContext; bytes: DataKeySize; includePlaintext: boolean },
   ): Promise<GenerateResult> {
-    return this.access(caller, alias, { operation: OPERATIONS.generateDataKey, context: input.context }, async (provider, record) => {
+    // Wrapped only is its own operation: granted alone to producers that must never see a DEK.
+    const operation = input.includePlaintext ? OPERATIONS.generateDataKey : GENERATE_WITHOUT_PLAINTEXT
+    return this.access(caller, alias, { operation, context: input.context }, async (provider, record) => {
       const plaintext = generateDataKey(input.bytes)
       const wrapped = await this.wrapAndCache(alias, provider, plaintext, input.context, record)
       return input.includePlaintext ? { ...wrapped, plaintext } : wrapped
@@ -147,6 +156,7 @@ export class KeyService {
     const request = { operation: batch?.operation ?? OPERATIONS.rewrap, context: input.context, batchIndex: batch?.index, wrappedKey: input.wrappedKey }
     return this.access(caller, alias, request, async (provider, record) => {
       const { wrapped, version, description } = await this.usableWrappedKey(provider, input.wrappedKey, record)
+      record.sourceKeyVersion = version.name
       // Authenticated even when there is nothing to do (a cache hit costs no provider call), so that a
       // rotation job is never told that a tampered key, or one presented with the wrong context, is current.
       const dek = await this.unwrapCached(alias, provider, wrapped, input, record)
@@ -205,6 +215,16 @@ export class KeyService {
     return this.deps.registry.aliases().filter((alias) => this.deps.policy.allowsAny(principal, alias))
   }
 
+  /** When the per-version use counts of versionUse() started (this instance's start). */
+  get usesSince(): string {
+    return this.uses.since
+  }
+
+  /** The uses of one version since usesSince; ask after describeKey(), which authorises. */
+  versionUse(alias: string, version: number): VersionUse | undefined {
+    return this.uses.of(alias, version)
+  }
+
   describeKey(principal: Principal, alias: string): KeyDescription {
     if (!this.deps.policy.allows(principal, alias, OPERATIONS.getKey.permission)) throw new KeywrapError('forbidden', `You may not read key "${alias}".`)
     const provider = this.deps.registry.get(alias)
@@ -240,6 +260,7 @@ export class KeyService {
         issuer: caller.principal.issuer,
         alias,
         keyVersion: record.keyVersion,
+        sourceKeyVersion: record.sourceKeyVersion,
         outcome,
         errorCode: error?.code,
         cacheLevel: record.cacheLevel,
@@ -281,6 +302,7 @@ export class KeyService {
       throw failure
     }
     await audit('allowed')
+    if (record.usedVersion !== undefined && operation !== 'cache.purge') this.uses.record(alias, record.usedVersion, operation)
     return result
   }
 
@@ -324,6 +346,7 @@ export class KeyService {
     }
     if (!version) throw new KeywrapError('cannot_unwrap')
     record.keyVersion = version.name
+    record.usedVersion = version.version
     assertUsableVersion(version.version, version.state)
     return { wrapped, version, description }
   }
@@ -397,6 +420,7 @@ export class KeyService {
     const versionInfo = provider.describe().versions.find((v) => v.version === version)
     const keyVersion = versionInfo?.name ?? `${provider.uri}/versions/${version}`
     record.keyVersion = keyVersion
+    record.usedVersion ??= version
     record.cacheLevel ??= 'provider'
     const wrappedKey = formatWrappedKey({ version, ciphertext })
     record.wrappedKey = wrappedKey

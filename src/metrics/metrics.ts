@@ -17,6 +17,14 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  /** Allowed key accesses by the KEK version they used (see src/keys/version-uses.ts). */
+  readonly keyVersionUses = new Counter({
+    name: 'keywrap_key_version_uses_total',
+    help: 'Allowed key accesses by alias, KEK version and operation: unwrap and rewrap count the version of the key presented, generateDataKey and wrap the version that wrapped.',
+    labelNames: ['alias', 'key_version', 'operation'] as const,
+    registers: [this.registry],
+  })
+
   /** Calls to a key provider (Cloud KMS, local), timed. */
   readonly providerCallSeconds = new Histogram({
     name: 'keywrap_provider_call_seconds',

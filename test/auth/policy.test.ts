@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { developmentPolicy, GrantPolicy } from '../../src/auth/policy.js'
-import type { Permission } from '../../src/operations.js'
+import { PERMISSIONS, type Permission } from '../../src/operations.js'
 
 const policy = new GrantPolicy([
   { principals: ['producer'], keys: ['pay-*'], operations: ['generateDataKey', 'wrap'] },
@@ -60,11 +60,14 @@ const split = new GrantPolicy([
   { principals: ['rotator'], keys: ['orders', 'orders-*'], operations: ['rewrap', 'keys.read'] },
   { principals: ['ops'], keys: ['*'], operations: ['cache.purge', 'keys.read'] },
   { principals: ['prometheus'], keys: ['nothing-matches-this'], operations: ['metrics.read'] },
+  { principals: ['sealer'], keys: ['orders'], operations: ['generateDataKeyWithoutPlaintext'] },
 ])
 const GOOGLE = 'https://accounts.google.com'
-const every: Permission[] = ['generateDataKey', 'wrap', 'unwrap', 'rewrap', 'keys.read', 'cache.purge', 'metrics.read']
+const every = Object.keys(PERMISSIONS) as Permission[]
 const expectations: [string, string, string, Permission[]][] = [
-  ['orders-api', GOOGLE, 'orders', ['generateDataKey', 'wrap']],
+  ['orders-api', GOOGLE, 'orders', ['generateDataKey', 'generateDataKeyWithoutPlaintext', 'wrap']],
+  ['sealer', 'any', 'orders', ['generateDataKeyWithoutPlaintext']],
+  ['sealer', 'any', 'payments', []],
   ['orders-api', 'urn:keywrap:dev', 'orders', []],
   ['orders-api', GOOGLE, 'orders-eu', []],
   ['orders-reader', GOOGLE, 'orders', ['unwrap']],

@@ -1,0 +1,130 @@
+/**
+ * The CLI's HTTP client of a running keywrap: GET /v1/keys/{alias} and POST :batchRewrap, with the
+ * service's problems (RFC 9457) turned into ServiceErrors that say whether a retry may succeed and
+ * when (Retry-After).
+ */
+import { UsageError } from './command.js'
+
+export interface KeyVersionDetails {
+  readonly version: number
+  readonly name: string
+  readonly state: string
+  readonly uses?: Readonly<Record<string, number>>
+  readonly lastUsedAt?: string
+}
+
+export interface KeyDetails {
+  readonly alias: string
+  readonly provider: 'local' | 'gcp-kms'
+  readonly uri: string
+  readonly primaryVersion: number
+  readonly versions: readonly KeyVersionDetails[]
+  /** When the instance started counting the versions' uses. */
+  readonly usesSince?: string
+}
+
+export interface ItemProblem {
+  readonly code: string
+  readonly detail: string
+}
+
+export type BatchRewrapResult = { readonly wrappedKey: string; readonly rewrapped: boolean } | { readonly error: ItemProblem }
+
+export interface BatchRewrapItem {
+  readonly wrappedKey: string
+  readonly context?: unknown
+}
+
+/** Codes of item problems and whole-request failures that a later attempt may not have. */
+const TRANSIENT_CODES = new Set(['rate_limited', 'internal', 'provider_unavailable', 'issuer_unavailable', 'cache_unavailable', 'audit_unavailable'])
+
+export function isTransient(problem: ItemProblem): boolean {
+  return TRANSIENT_CODES.has(problem.code)
+}
+
+export class ServiceError extends Error {
+  constructor(
+    readonly problem: ItemProblem,
+    /** The HTTP status, or undefined when no answer came (connection refused or reset). */
+    readonly status: number | undefined,
+    /** Seconds the service asked to wait (Retry-After). */
+    readonly retryAfterSeconds: number | undefined,
+  ) {
+    super(`${problem.code}: ${problem.detail}`)
+  }
+
+  /** Whether the same request may succeed later: no answer, 429, or a 5xx. */
+  get transient(): boolean {
+    return this.status === undefined || this.status === 429 || this.status >= 500
+  }
+}
+
+export class KeywrapClient {
+  private readonly baseUrl: string
+
+  constructor(
+    url: string,
+    private readonly token: string,
+  ) {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      throw new UsageError(`--url must be an http(s) URL, not "${url}"`)
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError(`--url must be an http(s) URL, not "${url}"`)
+    this.baseUrl = parsed.href.replace(/\/+$/, '')
+  }
+
+  getKey(alias: string): Promise<KeyDetails> {
+    return this.request('GET', `/v1/keys/${encodeURIComponent(alias)}`) as Promise<KeyDetails>
+  }
+
+  async batchRewrap(alias: string, items: readonly BatchRewrapItem[]): Promise<BatchRewrapResult[]> {
+    const body = (await this.request('POST', `/v1/keys/${encodeURIComponent(alias)}:batchRewrap`, { items })) as { results?: unknown }
+    const results = body.results
+    if (!Array.isArray(results) || results.length !== items.length) {
+      throw new ServiceError({ code: 'invalid_response', detail: `the service answered ${Array.isArray(results) ? results.length : 'no'} results for ${items.length} items` }, 502, undefined)
+    }
+    return results.map((result: any) =>
+      result && typeof result.error === 'object' && result.error !== null
+        ? { error: problemOf(result.error, 'item failed') }
+        : { wrappedKey: String(result?.wrappedKey), rewrapped: result?.rewrapped === true },
+    )
+  }
+
+  private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    let response: Response
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      })
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause
+      throw new ServiceError({ code: 'unreachable', detail: `${this.baseUrl}: ${cause?.code ?? cause?.message ?? (error as Error).message}` }, undefined, undefined)
+    }
+    const text = await response.text()
+    let json: unknown
+    try {
+      json = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    if (response.ok && json !== undefined) return json
+    const retryAfter = Number(response.headers.get('retry-after'))
+    throw new ServiceError(
+      problemOf(json, response.ok ? 'the answer is not JSON' : `HTTP ${response.status}`),
+      response.ok ? 502 : response.status,
+      Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+    )
+  }
+}
+
+function problemOf(value: unknown, fallback: string): ItemProblem {
+  const problem = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>
+  const code = typeof problem.code === 'string' ? problem.code : 'http_error'
+  const detail = typeof problem.detail === 'string' ? problem.detail : typeof problem.title === 'string' ? problem.title : fallback
+  return { code, detail }
+}

@@ -1,0 +1,158 @@
+/** `keywrap rewrap`: a bulk rewrap campaign of a JSON Lines file through a running keywrap's :batchRewrap. */
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { tokenFromEnvironment } from '../config/client-environment.js'
+import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
+import { KeywrapClient, ServiceError } from './keywrap-client.js'
+import { CampaignStopped, RewrapCampaign } from './rewrap/campaign.js'
+import { countVersions, dryRunReport } from './rewrap/dry-run.js'
+import { appendLines, assertReadable, completeLines, countLines, readLines, stdoutLines } from './rewrap/jsonl-files.js'
+import { duration, Progress } from './rewrap/progress.js'
+
+const MAX_CHUNK = 1000
+
+export const rewrapCommand: Command = {
+  name: 'rewrap',
+  summary: 'rewrap a JSON Lines file of wrapped keys under the primary version (resumable)',
+  arguments: '--url URL --alias ALIAS --in FILE [--out FILE] [--resume] [--dry-run] [OPTIONS]',
+  help: `Each input line is a JSON string (a wrapped key) or an object with "wrappedKey", optional "context"
+and any other fields. Each output line is the same, in the same order, with "wrappedKey" replaced by
+its rewrapped value and "rewrapped": true|false (false: it was already under the primary version),
+or, when it failed for good, "rewrapped": false and "error": {"code", "detail"}. A string line comes
+out as an object. Blank lines stay blank.
+
+  --url URL            the keywrap service (e.g. http://127.0.0.1:8080)
+  --alias ALIAS        the key alias the wrapped keys belong to
+  --in FILE            the input file (JSON Lines)
+  --out FILE           the output file (default standard output); must not exist unless --resume
+  --token TOKEN        the bearer token (default: KEYWRAP_TOKEN); it needs rewrap and keys.read
+  --resume             continue an interrupted run: the complete lines of --out are kept (a partial
+                       last line is cut off) and as many input lines are skipped
+  --dry-run            count the keys not under the primary version, per version; change nothing
+  --rate N             at most N keys a second (keep inside the Cloud KMS quota: each rewrap of an
+                       uncached key costs a Decrypt and an Encrypt)
+  --concurrency N      requests in flight at once (default 4); each runs up to 64 items in parallel
+  --chunk N            keys per request, 1 to ${MAX_CHUNK} (default 500)
+  --attempts N         tries per request and per item before an item is written as failed (default 8)
+  --progress-every S   seconds between progress lines when standard error is not a terminal (default 5)
+
+A request answered 429 or 503 waits for its Retry-After (and holds the others back); other 5xx
+answers and lost connections are retried with backoff; items that fail with a transient problem are
+sent again. 401, 403, 404 or 400 stop the run after writing every line before the failed request;
+rerun with --resume once fixed. SIGINT or SIGTERM stop reading and finish the requests in flight.
+Exit status 1 when any item failed or the run stopped; a summary goes to standard error.`,
+  async run(args) {
+    const { values, positionals } = parseCommandLine(args, {
+      url: { type: 'string' },
+      alias: { type: 'string' },
+      in: { type: 'string' },
+      out: { type: 'string' },
+      token: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      rate: { type: 'string' },
+      concurrency: { type: 'string', default: '4' },
+      chunk: { type: 'string', default: '500' },
+      attempts: { type: 'string', default: '8' },
+      'progress-every': { type: 'string', default: '5' },
+    })
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+    const url = required(values.url, '--url')
+    const alias = required(values.alias, '--alias')
+    const input = required(values.in, '--in')
+    const token = values.token ?? tokenFromEnvironment()
+    if (!token) throw new UsageError('give a bearer token with --token or KEYWRAP_TOKEN')
+    const rate = values.rate === undefined ? undefined : positiveNumber(values.rate, '--rate')
+    const concurrency = positiveInteger(values.concurrency, '--concurrency', 64)
+    const chunkSize = positiveInteger(values.chunk, '--chunk', MAX_CHUNK)
+    const attempts = positiveInteger(values.attempts, '--attempts', 100)
+    const progressEvery = positiveNumber(values['progress-every'], '--progress-every')
+    const output = values.out
+    if (values.resume && output === undefined) throw new UsageError('--resume needs --out FILE: the output file is where the run resumes')
+    if (values['dry-run'] && (output !== undefined || values.resume)) throw new UsageError('--dry-run writes nothing: leave out --out and --resume')
+    if (input === '-') throw new UsageError('--in must be a file (it is read twice: once to count its lines)')
+    if (output !== undefined && resolve(output) === resolve(input)) throw new UsageError('--out must be another file than --in')
+
+    try {
+      await assertReadable(input)
+    } catch (error) {
+      process.stderr.write(`keywrap rewrap: cannot read ${input} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
+      return EXIT.noInput
+    }
+    const client = new KeywrapClient(url, token)
+    let primaryVersion: number
+    try {
+      primaryVersion = (await client.getKey(alias)).primaryVersion
+    } catch (error) {
+      if (!(error instanceof ServiceError)) throw error
+      process.stderr.write(`keywrap rewrap: cannot read key "${alias}" from ${url}: ${error.message}\n`)
+      return EXIT.failed
+    }
+    if (values['dry-run']) {
+      process.stdout.write(dryRunReport(alias, await countVersions(readLines(input), primaryVersion)))
+      return EXIT.ok
+    }
+
+    if (output !== undefined && !values.resume && (await sizeOf(output)) > 0) {
+      throw new UsageError(`${output} exists: add --resume to continue the run that wrote it, or remove it`)
+    }
+    const total = await countLines(input)
+    const done = values.resume ? await completeLines(output!) : 0
+    if (done > total) throw new UsageError(`${output} has ${done} lines, more than the ${total} of ${input}: not an output of this input`)
+    const sink = output === undefined ? stdoutLines() : await appendLines(output, { truncate: !values.resume })
+
+    const campaign = new RewrapCampaign({ client, alias, chunkSize, concurrency, rate, attempts })
+    const progress = new Progress(campaign.counts, { stream: process.stderr, total, resumedAt: done, intervalSeconds: progressEvery })
+    const onSignal = () => campaign.stop()
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+    const started = performance.now()
+    let stopped: string | undefined
+    progress.start()
+    try {
+      await campaign.run(readLines(input, done), sink)
+    } catch (error) {
+      if (!(error instanceof CampaignStopped)) throw error
+      stopped = error.message
+    } finally {
+      progress.finish()
+      await sink.close()
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+    }
+    const { lines, rewrapped, current, failed, retries } = campaign.counts
+    const seconds = (performance.now() - started) / 1000
+    const position = done + lines
+    process.stderr.write(
+      `keywrap rewrap ${alias}: ${lines} lines in ${duration(seconds)} (${rewrapped} rewrapped, ${current} already current, ${failed} failed; ${retries} retries)` +
+        (done > 0 ? `, resumed after line ${done}` : '') +
+        `; ${position} of ${total} lines done\n`,
+    )
+    if (stopped !== undefined) process.stderr.write(`keywrap rewrap: stopped: ${stopped}\n`)
+    if (position < total) process.stderr.write(`keywrap rewrap: ${total - position} lines remain: run again with --resume\n`)
+    return failed > 0 || position < total ? EXIT.failed : EXIT.ok
+  },
+}
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new UsageError(`${name} is missing`)
+  return value
+}
+
+function positiveInteger(text: string, name: string, max: number): number {
+  const value = Number(text)
+  if (!/^\d+$/.test(text) || value < 1 || value > max) throw new UsageError(`${name} must be an integer from 1 to ${max}, not "${text}"`)
+  return value
+}
+
+function positiveNumber(text: string, name: string): number {
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`${name} must be a positive number, not "${text}"`)
+  return value
+}
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size
+  } catch {
+    return 0
+  }
+}
