@@ -1,6 +1,7 @@
 /** Every `keywrap` command, in the order `keywrap help` lists them. */
 import { auditVerifyCommand } from './audit-verify.js'
 import type { Command } from './command.js'
+import { kmsPluginCommand } from './kms-plugin.js'
 import { keysDisableCommand, keysEnableCommand, keysListCommand, keysRotateCommand } from './keys.js'
 import { tokenCommand } from './token.js'
 
@@ -11,4 +12,5 @@ export const COMMANDS: readonly Command[] = [
   keysDisableCommand,
   keysEnableCommand,
   auditVerifyCommand,
+  kmsPluginCommand,
 ]
