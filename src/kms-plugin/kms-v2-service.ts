@@ -118,7 +118,9 @@ export class KmsV2Service {
   private healthz(description: KeyDescription): string {
     const ageMs = this.now() - Date.parse(description.refreshedAt)
     if (ageMs > this.options.graceMs) {
-      const reason = this.backend.lastError() ?? 'no read has completed since'
+      // healthz is shown by the API server; like the key_id, it does not name the KMS resource.
+      const resource = description.uri.replace(/^[a-z-]+:\/\//, '')
+      const reason = (this.backend.lastError() ?? 'no read has completed since').replaceAll(resource, 'the key')
       return `keywrap key "${this.backend.alias}" has not been read from its provider for ${Math.round(ageMs / 1000)} s (grace ${Math.round(this.options.graceMs / 1000)} s): ${reason}`
     }
     const unavailable = this.backend.unavailableReason()

@@ -7,12 +7,14 @@ import { once } from 'node:events'
 import { UsageError } from '../cli/command.js'
 import { composeKeyAccess } from '../compose.js'
 import { KMS_PLUGIN_ISSUER } from '../config/config.js'
-import { settleMetadataServerDetection } from '../config/google-environment.js'
+import { metadataServerHost, settleMetadataServerDetection } from '../config/google-environment.js'
 import { loadConfig } from '../config/load-config.js'
+import { FileBearerToken, GoogleIdToken } from './bearer-tokens.js'
 import type { KeyBackend } from './key-backend.js'
 import { KmsV2Service } from './kms-v2-service.js'
 import { LocalKeyBackend } from './local-backend.js'
 import { servePlugin } from './plugin-server.js'
+import { UpstreamKeyBackend } from './upstream-backend.js'
 
 export interface PluginOptions {
   readonly listen: string
@@ -20,11 +22,13 @@ export interface PluginOptions {
   readonly principal: string
   /** undefined: twice the key refresh interval. */
   readonly graceSeconds: number | undefined
+  /** Forward to a keywrap service instead of using keywrap's own keys here. */
+  readonly upstream: { readonly url: string; readonly tokenFile: string | undefined; readonly refreshSeconds: number } | undefined
 }
 
 export async function runPlugin(options: PluginOptions): Promise<void> {
   settleMetadataServerDetection()
-  const { backend, refreshSeconds } = await localBackend(options)
+  const { backend, refreshSeconds } = options.upstream ? await upstreamBackend(options, options.upstream) : await localBackend(options)
   const service = new KmsV2Service(backend, { graceMs: (options.graceSeconds ?? 2 * refreshSeconds) * 1000, log: logLine })
   let server
   try {
@@ -57,8 +61,16 @@ async function localBackend(options: PluginOptions): Promise<{ backend: KeyBacke
   return { backend, refreshSeconds: config.keyRefreshSeconds }
 }
 
+async function upstreamBackend(options: PluginOptions, upstream: NonNullable<PluginOptions['upstream']>): Promise<{ backend: KeyBackend; refreshSeconds: number }> {
+  const token = upstream.tokenFile ? new FileBearerToken(upstream.tokenFile) : new GoogleIdToken(metadataServerHost(), upstream.url)
+  const backend = new UpstreamKeyBackend({ url: upstream.url, alias: options.alias, token, refreshSeconds: upstream.refreshSeconds, log: logLine })
+  await backend.start()
+  return { backend, refreshSeconds: upstream.refreshSeconds }
+}
+
 function describeCaller(options: PluginOptions): string {
-  return `principal ${options.principal} of ${KMS_PLUGIN_ISSUER}`
+  if (!options.upstream) return `principal ${options.principal} of ${KMS_PLUGIN_ISSUER}`
+  return `forwarding to ${options.upstream.url} with ${options.upstream.tokenFile ? `the token in ${options.upstream.tokenFile}` : 'a Google ID token'}`
 }
 
 function logLine(message: string, details: object): void {

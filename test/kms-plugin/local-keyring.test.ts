@@ -27,8 +27,8 @@ describe('keywrap kms-plugin on the local keyring', () => {
     client = kmsClient(plugin.socket)
   })
   after(async () => {
-    client.close()
-    await plugin.stop()
+    client?.close()
+    await plugin?.stop()
   })
 
   test('the socket is the running user\'s, mode 0600', async () => {

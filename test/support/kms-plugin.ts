@@ -4,13 +4,15 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import assert from 'node:assert/strict'
+import { mkdtemp, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { credentials, type ServiceError } from '@grpc/grpc-js'
-import { KMS_PLUGIN_ISSUER } from '../../src/config/config.js'
+import { DEV_ISSUER, KMS_PLUGIN_ISSUER } from '../../src/config/config.js'
 import { KeyManagementServiceClient, type DecryptRequest, type EncryptResponse, type StatusResponse } from '../../src/kms-plugin/kms-v2-api.js'
+import type { KmsStandIn } from './kms-stand-in.js'
 import { REPO_ROOT } from './processes.js'
 
 const KEYWRAP_BIN = fileURLToPath(new URL('../../bin/keywrap.js', import.meta.url))
@@ -100,12 +102,32 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
 }
 
 /**
- * A fresh KEYWRAP_HOME whose configuration maps `keys` and grants wrap and unwrap on `kubernetes` to
- * the plugin's principals (kube-apiserver@*); the environment to run keywrap on it.
+ * A fresh KEYWRAP_HOME whose configuration maps `keys` and grants use of `kubernetes` to kube-apiserver@*,
+ * as the plugin's own principal (wrap, unwrap) and as the development issuer's tokens an upstream plugin
+ * presents (wrap, unwrap, keys.read); the environment to run keywrap on it.
  */
 export async function pluginHome(keys: Record<string, string>, env: Record<string, string> = {}): Promise<{ home: string; env: Record<string, string> }> {
   const home = await mkdtemp(join(tmpdir(), 'keywrap-kms-plugin-'))
-  const grant = { principals: ['kube-apiserver@*'], keys: ['kubernetes'], operations: ['wrap', 'unwrap'], issuer: KMS_PLUGIN_ISSUER }
-  await writeFile(join(home, 'config.json'), JSON.stringify({ keys, policy: { grants: [grant] } }))
+  const grants = [
+    { principals: ['kube-apiserver@*'], keys: ['kubernetes'], operations: ['wrap', 'unwrap'], issuer: KMS_PLUGIN_ISSUER },
+    { principals: ['kube-apiserver@*'], keys: ['kubernetes'], operations: ['wrap', 'unwrap', 'keys.read'], issuer: DEV_ISSUER },
+  ]
+  await writeFile(join(home, 'config.json'), JSON.stringify({ keys, policy: { grants } }))
   return { home, env: { KEYWRAP_HOME: home, KEYWRAP_CONFIG: join(home, 'config.json'), ...env } }
+}
+
+/** Encrypts wait on a slow Cloud KMS (the stand-in) when SIGTERM comes: they must finish, the socket go, the plugin exit 0. */
+export async function assertSigtermDrains(kms: KmsStandIn, plugin: RunningPlugin): Promise<void> {
+  const client = kmsClient(plugin.socket)
+  kms.setFaults({ methods: ['Encrypt'], latencyMs: 200 })
+  try {
+    const inFlight = Array.from({ length: 4 }, () => client.encrypt(Buffer.alloc(32, 1)))
+    assert.ok(await eventually(async () => kms.parkedCalls >= 1, 5000), 'Encrypts are in flight')
+    assert.equal(await plugin.stop('SIGTERM'), 0)
+    for (const response of await Promise.all(inFlight)) assert.ok(response.ciphertext.length > 0)
+  } finally {
+    kms.clearFaults()
+    client.close()
+  }
+  await assert.rejects(stat(plugin.socket), { code: 'ENOENT' })
 }
