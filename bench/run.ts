@@ -14,6 +14,7 @@ import { LoggingStandIn } from '../test/support/logging-stand-in.js'
 import { redisUrlForTests } from '../test/support/redis-server.js'
 import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { timerStalls } from './machine-noise.js'
+import { kmsPluginScenarios } from './kms-plugin.js'
 import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
 import { startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 import { RESULTS_FOLDER, resultFileStem } from './result-files.js'
@@ -29,6 +30,9 @@ if (process.argv.includes('--help')) {
 }
 
 const quick = process.argv.includes('--quick')
+/** `--only=kms-plugin`: that section alone (the others take most of the run). */
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
+if (only !== undefined && only !== 'kms-plugin') throw new Error(`--only=${only}: the one section that runs alone is kms-plugin`)
 const DURATION_SECONDS = quick ? 1 : 8
 /** A row with a target alternates with the baseline in this many slices of SLICE_SECONDS (16 s of each in all). */
 const SLICES = 8
@@ -45,6 +49,8 @@ interface Context {
   readonly rows: Row[]
   readonly latencyRows: LatencyRow[]
   readonly facts: Record<string, number | string>
+  /** Markdown sections printed after the tables. */
+  readonly sections: string[]
   readonly home: string
   readonly token: string
   readonly kms: KmsStandIn
@@ -65,22 +71,28 @@ async function main(): Promise<void> {
     rows: [],
     latencyRows: [],
     facts: {},
+    sections: [],
     home,
     token: await mintDevToken(issuer, { subject: 'bench', audience: 'keywrap', ttlSeconds: 3600 }),
     kms,
     kmsAddress: kmsServer.address,
     redisUrl: await redisUrlForTests(),
   }
-  if (!quick) {
+  if (!quick && !only) {
     const stalls = await timerStalls(10)
     context.facts.idleTimerStallsOver5MsIn10s = stalls.over5Ms
     context.facts.idleTimerLongestStallMs = stalls.longestMs
   }
   try {
-    await localScenarios(context)
-    await redisScenarios(context)
-    await authAndAuditScenarios(context)
-    await cloudKmsScenarios(context)
+    if (!only) {
+      await localScenarios(context)
+      await redisScenarios(context)
+      await authAndAuditScenarios(context)
+      await cloudKmsScenarios(context)
+    }
+    if (!only || only === 'kms-plugin') {
+      context.sections.push(await kmsPluginScenarios({ home, kms, kmsKey: KMS_KEY, kmsAddress: kmsServer.address, quick }))
+    }
   } finally {
     await kmsServer.close()
     await baseline.stop()
@@ -255,6 +267,12 @@ async function cloudKmsScenarios(context: Context): Promise<void> {
 }
 
 async function report(context: Context): Promise<void> {
+  const sections = context.sections.map((section) => `\n${section}\n`).join('')
+  if (only) {
+    process.stdout.write(sections)
+    if (!quick) await writeFile(`${await resultFileStem(new Date(), process.version)}-${only}.md`, `${sections.trim()}\n`)
+    return
+  }
   const { rows, facts } = context
   const floor = rows[0]!.requestsPerSecond
   for (const row of rows) {
@@ -291,7 +309,7 @@ async function report(context: Context): Promise<void> {
     ),
   ].join('\n')
   const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')
-  const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n`
+  const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n${sections}`
   process.stdout.write(`\n${markdown}`)
   if (!quick) {
     const stem = await resultFileStem(new Date(), process.versions.node)
