@@ -48,6 +48,20 @@ export async function startKeywrap(env: Record<string, string>): Promise<BenchPr
   return handle(child, url, performance.now() - started)
 }
 
+/**
+ * `keywrap kms-plugin ARGS` from dist/ (compiled, as the image runs it), or with `baseline` the bare
+ * gRPC server; each ready once it listens on `socket`. Stdout (the audit trail) drained by a `cat`.
+ */
+export async function startKmsPluginProcess(socket: string, args: string[], env: Record<string, string>, baseline = false): Promise<BenchProcess> {
+  const started = performance.now()
+  const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
+  const command = baseline ? ['--import', 'tsx', 'bench/kms-plugin-baseline.ts', socket] : ['dist/src/cli/main.js', 'kms-plugin', '--listen', socket, ...args]
+  const child = spawn(process.execPath, command, { cwd: ROOT, env: await keywrapEnvironment(env), stdio: ['ignore', drain.stdin!, 'pipe'] })
+  drain.stdin!.destroy()
+  await waitFor(child, /listening on unix:\/\/\S+()/)
+  return handle(child, `unix://${socket}`, performance.now() - started)
+}
+
 /** The heap settings the image runs with (the Dockerfile's NODE_OPTIONS). */
 async function productionNodeOptions(): Promise<string> {
   const dockerfile = await readFile(new URL('Dockerfile', `file://${ROOT}`), 'utf8')

@@ -15,6 +15,7 @@ import { redisUrlForTests } from '../test/support/redis-server.js'
 import { clientFacts } from './client.js'
 import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { timerStalls } from './machine-noise.js'
+import { kmsPluginScenarios } from './kms-plugin.js'
 import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
 import { startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 import { rewrapCampaign } from './rewrap-campaign.js'
@@ -36,6 +37,8 @@ if (process.argv.includes('--help')) {
 const quick = process.argv.includes('--quick')
 /** `--only SECTION` or `--only=SECTION`: that section alone (see --help). */
 const only = onlySection(process.argv)
+const SECTIONS = ['client', 'rewrap-campaign', 'kms-plugin']
+if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only ${only}: the sections that run alone are ${SECTIONS.join(', ')}`)
 /** The client package's section alone: no results file is written. */
 const clientOnly = only === 'client'
 /** The rewrap campaign alone: its facts printed and (without --quick) written to bench/results/. */
@@ -62,6 +65,8 @@ interface Context {
   readonly rows: Row[]
   readonly latencyRows: LatencyRow[]
   readonly facts: Record<string, number | string>
+  /** Markdown sections printed after the tables. */
+  readonly sections: string[]
   readonly home: string
   readonly token: string
   readonly kms: KmsStandIn
@@ -82,6 +87,7 @@ async function main(): Promise<void> {
     rows: [],
     latencyRows: [],
     facts: {},
+    sections: [],
     home,
     token: await mintDevToken(issuer, { subject: 'bench', audience: 'keywrap', ttlSeconds: 3600 }),
     kms,
@@ -112,6 +118,9 @@ async function main(): Promise<void> {
       facts: context.facts,
       withKeywrap: (env, body) => withKeywrap(context, env, body),
     })
+    if (!only || only === 'kms-plugin') {
+      context.sections.push(await kmsPluginScenarios({ home, kms, kmsKey: KMS_KEY, kmsAddress: kmsServer.address, quick }))
+    }
   } finally {
     await kmsServer.close()
     await baseline.stop()
@@ -303,6 +312,12 @@ async function clientScenarios(context: Context): Promise<void> {
 }
 
 async function report(context: Context): Promise<void> {
+  const sections = context.sections.map((section) => `\n${section}\n`).join('')
+  if (only) {
+    process.stdout.write(sections)
+    if (!quick) await writeFile(`${await resultFileStem(new Date(), process.version)}-${only}.md`, `${sections.trim()}\n`)
+    return
+  }
   const { rows, facts } = context
   const floor = rows[0]?.requestsPerSecond ?? 0
   for (const row of rows) {
@@ -339,7 +354,7 @@ async function report(context: Context): Promise<void> {
     ),
   ].join('\n')
   const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')
-  const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n`
+  const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n${sections}`
   process.stdout.write(`\n${markdown}`)
   if (!quick && !clientOnly) {
     const stem = await resultFileStem(new Date(), process.versions.node)

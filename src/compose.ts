@@ -24,16 +24,40 @@ export async function composeDependencies(
   config: Config,
   overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: Logger; stdout?: LineStream } = {},
 ): Promise<AppDependencies> {
+  const access = await composeKeyAccess(config, overrides)
+  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics: access.metrics })
+  return {
+    ...access,
+    authenticator,
+    ...(config.rateLimit && config.redis && { rateLimitRedis: await rateLimitRedis(config.redis, access.metrics) }),
+    ...(overrides.logger !== undefined && { logger: overrides.logger }),
+  }
+}
+
+/** What a KeyService needs, for every front end (the HTTP service and the Kubernetes KMS plugin). */
+export interface KeyAccessDependencies {
+  readonly config: Config
+  readonly metrics: Metrics
+  readonly registry: KeyRegistry
+  readonly cache: DekCache
+  readonly policy: Policy
+  readonly audit: AuditSink
+  readonly fingerprintKey: Buffer
+}
+
+/** The keys (read once before anything is served), the DEK cache, the policy and the audit sink. */
+export async function composeKeyAccess(
+  config: Config,
+  overrides: { audit?: AuditSink; operatorLog?: Logger; stdout?: LineStream } = {},
+): Promise<KeyAccessDependencies> {
   const metrics = new Metrics({ processMetrics: true })
   const operatorLog = overrides.operatorLog ?? stderrOperatorLog
-  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics })
   const fingerprintKey = config.audit.fingerprintKey ?? (await developmentFingerprintKey(config.home))
   const registry = await createKeyRegistry(config, { metrics, logger: operatorLog })
   const failed = await registry.refreshAll()
   if (failed.length > 0) {
     const reasons = registry.status().filter((s) => !s.ready).map((s) => `keys.${s.alias}: ${s.lastError}`)
     await registry.close()
-    authenticator.close()
     throw new Error(`keywrap cannot read its keys:\n  - ${reasons.join('\n  - ')}`)
   }
   const projectId = config.googleProjectId ?? LOCAL_PROJECT_ID
@@ -42,7 +66,6 @@ export async function composeDependencies(
     metrics,
     registry,
     cache: await cacheFor(config, registry, metrics),
-    authenticator,
     policy: policyFor(config),
     audit:
       overrides.audit ??
@@ -55,8 +78,6 @@ export async function composeDependencies(
         metrics,
       })),
     fingerprintKey,
-    ...(config.rateLimit && config.redis && { rateLimitRedis: await rateLimitRedis(config.redis, metrics) }),
-    ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
 }
 

@@ -6,6 +6,7 @@ import { decryptCommand } from './decrypt.js'
 import { encryptCommand } from './encrypt.js'
 import { rewrapCommand } from './rewrap.js'
 import { keysRetireCommand } from './keys-retire.js'
+import { kmsPluginCommand } from './kms-plugin.js'
 import { keysDisableCommand, keysEnableCommand, keysListCommand, keysRotateCommand } from './keys.js'
 import { tokenCommand } from './token.js'
 
@@ -21,4 +22,5 @@ export const COMMANDS: readonly Command[] = [
   rewrapCommand,
   encryptCommand,
   decryptCommand,
+  kmsPluginCommand,
 ]

@@ -78,3 +78,5 @@ export const LOCAL_PROJECT_ID = 'keywrap-local'
 
 export const DEV_ISSUER = 'urn:keywrap:dev'
 export const DEFAULT_AUDIENCE = 'keywrap'
+/** Issuer of the principal a Kubernetes KMS plugin acts as (`npx keywrap kms-plugin --principal`); grants may name it. */
+export const KMS_PLUGIN_ISSUER = 'urn:keywrap:kms-plugin'

@@ -8,3 +8,8 @@ export function settleMetadataServerDetection(env: NodeJS.ProcessEnv = process.e
   if (env.METADATA_SERVER_DETECTION) return
   env.METADATA_SERVER_DETECTION = env.K_SERVICE ? 'assume-present' : 'none'
 }
+
+/** host[:port] of the GCE metadata server: GCE_METADATA_HOST when set (as Google's libraries read it). */
+export function metadataServerHost(env: NodeJS.ProcessEnv = process.env): string {
+  return env.GCE_METADATA_HOST || 'metadata.google.internal'
+}

@@ -5,7 +5,7 @@ import { parseAuditSinkSetting } from './audit-sink-setting.js'
 import { parseFingerprintKey } from './fingerprint-key.js'
 import { parseEmulatorHost } from '../support/emulator-host.js'
 import { readAuthSettings } from './auth-settings.js'
-import { DEV_ISSUER, type Config, type Grant, type Mode } from './config.js'
+import { DEV_ISSUER, KMS_PLUGIN_ISSUER, type Config, type Grant, type Mode } from './config.js'
 import { parseYaml } from '../support/yaml.js'
 
 /** The default of each environment setting that has one whatever the mode: the only place they are written. */
@@ -152,7 +152,8 @@ function ambiguousGrants(config: Config): string[] {
         ? []
         : [`policy.grants[${index}].issuer: ${known.length} token issuers are configured; name the one this grant's principals come from (${known.join(', ')})`]
     }
-    return known.includes(grant.issuer)
+    // The KMS plugin's principal (npx keywrap kms-plugin) has an issuer of its own, never a token's.
+    return known.includes(grant.issuer) || grant.issuer === KMS_PLUGIN_ISSUER
       ? []
       : [`policy.grants[${index}].issuer: "${grant.issuer}" is not a configured issuer, so the grant would match nobody (configured: ${known.join(', ') || 'none'})`]
   })

@@ -9,6 +9,7 @@ import { parseTraceContext, type TraceContext } from '../audit/trace-context.js'
 import type { ManagedAuthenticator } from '../auth/authenticator.js'
 import type { Principal } from '../auth/principal.js'
 import type { Caller } from '../keys/key-service.js'
+import { CLIENT_REQUEST_ID } from '../audit/request-id.js'
 
 export interface AuthenticationOptions {
   readonly authenticator: ManagedAuthenticator
@@ -43,9 +44,6 @@ function authentication(app: FastifyInstance, { authenticator, projectId }: Auth
 export default fp(authentication, { name: 'authentication' })
 
 /** The authenticated caller of a request (operations that authenticate only). */
-/** A client's X-Request-ID is recorded only in this shape (anything else is left out). */
-const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
 export function callerOf(request: FastifyRequest): Caller {
   const principal = request.principal
   if (!principal) throw new Error('callerOf() on a route that does not authenticate')

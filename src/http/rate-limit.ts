@@ -42,7 +42,7 @@ async function rateLimit(app: FastifyInstance, { max, windowSeconds, shared, key
       // Nothing is released on a 429, so the reply does not wait for the audit entry.
       const operation = request.routeOptions.config.operation
       const alias = (request.params as { alias?: string }).alias
-      if (operation && isKeyAccess(operation) && alias) void keys.recordRateLimited(callerOf(request), alias, operation, refusal)
+      if (operation && isKeyAccess(operation) && alias) void keys.recordRefused(callerOf(request), alias, operation, refusal)
       return refusal
     },
   })

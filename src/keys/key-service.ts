@@ -200,8 +200,8 @@ export class KeyService {
     })
   }
 
-  /** A key access the rate limit refused, audited as denied like any other refusal. */
-  async recordRateLimited(caller: Caller, alias: string, operation: KeyAccessEntry, refusal: KeywrapError): Promise<void> {
+  /** A key access refused before it ran (the rate limit, a KMS plugin's unknown key_id), audited as denied. */
+  async recordRefused(caller: Caller, alias: string, operation: KeyAccessEntry, refusal: KeywrapError): Promise<void> {
     await this.access(caller, alias, { operation, refusal }, async () => undefined).catch(() => undefined)
   }
 
