@@ -13,7 +13,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Generate a new data key and return it wrapped (and, unless asked not to, in plaintext). */
+        /**
+         * Generate a new data key and return it wrapped (and, unless asked not to, in plaintext).
+         * @description Needs a grant of `generateDataKey`; with `"includePlaintext": false`, a grant of
+         *     `generateDataKeyWithoutPlaintext` is enough (it allows nothing else), and the access is audited
+         *     under that operation whichever grant allowed it.
+         */
         post: operations["generateDataKey"];
         delete?: never;
         options?: never;
@@ -336,7 +341,23 @@ export interface components {
                 /** @enum {string} */
                 state: "ENABLED" | "DISABLED" | "DESTROY_SCHEDULED" | "DESTROYED";
                 createTime?: string;
+                /**
+                 * @description Allowed accesses that used this version on this instance since `usesSince`, by
+                 *     operation: unwrap and rewrap count the version of the key presented, generateDataKey
+                 *     and wrap the version that wrapped. Absent when the version was not used.
+                 */
+                uses?: {
+                    generateDataKey: number;
+                    generateDataKeyWithoutPlaintext: number;
+                    wrap: number;
+                    unwrap: number;
+                    rewrap: number;
+                };
+                /** @description When this instance last used the version (ISO 8601); absent when it did not since `usesSince`. */
+                lastUsedAt?: string;
             }[];
+            /** @description When this instance started counting the versions' uses (its start, ISO 8601). Other instances count their own. */
+            usesSince: string;
             attributes?: {
                 [key: string]: string;
             };
@@ -374,7 +395,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
+            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -489,7 +510,10 @@ export interface components {
         };
     };
     parameters: {
-        /** @description The key alias, as configured (`default` in development). */
+        /**
+         * @description The key alias, as configured (`default` in development).
+         * @example default
+         */
         Alias: components["schemas"]["Alias"];
     };
     requestBodies: never;
@@ -503,7 +527,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -540,7 +567,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -577,7 +607,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -615,7 +648,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -653,7 +689,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -689,7 +728,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -725,7 +767,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
@@ -785,7 +830,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The key alias, as configured (`default` in development). */
+                /**
+                 * @description The key alias, as configured (`default` in development).
+                 * @example default
+                 */
                 alias: components["parameters"]["Alias"];
             };
             cookie?: never;
