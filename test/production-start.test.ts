@@ -50,7 +50,7 @@ describe('npm run build, npm prune --omit=dev, npm run start:prod', () => {
   let dir: string
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keywrap-build-'))
-    for (const name of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'openapi.yaml', 'src', 'routes', 'bin']) {
+    for (const name of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'openapi.yaml', 'src', 'routes', 'bin', 'client/src']) {
       await cp(join(REPO_ROOT, name), join(dir, name), { recursive: true })
     }
     // Stands in for `npm ci`: the same installed tree, as hard links where the file system allows.
