@@ -55,7 +55,6 @@ export interface AuthenticatedEntry {
   readonly audit?: AuditOperation
   /**
    * Its weight against the caller's rate limit: 1, or `items` for a batch (as many as its items).
-   * The limiter counts every request once for now, whatever its weight.
    */
   readonly cost: 1 | 'items'
 }

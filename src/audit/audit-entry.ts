@@ -30,6 +30,10 @@ export interface AuditEntry {
   readonly rewrappedKeyFingerprint?: string
   /** Position of this access in a batch request. */
   readonly batchIndex: number | undefined
+  /** Items of a batch refused whole (no grant, over the rate limit): one entry for all of them. */
+  readonly batchSize?: number
+  /** Why a request was refused before it reached a key (authentication, validation), in words. */
+  readonly reason?: string
   /** The server's id of the request (also its X-Request-ID response header). */
   readonly requestId: string
   /** The X-Request-ID the client sent, if it had the shape of one. */

@@ -93,6 +93,8 @@ const ENTRY_FIELDS = Object.keys({
   wrappedKeyFingerprint: true,
   rewrappedKeyFingerprint: true,
   batchIndex: true,
+  batchSize: true,
+  reason: true,
   requestId: true,
   clientRequestId: true,
   trace: true,

@@ -104,6 +104,8 @@ interface AccessRequest {
   readonly wrappedKey?: string
   /** Refused before it began (the rate limit): audited as denied with this error. */
   readonly refusal?: KeywrapError
+  /** Items of a batch refused whole, in one entry. */
+  readonly batchSize?: number | undefined
 }
 
 export class KeyService {
@@ -200,9 +202,9 @@ export class KeyService {
     })
   }
 
-  /** A key access refused before it ran (the rate limit, a KMS plugin's unknown key_id), audited as denied. */
-  async recordRefused(caller: Caller, alias: string, operation: KeyAccessEntry, refusal: KeywrapError): Promise<void> {
-    await this.access(caller, alias, { operation, refusal }, async () => undefined).catch(() => undefined)
+  /** A key access refused before it ran (the rate limit, a KMS plugin's unknown key_id), audited as denied; a batch refused whole in one entry. */
+  async recordRefused(caller: Caller, alias: string, operation: KeyAccessEntry, refusal: KeywrapError, batchSize?: number): Promise<void> {
+    await this.access(caller, alias, { operation, refusal, batchSize }, async () => undefined).catch(() => undefined)
   }
 
   /** Whether the principal may read /metrics (a grant of metrics.read on any key pattern). */
@@ -268,6 +270,7 @@ export class KeyService {
         wrappedKeyFingerprint: this.fingerprint(record.wrappedKey, request.wrappedKey),
         rewrappedKeyFingerprint: this.fingerprint(record.rewrappedKey, request.wrappedKey),
         batchIndex,
+        ...(request.batchSize !== undefined && { batchSize: request.batchSize }),
         requestId: caller.requestId,
         clientRequestId: caller.clientRequestId,
         trace: caller.trace?.trace,

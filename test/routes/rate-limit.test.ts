@@ -79,3 +79,25 @@ test('Redis paused: the limit still holds, counted per instance, and requests st
     await app.close()
   }
 })
+
+test('a batch is charged its items; one larger than what is left is refused whole, in one audit entry', async () => {
+  const t = await startTestApp({ env: { KEYWRAP_RATE_LIMIT: '10' } })
+  try {
+    const token = await t.token('frank')
+    const generated = await t.call('generateDataKey', { token, body: {} })
+    const items = (n: number) => Array.from({ length: n }, () => ({ wrappedKey: generated.json.wrappedKey }))
+    assert.equal((await t.call('batchUnwrap', { token, body: { items: items(6) } })).statusCode, 200, 'cost 6: 7 of 10 used')
+    const entriesBefore = t.audit.entries.length
+    const refused = await t.call('batchUnwrap', { token, body: { items: items(4) } })
+    assert.equal(refused.statusCode, 429)
+    assert.match(refused.json.detail, /batch of 4 items/)
+    await new Promise((resolve) => setImmediate(resolve))
+    const added = t.audit.entries.slice(entriesBefore)
+    assert.equal(added.length, 1)
+    assert.deepEqual([added[0]!.operation, added[0]!.outcome, added[0]!.errorCode, added[0]!.batchSize, added[0]!.batchIndex], ['unwrap', 'denied', 'rate_limited', 4, undefined])
+    assert.equal((await t.call('batchUnwrap', { token, body: { items: items(3) } })).statusCode, 200, 'the refused batch charged nothing')
+    assert.equal((await t.call('unwrap', { token, body: { wrappedKey: generated.json.wrappedKey } })).statusCode, 429)
+  } finally {
+    await t.close()
+  }
+})
