@@ -20,6 +20,7 @@ import rateLimit from './http/rate-limit.js'
 import requestMetrics from './http/request-metrics.js'
 import responseHeaders from './http/response-headers.js'
 import { KeyService } from './keys/key-service.js'
+import { ProviderGate } from './keys/provider-gate.js'
 import { Metrics } from './metrics/metrics.js'
 import type { KeyRegistry } from './providers/key-registry.js'
 import routes from '../routes/index.js'
@@ -68,7 +69,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { config } = deps
   const contract = deps.contract ?? loadContract()
   const metrics = deps.metrics ?? new Metrics()
-  const keys = new KeyService({ registry: deps.registry, cache: deps.cache, policy: deps.policy, audit: deps.audit, fingerprintKey: deps.fingerprintKey, metrics })
+  const keys = new KeyService({
+    registry: deps.registry,
+    cache: deps.cache,
+    policy: deps.policy,
+    audit: deps.audit,
+    fingerprintKey: deps.fingerprintKey,
+    metrics,
+    providerGate: new ProviderGate(config.providerCalls),
+  })
   const services = { keys, registry: deps.registry, cache: deps.cache, contract, metrics, batchItem: batchItemValidator(contract), audit: deps.audit }
 
   const app = Fastify(serverOptions(config, deps.logger))

@@ -24,6 +24,7 @@ export const errorCatalogue = {
   issuer_unavailable: { status: 503, title: 'The token issuer’s signing keys cannot be fetched; try again.' },
   cache_unavailable: { status: 503, title: 'The shared cache cannot be reached, so the purge cannot be confirmed; try again.' },
   audit_unavailable: { status: 503, title: 'The audit trail cannot be written; nothing was released.' },
+  overloaded: { status: 503, title: 'keywrap is at capacity; try again after Retry-After.' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof errorCatalogue

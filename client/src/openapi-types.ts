@@ -395,7 +395,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable";
+            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -498,7 +498,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The key provider, the audit trail, the token issuer's keys or (for a purge) the shared cache is unavailable (`provider_unavailable`, `audit_unavailable`, `issuer_unavailable`, `cache_unavailable`); retry after `Retry-After` seconds. */
+        /** @description The key provider, the audit trail, the token issuer's keys or (for a purge) the shared cache is unavailable (`provider_unavailable`, `audit_unavailable`, `issuer_unavailable`, `cache_unavailable`), or keywrap is at capacity (`overloaded`); retry after `Retry-After` seconds. */
         Unavailable: {
             headers: {
                 "Retry-After"?: number;

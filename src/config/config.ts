@@ -53,6 +53,8 @@ export interface Config {
     /** Time for all attempts of one operation, retries included. */
     readonly budgetMs: number
   }
+  /** The process-wide cap on concurrent key-provider calls and on calls waiting for one. */
+  readonly providerCalls: { readonly concurrency: number; readonly queue: number }
 }
 
 export interface RedisSettings {

@@ -30,6 +30,8 @@ export const DEFAULTS = {
   KEYWRAP_CACHE_OFFLINE_GRACE_SECONDS: 30,
   KEYWRAP_KMS_TIMEOUT_MS: 2000,
   KEYWRAP_KMS_BUDGET_MS: 4000,
+  KEYWRAP_PROVIDER_MAX_CONCURRENT: 128,
+  KEYWRAP_PROVIDER_MAX_QUEUED: 256,
 } as const
 
 const PRODUCTION_RATE_LIMIT = 6000
@@ -122,6 +124,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       emulatorHost: readEmulatorHost(env.KMS_EMULATOR_HOST, 'KMS_EMULATOR_HOST', violations),
       callTimeoutMs: setting.integer('KEYWRAP_KMS_TIMEOUT_MS', DEFAULTS.KEYWRAP_KMS_TIMEOUT_MS, 50, 60_000),
       budgetMs: setting.integer('KEYWRAP_KMS_BUDGET_MS', DEFAULTS.KEYWRAP_KMS_BUDGET_MS, 50, 60_000),
+    },
+    providerCalls: {
+      concurrency: setting.integer('KEYWRAP_PROVIDER_MAX_CONCURRENT', DEFAULTS.KEYWRAP_PROVIDER_MAX_CONCURRENT, 1, 10_000),
+      queue: setting.integer('KEYWRAP_PROVIDER_MAX_QUEUED', DEFAULTS.KEYWRAP_PROVIDER_MAX_QUEUED, 0, 100_000),
     },
   }
   if (config.redis && config.cache.ttlSeconds === 0) {

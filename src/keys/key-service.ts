@@ -20,6 +20,8 @@ import type { KeyRegistry } from '../providers/key-registry.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { GENERATE_WITHOUT_PLAINTEXT, OPERATIONS, type KeyAccessEntry } from '../operations.js'
 import { VersionUses, type VersionUse } from './version-uses.js'
+import { FailedUnwraps } from './failed-unwraps.js'
+import { ProviderGate } from './provider-gate.js'
 
 /** Who is asking and about which request; what the audit entry needs besides the operation. */
 export interface Caller {
@@ -62,6 +64,8 @@ export interface KeyServiceDependencies {
   /** HMAC key of the wrapped-key fingerprints in audit entries. */
   readonly fingerprintKey: Buffer
   readonly metrics?: Metrics
+  /** The process-wide cap on concurrent provider calls; default: 128 running, 256 waiting. */
+  readonly providerGate?: ProviderGate
 }
 
 /** A presented wrapped key, parsed, with the KEK version it names (usable) and the key's description. */
@@ -116,9 +120,12 @@ export class KeyService {
   private readonly lastFreshened = new WeakMap<KeyProvider, { readonly at: number; readonly confirmed: boolean }>()
   private readonly fingerprints: WrappedKeyFingerprints
   private readonly uses: VersionUses
+  private readonly failedUnwraps = new FailedUnwraps()
+  private readonly gate: ProviderGate
 
   constructor(deps: KeyServiceDependencies) {
     this.deps = deps
+    this.gate = deps.providerGate ?? new ProviderGate({ concurrency: 128, queue: 256 })
     this.fingerprints = new WrappedKeyFingerprints(deps.fingerprintKey)
     this.uses = new VersionUses(deps.metrics)
   }
@@ -363,7 +370,7 @@ export class KeyService {
     if (last && Date.now() - last.at < FRESHEN_INTERVAL_MS) return { description: provider.describe(), confirmed: last.confirmed }
     let confirmed = false
     try {
-      const description = await this.freshenFlights.run(provider.uri, () => provider.refresh())
+      const description = await this.freshenFlights.run(provider.uri, () => this.gate.run(() => provider.refresh()))
       confirmed = true
       return { description, confirmed }
     } catch {
@@ -387,14 +394,25 @@ export class KeyService {
       return hit.plaintext
     }
     record.cacheLevel = 'provider'
+    // One that failed authentication a moment ago fails again: no provider call to learn it.
+    if (this.failedUnwraps.has(alias, input.wrappedKey, key.aad)) {
+      record.cacheLevel = 'none'
+      throw new KeywrapError('cannot_unwrap')
+    }
     const flightKey = `${alias}\0${input.wrappedKey}\0${key.aad.toString('base64')}`
     if (this.unwrapFlights.isRunning(flightKey)) {
       this.deps.metrics?.cacheCoalescedWaits.inc()
       this.deps.metrics?.providerCallsSaved.inc()
     }
     const { plaintext } = await this.unwrapFlights.run(flightKey, async () => {
-      const decrypted = await provider.decrypt(wrapped.ciphertext, key.aad, wrapped.version)
-      if (decrypted.version !== undefined && decrypted.version !== wrapped.version) throw new KeywrapError('cannot_unwrap')
+      const decrypted = await this.gate.run(() => provider.decrypt(wrapped.ciphertext, key.aad, wrapped.version)).catch((error: unknown) => {
+        if (isKeywrapError(error) && error.code === 'cannot_unwrap') this.failedUnwraps.remember(alias, input.wrappedKey, key.aad)
+        throw error
+      })
+      if (decrypted.version !== undefined && decrypted.version !== wrapped.version) {
+        this.failedUnwraps.remember(alias, input.wrappedKey, key.aad)
+        throw new KeywrapError('cannot_unwrap')
+      }
       const dek = { plaintext: decrypted.plaintext, version: wrapped.version }
       await this.deps.cache.set(key, dek)
       return dek
@@ -413,11 +431,11 @@ export class KeyService {
     // afterwards: if the primary moved since the last refresh, encrypt again under the right AAD.
     let assumed = provider.describe().primaryVersion
     let aad = encodeAad(alias, assumed, context)
-    let { ciphertext, version } = await provider.encrypt(plaintext, aad)
+    let { ciphertext, version } = await this.gate.run(() => provider.encrypt(plaintext, aad))
     for (let attempt = 0; version !== assumed && attempt < 2; attempt++) {
       assumed = version
       aad = encodeAad(alias, assumed, context)
-      ;({ ciphertext, version } = await provider.encrypt(plaintext, aad))
+      ;({ ciphertext, version } = await this.gate.run(() => provider.encrypt(plaintext, aad)))
     }
     if (version !== assumed) throw new KeywrapError('provider_unavailable', 'The key’s primary version keeps changing; try again.', { retryAfterSeconds: 1 })
     const versionInfo = provider.describe().versions.find((v) => v.version === version)

@@ -173,4 +173,5 @@ const GRPC_CODES: Readonly<Record<ErrorCode, GrpcStatus>> = {
   issuer_unavailable: GrpcStatus.UNAVAILABLE,
   cache_unavailable: GrpcStatus.UNAVAILABLE,
   audit_unavailable: GrpcStatus.UNAVAILABLE,
+  overloaded: GrpcStatus.UNAVAILABLE,
 }

@@ -1,0 +1,100 @@
+/**
+ * What an abusive caller can make keywrap spend, against `npm start` on the Cloud KMS stand-in: failed
+ * unwraps are remembered (a repeat costs no Decrypt), and concurrent Decrypts are capped with a short
+ * queue, past which callers get 503 `overloaded` with Retry-After at once.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { KmsStandIn, type RunningKmsStandIn } from '../support/kms-stand-in.js'
+import { runCli, startServer } from '../support/processes.js'
+
+const KEY = 'projects/test/locations/europe-west1/keyRings/keywrap/cryptoKeys/payments'
+
+/** A wrapped key of the right form that no KMS ever produced. */
+export const madeUpWrappedKey = (i: number) => `kw1.1.${Buffer.from(`made-up-${i}-`.padEnd(60, 'x')).toString('base64url')}`
+
+describe('the cost of key accesses on Cloud KMS (the stand-in)', () => {
+  const kms = new KmsStandIn()
+  let running: RunningKmsStandIn
+  let env: Record<string, string>
+  let token: string
+
+  before(async () => {
+    kms.createKey(KEY)
+    running = await kms.start()
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-abuse-'))
+    await writeFile(join(home, 'config.json'), JSON.stringify({ keys: { payments: `gcp-kms://${KEY}` } }))
+    env = { KEYWRAP_HOME: home, KEYWRAP_CONFIG: join(home, 'config.json'), KMS_EMULATOR_HOST: running.address, GOOGLE_CLOUD_PROJECT: 'test', KEYWRAP_LOG_LEVEL: 'warn' }
+    token = (await runCli(['token', '--sub', 'ops'], env)).stdout.trim()
+  })
+  after(() => running.close())
+
+  const batchUnwrap = async (baseUrl: string, items: object[]) => {
+    const response = await fetch(`${baseUrl}/v1/keys/payments:batchUnwrap`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ items }),
+    })
+    return { status: response.status, json: (await response.json()) as any }
+  }
+
+  test('a batch of 1,000 made-up wrapped keys presented again costs no Decrypt; another context does', async () => {
+    const server = await startServer(env)
+    try {
+      const items = Array.from({ length: 1000 }, (_, i) => ({ wrappedKey: madeUpWrappedKey(i), context: { order: String(i) } }))
+      kms.resetCounters()
+      const first = await batchUnwrap(server.baseUrl, items)
+      assert.equal(first.status, 200)
+      assert.ok(first.json.results.every((r: any) => r.error?.code === 'cannot_unwrap'))
+      assert.equal(kms.calls.Decrypt, 1000)
+      const again = await batchUnwrap(server.baseUrl, items)
+      assert.ok(again.json.results.every((r: any) => r.error?.code === 'cannot_unwrap'))
+      assert.equal(kms.calls.Decrypt, 1000, 'the repeat was answered from the failures remembered')
+      await batchUnwrap(server.baseUrl, [{ wrappedKey: madeUpWrappedKey(0), context: { order: 'other' } }])
+      assert.equal(kms.calls.Decrypt, 1001, 'a failure is remembered for its own context only')
+      assert.doesNotMatch(server.stdout(), /made-up/, 'nothing presented reaches a log')
+    } finally {
+      await server.stop()
+    }
+  })
+
+  test('Decrypts capped at 2 with 2 waiting: of 10 concurrent unwraps on a slow KMS, 4 answer 200 and 6 get 503 overloaded at once', async () => {
+    const server = await startServer({ ...env, KEYWRAP_CACHE_MAX_ENTRIES: '0', KEYWRAP_PROVIDER_MAX_CONCURRENT: '2', KEYWRAP_PROVIDER_MAX_QUEUED: '2' })
+    try {
+      // Ten different keys (unwraps of one key would share one Decrypt), made one after the other.
+      const generated: { wrappedKey: string }[] = []
+      for (let i = 0; i < 10; i++) {
+        const response = await fetch(`${server.baseUrl}/v1/keys/payments:generateDataKey`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: '{}',
+        })
+        generated.push((await response.json()) as { wrappedKey: string })
+      }
+      kms.setFaults({ latencyMs: 600, methods: ['Decrypt'] })
+      const answers = await Promise.all(
+        generated.map(async ({ wrappedKey }) => {
+          const started = performance.now()
+          const response = await fetch(`${server.baseUrl}/v1/keys/payments:unwrap`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ wrappedKey }),
+          })
+          const json = (await response.json()) as any
+          return { status: response.status, code: json.code, retryAfter: response.headers.get('retry-after'), ms: performance.now() - started }
+        }),
+      )
+      const refused = answers.filter((a) => a.status === 503)
+      assert.equal(answers.filter((a) => a.status === 200).length, 4)
+      assert.equal(refused.length, 6)
+      assert.ok(refused.every((a) => a.code === 'overloaded' && a.retryAfter === '1'))
+      assert.ok(refused.every((a) => a.ms < 550), `refusals waited: ${refused.map((a) => Math.round(a.ms))}`)
+    } finally {
+      kms.clearFaults()
+      await server.stop()
+    }
+  })
+})
