@@ -2,6 +2,7 @@
  * The error catalogue. Every failure a caller can see has a stable `code` (clients switch on it), an
  * HTTP status and a fixed title. `detail` is written for the caller and never carries internals.
  */
+import { truncate } from './support/truncate.js'
 
 export const errorCatalogue = {
   invalid_request: { status: 400, title: 'The request is not valid.' },
@@ -59,6 +60,8 @@ export interface ProblemFieldError {
   readonly detail: string
 }
 
+const MAX_DETAIL = 1024
+
 /** RFC 9457 problem details, as keywrap renders them. */
 export interface Problem {
   type: string
@@ -77,7 +80,8 @@ export function toProblem(error: KeywrapError, requestId?: string): Problem {
     status: error.status,
     code: error.code,
   }
-  if (error.detail !== undefined) problem.detail = error.detail
+  // A detail may quote the request (a path, a pointer): bounded, so a reply stays small.
+  if (error.detail !== undefined) problem.detail = truncate(error.detail, MAX_DETAIL)
   if (requestId !== undefined) problem.requestId = requestId
   if (error.errors !== undefined) problem.errors = error.errors
   return problem

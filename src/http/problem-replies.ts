@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isKeywrapError, KeywrapError, toProblem, type ProblemFieldError } from '../errors.js'
+import { truncate } from '../support/truncate.js'
 
 // JSON bodies are parsed by json-body.ts, whose errors say where the JSON is wrong; this is for a
 // SyntaxError from anywhere else.
@@ -82,10 +83,17 @@ export interface ValidationIssue {
   readonly message?: string | undefined
 }
 
-/** Schema-validation issues (Ajv's) as one invalid_request, each issue named by a JSON pointer under `prefix`. */
+/** Issues listed in one 400, and the longest pointer shown: its body stays small whatever the request. */
+const MAX_ISSUES = 5
+const MAX_POINTER = 200
+
+/**
+ * Schema-validation issues (Ajv's) as one invalid_request, each issue named
+ * by a JSON pointer under `prefix`; a pointer names what the client sent, so it is cut short.
+ */
 export function invalidRequest(prefix: string, issues: readonly ValidationIssue[]): KeywrapError {
-  const errors: ProblemFieldError[] = issues.map((issue) => ({
-    pointer: `${prefix}${issue.instancePath}${missingPropertySuffix(issue.params)}`,
+  const errors: ProblemFieldError[] = issues.slice(0, MAX_ISSUES).map((issue) => ({
+    pointer: truncate(`${prefix}${issue.instancePath}${missingPropertySuffix(issue.params)}`, MAX_POINTER),
     detail: describeIssue(issue.keyword, issue.params, issue.message),
   }))
   return new KeywrapError('invalid_request', errors.map((e) => `${e.pointer} ${e.detail}`).join('; '), { errors })

@@ -4,6 +4,7 @@
  * returned. Nothing here knows about HTTP.
  */
 import type { AuditSink } from '../audit/audit-sink.js'
+import { boundedEntry } from '../audit/bounded-entry.js'
 import { WrappedKeyFingerprints } from '../audit/fingerprint.js'
 import type { TraceContext } from '../audit/trace-context.js'
 import type { AuditEntry, CacheLevel } from '../audit/audit-entry.js'
@@ -181,6 +182,8 @@ export class KeyService {
 
   /** Items that are already errors (invalid input) keep their place in the results and are not processed. */
   batchUnwrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(UnwrapResult | KeywrapError)[]> {
+    const ungranted = this.refuseUngrantedBatch(caller, alias, OPERATIONS.batchUnwrap, items.length)
+    if (ungranted) return ungranted
     return mapSettled(items, (item, index) => {
       const batch = { operation: OPERATIONS.batchUnwrap, index }
       return item instanceof KeywrapError ? this.refuseItem(caller, alias, batch, item) : this.unwrap(caller, alias, item, batch)
@@ -188,10 +191,18 @@ export class KeyService {
   }
 
   batchRewrap(caller: Caller, alias: string, items: readonly (WrappedKeyInput | KeywrapError)[]): Promise<(RewrapResult | KeywrapError)[]> {
+    const ungranted = this.refuseUngrantedBatch(caller, alias, OPERATIONS.batchRewrap, items.length)
+    if (ungranted) return ungranted
     return mapSettled(items, (item, index) => {
       const batch = { operation: OPERATIONS.batchRewrap, index }
       return item instanceof KeywrapError ? this.refuseItem(caller, alias, batch, item) : this.rewrap(caller, alias, item, batch)
     })
+  }
+
+  /** A caller with no grant for the batch's operation on the alias: one 403 and one audit entry, before any item is looked at. */
+  private refuseUngrantedBatch(caller: Caller, alias: string, operation: KeyAccessEntry, batchSize: number): Promise<never> | undefined {
+    if (this.deps.policy.allows(caller.principal, alias, operation.permission)) return undefined
+    return this.access(caller, alias, { operation, refusal: forbidden(operation, alias), batchSize }, async () => undefined) as Promise<never>
   }
 
   /** An invalid batch item is still an attempt at a key access: authorised and audited like the others. */
@@ -294,7 +305,7 @@ export class KeyService {
       throw request.refusal
     }
     if (!this.deps.policy.allows(caller.principal, alias, request.operation.permission)) {
-      const denied = new KeywrapError('forbidden', `You may not ${request.operation.permission} with key "${alias}".`)
+      const denied = forbidden(request.operation, alias)
       await audit('denied', denied)
       throw denied
     }
@@ -328,7 +339,7 @@ export class KeyService {
       throw new KeywrapError('audit_unavailable', undefined, { cause: error, retryAfterSeconds: 1 })
     }
     try {
-      return this.deps.audit.write(entry).then(undefined, unavailable)
+      return this.deps.audit.write(boundedEntry(entry)).then(undefined, unavailable)
     } catch (error) {
       return Promise.reject(error).then(undefined, unavailable)
     }
@@ -448,6 +459,10 @@ export class KeyService {
     await this.deps.cache.set({ alias, wrappedKey, aad }, { plaintext, version })
     return { wrappedKey, keyVersion }
   }
+}
+
+function forbidden(operation: KeyAccessEntry, alias: string): KeywrapError {
+  return new KeywrapError('forbidden', `You may not ${operation.permission} with key "${alias}".`)
 }
 
 /** Runs `work` over the items with bounded parallelism; a failed item becomes its error, in order. */

@@ -96,11 +96,12 @@ describe('authorisation', () => {
     assert.deepEqual([t.audit.entries.at(-1)!.outcome, t.audit.entries.at(-1)!.errorCode], ['failed', 'invalid_request'])
   })
 
-  test('invalid batch items are authorised first: without the grant each is forbidden, and audited as denied', async () => {
+  test('a batch without the grant is refused whole, before its items are looked at: one 403, one denied entry naming its size', async () => {
     const before = t.audit.entries.length
     const response = await t.call('batchRewrap', { alias: 'pay', token: await t.token('consumer'), body: { items: [{ wrappedKey: '' }, null] } })
-    assert.deepEqual(response.json.results.map((r: { error: { code: string } }) => r.error.code), ['forbidden', 'forbidden'])
-    assert.deepEqual(t.audit.entries.slice(before).map((e) => e.outcome), ['denied', 'denied'])
+    assertProblem(response, 403, 'forbidden')
+    const added = t.audit.entries.slice(before)
+    assert.deepEqual(added.map((e) => [e.operation, e.outcome, e.errorCode, e.batchSize, e.batchIndex]), [['rewrap', 'denied', 'forbidden', 2, undefined]])
   })
 
   test('an alias the caller holds no grant on is 403 whether or not it exists', async () => {
