@@ -15,7 +15,10 @@ import authentication from './http/authentication.js'
 import { batchItemValidator } from './http/batch-items.js'
 import { clientErrorProblem } from './http/client-errors.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
+import { FailedAuthentications, type FailedAuthenticationLimit } from './http/failed-authentications.js'
 import problemReplies from './http/problem-replies.js'
+import refusalAudit, { type RefusalSubject } from './http/refusal-audit.js'
+import { KeywrapError } from './errors.js'
 import rateLimit from './http/rate-limit.js'
 import requestMetrics from './http/request-metrics.js'
 import responseHeaders from './http/response-headers.js'
@@ -65,6 +68,18 @@ function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | 
   }
 }
 
+/** The failed-authentication limit, whose summary entries name the last request refused unrecorded. */
+function failedAuthentications(limit: FailedAuthenticationLimit, keys: KeyService): FailedAuthentications<RefusalSubject | undefined> {
+  return new FailedAuthentications<RefusalSubject | undefined>(limit, (_address, { count, last }) => {
+    if (!last) return
+    const refusal = new KeywrapError('rate_limited', 'Too many failed authentications from this address.')
+    void keys.recordRefusal(last.refused, last.alias, last.operation, refusal, {
+      reason: `${count} more requests from this address refused (failed-authentication limit), not recorded one by one`,
+      unrecorded: count,
+    })
+  })
+}
+
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps
   const contract = deps.contract ?? loadContract()
@@ -80,11 +95,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   })
   const services = { keys, registry: deps.registry, cache: deps.cache, contract, metrics, batchItem: batchItemValidator(contract), audit: deps.audit }
 
+  const failures = config.authFailureLimit && failedAuthentications(config.authFailureLimit, keys)
+
   const app = Fastify(serverOptions(config, deps.logger))
+  if (failures) app.addHook('onClose', (_app, done) => (failures.close(), done()))
   await app.register(problemReplies)
+  await app.register(refusalAudit, { keys })
   await app.register(responseHeaders)
   await app.register(requestMetrics, { metrics })
-  await app.register(authentication, { authenticator: deps.authenticator, projectId: config.googleProjectId ?? LOCAL_PROJECT_ID })
+  await app.register(authentication, { authenticator: deps.authenticator, projectId: config.googleProjectId ?? LOCAL_PROJECT_ID, ...(failures && { failures }) })
   if (config.rateLimit) {
     const shared = deps.rateLimitRedis && config.redis && { client: deps.rateLimitRedis, keyPrefix: config.redis.keyPrefix }
     await app.register(rateLimit, { ...config.rateLimit, shared, keys, metrics })

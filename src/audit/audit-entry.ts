@@ -34,6 +34,11 @@ export interface AuditEntry {
   readonly batchSize?: number
   /** Why a request was refused before it reached a key (authentication, validation), in words. */
   readonly reason?: string
+  /**
+   * On the summary entry of a client address over the failed-authentication limit: how many of its
+   * requests were refused (429) in the window without an entry of their own.
+   */
+  readonly unrecorded?: number
   /** The server's id of the request (also its X-Request-ID response header). */
   readonly requestId: string
   /** The X-Request-ID the client sent, if it had the shape of one. */

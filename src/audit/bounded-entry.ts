@@ -7,6 +7,7 @@ import { truncate } from '../support/truncate.js'
 import type { AuditEntry } from './audit-entry.js'
 
 export const AUDIT_FIELD_LIMITS = {
+  alias: 128,
   userAgent: 256,
   principal: 256,
   issuer: 256,
@@ -25,6 +26,7 @@ export function boundedEntry(entry: AuditEntry): AuditEntry {
   const limits = AUDIT_FIELD_LIMITS
   return {
     ...entry,
+    alias: truncate(entry.alias, limits.alias),
     principal: entry.principal === undefined ? undefined : truncate(entry.principal, limits.principal),
     issuer: entry.issuer === undefined ? undefined : truncate(entry.issuer, limits.issuer),
     userAgent: entry.userAgent === undefined ? undefined : truncate(entry.userAgent, limits.userAgent),
@@ -45,6 +47,7 @@ function boundedContext(context: Readonly<Record<string, string>>): Readonly<Rec
 function withinBounds(entry: AuditEntry): boolean {
   const limits = AUDIT_FIELD_LIMITS
   return (
+    entry.alias.length <= limits.alias &&
     (entry.principal?.length ?? 0) <= limits.principal &&
     (entry.issuer?.length ?? 0) <= limits.issuer &&
     (entry.userAgent?.length ?? 0) <= limits.userAgent &&

@@ -30,6 +30,8 @@ export interface Config {
   readonly auth: AuthSettings
   /** Requests per window per principal; undefined: no rate limit. */
   readonly rateLimit: { readonly max: number; readonly windowSeconds: number } | undefined
+  /** The pre-authentication limit: failed authentications per client address and window; undefined: off. */
+  readonly authFailureLimit: { readonly max: number; readonly windowSeconds: number } | undefined
   /** undefined: no policy section was given (development: the development issuer's principals may do everything). */
   readonly policy: { readonly grants: readonly Grant[] } | undefined
   readonly http: { readonly bodyLimitBytes: number; readonly requestTimeoutMs: number; readonly trustProxy: boolean }

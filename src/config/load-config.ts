@@ -22,6 +22,8 @@ export const DEFAULTS = {
   KEYWRAP_AUDIT_SINK: 'stdout',
   KEYWRAP_AUDIT_TIMEOUT_MS: 2000,
   KEYWRAP_RATE_LIMIT_WINDOW_SECONDS: 60,
+  KEYWRAP_AUTH_FAILURE_LIMIT: 100,
+  KEYWRAP_AUTH_FAILURE_WINDOW_SECONDS: 60,
   KEYWRAP_REDIS_COMMAND_TIMEOUT_MS: 75,
   KEYWRAP_REDIS_KEY_PREFIX: 'kw:',
   KEYWRAP_CACHE_KEK_ALIAS: 'default',
@@ -105,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redis: readRedis(env, setting, keys, violations),
     auth,
     rateLimit: readRateLimit(setting, mode),
+    authFailureLimit: readAuthFailureLimit(setting),
     policy,
     http: {
       bodyLimitBytes: setting.integer('KEYWRAP_BODY_LIMIT_BYTES', DEFAULTS.KEYWRAP_BODY_LIMIT_BYTES, 1024, 64 * 1_048_576),
@@ -185,6 +188,12 @@ function productionViolations(config: Config): string[] {
   if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
   if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
   return violations
+}
+
+function readAuthFailureLimit(setting: SettingReader): Config['authFailureLimit'] {
+  const max = setting.integer('KEYWRAP_AUTH_FAILURE_LIMIT', DEFAULTS.KEYWRAP_AUTH_FAILURE_LIMIT, 0, 10_000_000)
+  const windowSeconds = setting.integer('KEYWRAP_AUTH_FAILURE_WINDOW_SECONDS', DEFAULTS.KEYWRAP_AUTH_FAILURE_WINDOW_SECONDS, 1, 86_400)
+  return max === 0 ? undefined : { max, windowSeconds }
 }
 
 const NODE_ENVS = ['production', 'development', 'test'] as const

@@ -8,16 +8,21 @@ import fp from 'fastify-plugin'
 import { parseTraceContext, type TraceContext } from '../audit/trace-context.js'
 import type { ManagedAuthenticator } from '../auth/authenticator.js'
 import type { Principal } from '../auth/principal.js'
-import type { Caller } from '../keys/key-service.js'
 import { CLIENT_REQUEST_ID } from '../audit/request-id.js'
+import { isKeywrapError } from '../errors.js'
+import type { Caller, RefusedRequest } from '../keys/key-service.js'
+import type { FailedAuthentications } from './failed-authentications.js'
+import { refusalSubjectOf, type RefusalSubject } from './refusal-audit.js'
 
 export interface AuthenticationOptions {
   readonly authenticator: ManagedAuthenticator
   /** The project of the Cloud Trace context recorded with each request's audit entries. */
   readonly projectId: string
+  /** The pre-authentication limit on failed authentications per client address; absent: none. */
+  readonly failures?: FailedAuthentications<RefusalSubject | undefined>
 }
 
-function authentication(app: FastifyInstance, { authenticator, projectId }: AuthenticationOptions, done: () => void): void {
+function authentication(app: FastifyInstance, { authenticator, projectId, failures }: AuthenticationOptions, done: () => void): void {
   app.decorateRequest('principal', undefined)
   app.decorateRequest('trace', undefined)
   // Callback style: on the hot path an async hook costs a promise per request.
@@ -31,7 +36,14 @@ function authentication(app: FastifyInstance, { authenticator, projectId }: Auth
     const authorization = request.headers.authorization
     const cached = authenticator.cachedPrincipal?.(authorization)
     if (cached) return authenticated(cached)
-    authenticator.authenticate(authorization).then(authenticated, done)
+    if (!failures) return void authenticator.authenticate(authorization).then(authenticated, done)
+    const address = clientAddressOf(request) ?? ''
+    const refusal = failures.refusal(address, () => refusalSubjectOf(request))
+    if (refusal) return done(refusal)
+    authenticator.authenticate(authorization).then(authenticated, (error: unknown) => {
+      if (isKeywrapError(error) && error.code === 'unauthenticated') failures.failed(address)
+      done(error as Error)
+    })
   }
   // Added to the routes that need it as they are declared, so the public ones run no hook at all.
   app.addHook('onRoute', (route) => {
@@ -47,13 +59,16 @@ export default fp(authentication, { name: 'authentication' })
 export function callerOf(request: FastifyRequest): Caller {
   const principal = request.principal
   if (!principal) throw new Error('callerOf() on a route that does not authenticate')
+  return { principal, ...requestOf(request) }
+}
+
+/** What the audit trail records of a request besides its principal. */
+export function requestOf(request: FastifyRequest): RefusedRequest {
   const userAgent = request.headers['user-agent']
   const offeredId = request.headers['x-request-id']
   const peerAddress = request.socket.remoteAddress
-  // X-Forwarded-For is text a client may have written: only an address goes to the audit trail.
-  const remoteAddress = isIP(request.ip) ? request.ip : peerAddress
+  const remoteAddress = clientAddressOf(request)
   return {
-    principal,
     requestId: request.id,
     ...(typeof offeredId === 'string' && CLIENT_REQUEST_ID.test(offeredId) && { clientRequestId: offeredId }),
     remoteAddress,
@@ -62,6 +77,12 @@ export function callerOf(request: FastifyRequest): Caller {
     ...(userAgent !== undefined && { userAgent }),
     ...(request.trace && { trace: request.trace }),
   }
+}
+
+/** The client's address: the forwarded one behind a trusted proxy, else the socket's. */
+export function clientAddressOf(request: FastifyRequest): string | undefined {
+  // X-Forwarded-For is text a client may have written: only an address goes to the audit trail.
+  return isIP(request.ip) ? request.ip : request.socket.remoteAddress
 }
 
 export function principalOf(request: FastifyRequest): Principal {

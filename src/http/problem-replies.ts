@@ -62,7 +62,8 @@ function errorDescription(error: KeywrapError): string {
   return (error.detail ?? error.message).replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '?')
 }
 
-function asKeywrapError(error: FastifyError, request: FastifyRequest): KeywrapError {
+/** Any error a request ends with, as the problem its reply carries. */
+export function asKeywrapError(error: FastifyError, request: FastifyRequest): KeywrapError {
   if (isKeywrapError(error)) return error
   if (error.validation) return invalidRequest(`/${error.validationContext ?? 'body'}`, error.validation)
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined

@@ -37,6 +37,25 @@ export interface Caller {
   readonly trace?: TraceContext
 }
 
+/** Errors a key access has already recorded in the audit trail (the refusal audit skips them). */
+const AUDITED = new WeakSet<KeywrapError>()
+
+export function wasAudited(error: unknown): boolean {
+  return isKeywrapError(error) && AUDITED.has(error)
+}
+
+/** A request refused before it reached a key: its caller is not known (401) or not yet checked. */
+export type RefusedRequest = Omit<Caller, 'principal'> & { readonly principal?: Principal | undefined }
+
+export interface RefusalDetails {
+  /** Why, in words (a refused token's reason, a validation error). */
+  readonly reason?: string
+  /** The issuer a refused token claims (not verified). */
+  readonly claimedIssuer?: string
+  /** Refusals of the same address not recorded one by one (the failed-authentication limit). */
+  readonly unrecorded?: number
+}
+
 export interface WrapResult {
   readonly wrappedKey: string
   readonly keyVersion: string
@@ -225,6 +244,33 @@ export class KeyService {
     await this.access(caller, alias, { operation, refusal, batchSize }, async () => undefined).catch(() => undefined)
   }
 
+  /**
+   * A request on a key route refused before it reached a key (authentication, validation, body limits,
+   * the failed-authentication limit), audited like a key access: 401, 403 and 429 as denied, the
+   * others as failed. Nothing was released, so nobody waits on the entry and its failure is only counted.
+   */
+  async recordRefusal(refused: RefusedRequest, alias: string, operation: KeyAccessEntry, error: KeywrapError, details: RefusalDetails = {}): Promise<void> {
+    const outcome = error.status === 401 || error.status === 403 || error.status === 429 ? 'denied' : 'failed'
+    this.deps.metrics?.keyAccesses.inc({ operation: operation.audit, outcome })
+    await this.writeAudit({
+      time: new Date().toISOString(),
+      operation: operation.audit,
+      principal: refused.principal?.id,
+      issuer: refused.principal?.issuer ?? details.claimedIssuer,
+      alias,
+      keyVersion: undefined,
+      outcome,
+      errorCode: error.code,
+      cacheLevel: undefined,
+      context: undefined,
+      batchIndex: undefined,
+      reason: details.reason ?? error.detail ?? error.message,
+      ...(details.unrecorded !== undefined && { unrecorded: details.unrecorded }),
+      ...requestFields(refused),
+      latencyMs: 0,
+    }).catch(() => undefined)
+  }
+
   /** Whether the principal may read /metrics (a grant of metrics.read on any key pattern). */
   mayReadMetrics(principal: Principal): boolean {
     return this.deps.policy.allowsUnscoped(principal, OPERATIONS.getMetrics.permission)
@@ -273,7 +319,7 @@ export class KeyService {
     const record: AccessRecord = request.wrappedKey === undefined ? {} : { wrappedKey: request.wrappedKey }
     const audit = (outcome: AuditEntry['outcome'], error?: KeywrapError) => {
       this.deps.metrics?.keyAccesses.inc({ operation, outcome })
-      return this.writeAudit({
+      const written = this.writeAudit({
         time: new Date().toISOString(),
         operation,
         principal: caller.principal.id,
@@ -289,15 +335,10 @@ export class KeyService {
         rewrappedKeyFingerprint: this.fingerprint(record.rewrappedKey, request.wrappedKey),
         batchIndex,
         ...(request.batchSize !== undefined && { batchSize: request.batchSize }),
-        requestId: caller.requestId,
-        clientRequestId: caller.clientRequestId,
-        trace: caller.trace?.trace,
-        spanId: caller.trace?.spanId,
-        remoteAddress: caller.remoteAddress,
-        peerAddress: caller.peerAddress,
-        userAgent: caller.userAgent,
+        ...requestFields(caller),
         latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
       })
+      return error ? written.then(() => void AUDITED.add(error)) : written
     }
 
     if (request.refusal) {
@@ -458,6 +499,19 @@ export class KeyService {
     record.wrappedKey = wrappedKey
     await this.deps.cache.set({ alias, wrappedKey, aad }, { plaintext, version })
     return { wrappedKey, keyVersion }
+  }
+}
+
+/** The fields of an audit entry that describe the request. */
+function requestFields(caller: RefusedRequest): Pick<AuditEntry, 'requestId' | 'clientRequestId' | 'trace' | 'spanId' | 'remoteAddress' | 'peerAddress' | 'userAgent'> {
+  return {
+    requestId: caller.requestId,
+    clientRequestId: caller.clientRequestId,
+    trace: caller.trace?.trace,
+    spanId: caller.trace?.spanId,
+    remoteAddress: caller.remoteAddress,
+    peerAddress: caller.peerAddress,
+    userAgent: caller.userAgent,
   }
 }
 

@@ -32,12 +32,16 @@ function assertProblem(response: { statusCode: number; headers: Record<string, u
 }
 
 describe('authentication', () => {
-  test('no token: 401 with a Bearer challenge, nothing audited', async () => {
+  test('no token: 401 with a Bearer challenge, audited once as denied with its reason and no principal', async () => {
     const before = t.audit.entries.length
     const response = await t.call('generateDataKey', { token: null, body: {} })
     assertProblem(response, 401, 'unauthenticated')
     assert.equal(response.headers['www-authenticate'], 'Bearer realm="keywrap"')
-    assert.equal(t.audit.entries.length, before)
+    await new Promise((resolve) => setImmediate(resolve))
+    const added = t.audit.entries.slice(before)
+    assert.deepEqual(added.map((e) => [e.operation, e.alias, e.outcome, e.errorCode, e.principal, e.reason]), [
+      ['generateDataKey', 'default', 'denied', 'unauthenticated', undefined, 'bearer token refused: missing'],
+    ])
   })
 
   test('a bad token: 401 invalid_token, even when the body is bad too', async () => {
