@@ -6,7 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { mkdtemp } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -67,5 +69,30 @@ describe('refusals on key routes are audited (npm start)', () => {
     assert.equal(others.length, 0)
     assert.deepEqual([summary.operation, summary.alias, summary.outcome, summary.errorCode, summary.unrecorded, summary.remoteAddress], ['unwrap', 'default', 'denied', 'rate_limited', 6, '127.0.0.1'])
     assert.equal(await unwrap(forged, '{}'), 401, 'a new window')
+  })
+})
+
+describe('an early refusal closes the connection (npm start)', () => {
+  test('a 401 sent before the announced body arrives: Connection: close, and the socket is closed at once', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-early-'))
+    const server = await startServer({ KEYWRAP_HOME: home, KEYWRAP_LOG_LEVEL: 'warn' })
+    try {
+      const { port } = new URL(server.baseUrl)
+      const socket = connect(Number(port), '127.0.0.1')
+      await once(socket, 'connect')
+      const started = performance.now()
+      socket.write('POST /v1/keys/default:unwrap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a.b.c\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"wrapp')
+      let response = ''
+      socket.on('data', (chunk: Buffer) => (response += chunk.toString()))
+      // The client keeps dribbling; the server must not wait for it.
+      const dribble = setInterval(() => socket.writable && socket.write('x'), 100)
+      await once(socket, 'close')
+      clearInterval(dribble)
+      assert.match(response, /^HTTP\/1\.1 401/)
+      assert.match(response, /\r\nconnection: close\r\n/i)
+      assert.ok(performance.now() - started < 3000, `the socket stayed open ${Math.round(performance.now() - started)} ms`)
+    } finally {
+      await server.stop()
+    }
   })
 })
