@@ -16,6 +16,7 @@ import { batchItemValidator } from './http/batch-items.js'
 import { clientErrorProblem } from './http/client-errors.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
 import { FailedAuthentications, type FailedAuthenticationLimit } from './http/failed-authentications.js'
+import loadShedding from './http/load-shedding.js'
 import problemReplies from './http/problem-replies.js'
 import refusalAudit, { type RefusalSubject } from './http/refusal-audit.js'
 import { KeywrapError } from './errors.js'
@@ -100,6 +101,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const app = Fastify(serverOptions(config, deps.logger))
   if (failures) app.addHook('onClose', (_app, done) => (failures.close(), done()))
   await app.register(problemReplies)
+  await app.register(loadShedding, { maxInFlight: config.http.maxInFlight })
   await app.register(refusalAudit, { keys })
   await app.register(responseHeaders)
   await app.register(requestMetrics, { metrics })

@@ -34,7 +34,7 @@ export interface Config {
   readonly authFailureLimit: { readonly max: number; readonly windowSeconds: number } | undefined
   /** undefined: no policy section was given (development: the development issuer's principals may do everything). */
   readonly policy: { readonly grants: readonly Grant[] } | undefined
-  readonly http: { readonly bodyLimitBytes: number; readonly requestTimeoutMs: number; readonly trustProxy: boolean }
+  readonly http: { readonly bodyLimitBytes: number; readonly requestTimeoutMs: number; readonly trustProxy: boolean; readonly maxInFlight: number }
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   readonly audit: {
     readonly logName: string

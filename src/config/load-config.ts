@@ -17,6 +17,7 @@ export const DEFAULTS = {
   KEYWRAP_CACHE_MAX_ENTRIES: 100_000,
   KEYWRAP_BODY_LIMIT_BYTES: 1_048_576,
   KEYWRAP_REQUEST_TIMEOUT_MS: 10_000,
+  KEYWRAP_MAX_IN_FLIGHT: 128,
   KEYWRAP_LOG_LEVEL: 'info',
   KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
   KEYWRAP_AUDIT_SINK: 'stdout',
@@ -113,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyLimitBytes: setting.integer('KEYWRAP_BODY_LIMIT_BYTES', DEFAULTS.KEYWRAP_BODY_LIMIT_BYTES, 1024, 64 * 1_048_576),
       requestTimeoutMs: setting.integer('KEYWRAP_REQUEST_TIMEOUT_MS', DEFAULTS.KEYWRAP_REQUEST_TIMEOUT_MS, 100, 600_000),
       trustProxy: setting.boolean('KEYWRAP_TRUST_PROXY', mode === 'production'),
+      maxInFlight: setting.integer('KEYWRAP_MAX_IN_FLIGHT', DEFAULTS.KEYWRAP_MAX_IN_FLIGHT, 1, 100_000),
     },
     logLevel: setting.oneOf('KEYWRAP_LOG_LEVEL', LOG_LEVELS, DEFAULTS.KEYWRAP_LOG_LEVEL),
     audit: {

@@ -61,35 +61,63 @@ describe('the cost of key accesses on Cloud KMS (the stand-in)', () => {
     }
   })
 
+  /** Ten different keys (unwraps of one key would share one Decrypt), made one after the other. */
+  const generateTen = async (baseUrl: string) => {
+    const generated: { wrappedKey: string }[] = []
+    for (let i = 0; i < 10; i++) {
+      const response = await fetch(`${baseUrl}/v1/keys/payments:generateDataKey`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+      })
+      generated.push((await response.json()) as { wrappedKey: string })
+    }
+    return generated
+  }
+
+  /** Unwraps them all at once on a KMS that answers Decrypt in 600 ms. */
+  const unwrapAllAtOnce = async (baseUrl: string, generated: readonly { wrappedKey: string }[]) => {
+    kms.setFaults({ latencyMs: 600, methods: ['Decrypt'] })
+    return Promise.all(
+      generated.map(async ({ wrappedKey }) => {
+        const started = performance.now()
+        const response = await fetch(`${baseUrl}/v1/keys/payments:unwrap`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ wrappedKey }),
+        })
+        const json = (await response.json()) as any
+        return { status: response.status, code: json.code, retryAfter: response.headers.get('retry-after'), ms: performance.now() - started }
+      }),
+    )
+  }
+
   test('Decrypts capped at 2 with 2 waiting: of 10 concurrent unwraps on a slow KMS, 4 answer 200 and 6 get 503 overloaded at once', async () => {
     const server = await startServer({ ...env, KEYWRAP_CACHE_MAX_ENTRIES: '0', KEYWRAP_PROVIDER_MAX_CONCURRENT: '2', KEYWRAP_PROVIDER_MAX_QUEUED: '2' })
     try {
-      // Ten different keys (unwraps of one key would share one Decrypt), made one after the other.
-      const generated: { wrappedKey: string }[] = []
-      for (let i = 0; i < 10; i++) {
-        const response = await fetch(`${server.baseUrl}/v1/keys/payments:generateDataKey`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: '{}',
-        })
-        generated.push((await response.json()) as { wrappedKey: string })
-      }
-      kms.setFaults({ latencyMs: 600, methods: ['Decrypt'] })
-      const answers = await Promise.all(
-        generated.map(async ({ wrappedKey }) => {
-          const started = performance.now()
-          const response = await fetch(`${server.baseUrl}/v1/keys/payments:unwrap`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ wrappedKey }),
-          })
-          const json = (await response.json()) as any
-          return { status: response.status, code: json.code, retryAfter: response.headers.get('retry-after'), ms: performance.now() - started }
-        }),
-      )
+      const answers = await unwrapAllAtOnce(server.baseUrl, await generateTen(server.baseUrl))
       const refused = answers.filter((a) => a.status === 503)
       assert.equal(answers.filter((a) => a.status === 200).length, 4)
       assert.equal(refused.length, 6)
+      assert.ok(refused.every((a) => a.code === 'overloaded' && a.retryAfter === '1'))
+      assert.ok(refused.every((a) => a.ms < 550), `refusals waited: ${refused.map((a) => Math.round(a.ms))}`)
+    } finally {
+      kms.clearFaults()
+      await server.stop()
+    }
+  })
+
+  test('3 requests in flight at most: of 10 concurrent unwraps, 3 answer 200 and 7 get 503 overloaded at once; /healthz still answers', async () => {
+    const server = await startServer({ ...env, KEYWRAP_CACHE_MAX_ENTRIES: '0', KEYWRAP_MAX_IN_FLIGHT: '3' })
+    try {
+      const generated = await generateTen(server.baseUrl)
+      const answering = unwrapAllAtOnce(server.baseUrl, generated)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      assert.equal((await fetch(`${server.baseUrl}/healthz`)).status, 200)
+      const answers = await answering
+      const refused = answers.filter((a) => a.status === 503)
+      assert.equal(answers.filter((a) => a.status === 200).length, 3)
+      assert.equal(refused.length, 7)
       assert.ok(refused.every((a) => a.code === 'overloaded' && a.retryAfter === '1'))
       assert.ok(refused.every((a) => a.ms < 550), `refusals waited: ${refused.map((a) => Math.round(a.ms))}`)
     } finally {
