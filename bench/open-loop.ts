@@ -16,6 +16,10 @@ export interface OpenLoopResult {
   readonly p99Ms: number
   readonly maxMs: number
   readonly errors: number
+  /** Answered 503 (shed by the in-flight limit or the provider-call cap). */
+  readonly shed: number
+  /** p99 of the requests answered 200 only. */
+  readonly admittedP99Ms: number
 }
 
 export async function openLoop(target: BenchProcess, request: LoadRequest, ratePerSecond: number, seconds: number, connections = 50): Promise<OpenLoopResult> {
@@ -27,6 +31,8 @@ export async function openLoop(target: BenchProcess, request: LoadRequest, rateP
   headers['content-length'] = String(Buffer.byteLength(body))
   const total = Math.round(ratePerSecond * seconds)
   const latencies = new Float64Array(total)
+  const admitted = new Uint8Array(total)
+  let shed = 0
   let completed = 0
   let errors = 0
   const interval = 1000 / ratePerSecond
@@ -39,7 +45,9 @@ export async function openLoop(target: BenchProcess, request: LoadRequest, rateP
       if (++completed === total) done()
     }
     const outgoing = httpRequest({ agent, hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (response) => {
-      if (response.statusCode !== 200) errors++
+      if (response.statusCode === 200) admitted[index] = 1
+      else if (response.statusCode === 503) shed++
+      else errors++
       response.resume()
       response.on('end', complete)
     })
@@ -63,6 +71,7 @@ export async function openLoop(target: BenchProcess, request: LoadRequest, rateP
   await finished
   const elapsedSeconds = (performance.now() - started) / 1000
   agent.destroy()
+  const admittedLatencies = Float64Array.from(latencies.filter((_, index) => admitted[index] === 1)).sort()
   const sorted = latencies.sort()
   const at = (quantile: number) => Math.round(sorted[Math.min(total - 1, Math.floor(quantile * total))]! * 10) / 10
   return {
@@ -72,6 +81,8 @@ export async function openLoop(target: BenchProcess, request: LoadRequest, rateP
     p99Ms: at(0.99),
     maxMs: at(1),
     errors,
+    shed,
+    admittedP99Ms: Math.round((admittedLatencies[Math.min(admittedLatencies.length - 1, Math.floor(0.99 * admittedLatencies.length))] ?? 0) * 10) / 10,
   }
 }
 

@@ -16,7 +16,7 @@ import { clientFacts } from './client.js'
 import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zipfSampler, type LoadRequest, type Row } from './load.js'
 import { timerStalls } from './machine-noise.js'
 import { kmsPluginScenarios } from './kms-plugin.js'
-import { latencyBesideBaseline, type LatencyRow, type OpenLoopResult } from './open-loop.js'
+import { latencyBesideBaseline, openLoop, type LatencyRow, type OpenLoopResult } from './open-loop.js'
 import { startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 import { rewrapCampaign } from './rewrap-campaign.js'
 import { RESULTS_FOLDER, resultFileStem } from './result-files.js'
@@ -105,6 +105,7 @@ async function main(): Promise<void> {
       await redisScenarios(context)
       await authAndAuditScenarios(context)
       await cloudKmsScenarios(context)
+      await overloadScenario(context)
     }
     if (!only || clientOnly) await clientScenarios(context)
     if (!only || onlyCampaign)
@@ -300,6 +301,34 @@ async function cloudKmsScenarios(context: Context): Promise<void> {
     facts.batchRewrap1000Rewrapped = batch.results.filter((r: { rewrapped?: boolean }) => r.rewrapped === true).length
     facts.batchRewrap1000KmsCalls = kms.calls.Encrypt + kms.calls.Decrypt
     kms.clearFaults()
+  })
+}
+
+/**
+ * Three times the capacity of one instance, offered on a schedule over 1,000 sockets: past
+ * KEYWRAP_MAX_IN_FLIGHT requests are shed with 503; the admitted ones' p99 is compared with the p99 at
+ * half the capacity (unloaded), and RSS before and after.
+ */
+async function overloadScenario(context: Context): Promise<void> {
+  const { facts, token } = context
+  await withKeywrap(context, {}, async (keywrap) => {
+    const generated = await post(keywrap, '/v1/keys/default:generateDataKey', token, {})
+    const request = { path: '/v1/keys/default:unwrap', body: { wrappedKey: generated.wrappedKey }, token }
+    const capacity = (await load('overload: capacity', keywrap, request, DURATION_SECONDS)).requestsPerSecond
+    const unloaded = await openLoop(keywrap, request, Math.round(capacity / 2), LATENCY_SECONDS)
+    const rssBeforeMiB = Math.round((await keywrap.rssBytes()) / 1048576)
+    const overloaded = await openLoop(keywrap, request, capacity * 3, quick ? 2 : 8, 1000)
+    const health = await fetch(new URL('/healthz', keywrap.url))
+    facts.overloadCapacityRequestsPerSecond = capacity
+    facts.overloadUnloadedP99Ms = unloaded.p99Ms
+    facts.overloadOfferedPerSecond = overloaded.offeredPerSecond
+    facts.overloadCompletedPerSecond = overloaded.completedPerSecond
+    facts.overloadAdmitted = Math.round(overloaded.offeredPerSecond * (quick ? 2 : 8)) - overloaded.shed - overloaded.errors
+    facts.overloadShed503 = overloaded.shed
+    facts.overloadOtherErrors = overloaded.errors
+    facts.overloadAdmittedP99Ms = overloaded.admittedP99Ms
+    facts.overloadRssMiB = `${rssBeforeMiB} → ${Math.round((await keywrap.rssBytes()) / 1048576)}`
+    facts.overloadHealthzAfter = health.status
   })
 }
 
