@@ -7,8 +7,8 @@ import { closeInstances, counter, dekKey, keysUnder, manualClock, newDek, rawCli
 import { CountingProvider } from './counting-provider.js'
 
 const COMMAND_TIMEOUT_MS = 75
-/** What a call may take beyond the command timeout: event-loop and scheduling noise. */
-const SLACK_MS = 60
+/** What a call may take beyond the command timeout: event-loop and scheduling noise, on a loaded 2-core machine (163 ms was seen). Without the deadline a call to a paused Redis never returns. */
+const SLACK_MS = 150
 
 after(() => closeInstances())
 
