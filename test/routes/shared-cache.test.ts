@@ -28,7 +28,8 @@ before(async () => {
   redisUrl = await redisUrlForTests()
   prefix = testKeyPrefix('fleet')
   const home = await mkdtemp(join(tmpdir(), 'keywrap-fleet-'))
-  const env = { REDIS_URL: redisUrl, KEYWRAP_REDIS_KEY_PREFIX: prefix }
+  // Not a test of Redis deadlines: a loaded machine must not turn a slow SET into an L2 miss (the 75 ms default).
+  const env = { REDIS_URL: redisUrl, KEYWRAP_REDIS_KEY_PREFIX: prefix, KEYWRAP_REDIS_COMMAND_TIMEOUT_MS: '5000' }
   a = await startTestApp({ home, env })
   b = await startTestApp({ home, env })
 })
