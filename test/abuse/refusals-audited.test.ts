@@ -64,7 +64,9 @@ describe('refusals on key routes are audited (npm start)', () => {
     assert.match(refusals[0].reason, /^bearer token refused: /)
     assert.equal(refusals[0].issuer, JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).iss)
     const summaryFrom = server.stdout().length
-    await sleep(3500)
+    // The window (3 s) ends, and the next sweep (every window's length) writes its summary: up to 6 s.
+    const deadline = Date.now() + 10_000
+    while ((await auditLinesSince(server, summaryFrom)).length === 0 && Date.now() < deadline) await sleep(250)
     const [summary, ...others] = (await auditLinesSince(server, summaryFrom)).map((line) => JSON.parse(line))
     assert.equal(others.length, 0)
     assert.deepEqual([summary.operation, summary.alias, summary.outcome, summary.errorCode, summary.unrecorded, summary.remoteAddress], ['unwrap', 'default', 'denied', 'rate_limited', 6, '127.0.0.1'])

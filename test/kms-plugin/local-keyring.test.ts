@@ -55,7 +55,11 @@ describe('keywrap kms-plugin on the local keyring', () => {
     const plaintext = await client.decrypt({ ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'uid-decrypt-1' })
     assert.deepEqual(plaintext, SEED)
 
-    const audit = plugin.stdout().split('\n').filter((line) => line.includes('"audit"')).map((line) => JSON.parse(line))
+    // The entries are written before the answers, but reach this process through a pipe: wait for them.
+    const auditEntries = () => plugin.stdout().split('\n').filter((line) => line.includes('"audit"')).map((line) => JSON.parse(line))
+    const deadline = Date.now() + 5000
+    while (!auditEntries().some((entry) => entry.clientRequestId === 'uid-decrypt-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    const audit = auditEntries()
     const wrap = audit.find((entry) => entry.clientRequestId === 'uid-encrypt-1')
     const unwrap = audit.find((entry) => entry.clientRequestId === 'uid-decrypt-1')
     assert.deepEqual([wrap?.operation, wrap?.outcome, wrap?.principal, wrap?.issuer], ['wrap', 'allowed', 'kube-apiserver@node-1', KMS_PLUGIN_ISSUER])
