@@ -17,7 +17,7 @@ import { load, loadAlternating, median, post, postMany, ratio, withoutToken, zip
 import { timerStalls } from './machine-noise.js'
 import { kmsPluginScenarios } from './kms-plugin.js'
 import { latencyBesideBaseline, openLoop, type LatencyRow, type OpenLoopResult } from './open-loop.js'
-import { startBaseline, startKeywrap, type BenchProcess } from './processes.js'
+import { startBareForColdStart, startBaseline, startKeywrap, type BenchProcess } from './processes.js'
 import { rewrapCampaign } from './rewrap-campaign.js'
 import { RESULTS_FOLDER, resultFileStem } from './result-files.js'
 
@@ -189,9 +189,14 @@ async function localScenarios(context: Context): Promise<void> {
   // One start says little on a machine whose speed moves by a third within seconds: the median of
   // COLD_STARTS, and all of them. Then (full run) RSS of the last, still fresh, process when ready
   // and with 100,000 DEKs in L1.
+  // Each start alternates with a bare Fastify server's, started and timed the same way: the target is a ratio.
   const starts: number[] = []
+  const bareStarts: number[] = []
   let embedded!: BenchProcess
   for (let start = 1; start <= COLD_STARTS; start++) {
+    const bare = await startBareForColdStart()
+    bareStarts.push(Math.round(bare.startedToReadyMs))
+    await bare.stop()
     embedded = await startKeywrap({ KEYWRAP_HOME: context.home })
     starts.push(Math.round(embedded.startedToReadyMs))
     if (start < COLD_STARTS) await embedded.stop()
@@ -199,6 +204,9 @@ async function localScenarios(context: Context): Promise<void> {
   try {
     facts.coldStartToReadyMs = median(starts)
     facts.coldStartsToReadyMs = starts.join(' ')
+    facts.coldStartBareFastifyToReadyMs = median(bareStarts)
+    facts.coldStartsBareFastifyToReadyMs = bareStarts.join(' ')
+    facts.coldStartTimesBareFastify = Math.round((median(starts) / median(bareStarts)) * 100) / 100
     if (!quick) {
       const rss = await rssWithCachedDeks(embedded, token)
       facts.rssWhenReadyMiB = rss.readyMiB
