@@ -247,7 +247,11 @@ export interface components {
         Context: {
             [key: string]: string;
         };
-        /** @description A wrapped key as keywrap returns it (`kw1.<version>.<ciphertext>`); opaque to clients. */
+        /**
+         * @description A wrapped key as keywrap returns it (`kw1.<version>.<ciphertext>`, the ciphertext in unpadded
+         *     base64url); opaque to clients. One not in this format is 400 `invalid_wrapped_key` (its item's
+         *     error in a batch); one in it that fails authentication is 422 `cannot_unwrap`.
+         */
         WrappedKey: string;
         /** @description The provider's name of the KEK version (a Cloud KMS CryptoKeyVersion, or local://NAME/versions/N). */
         KeyVersion: string;
@@ -304,6 +308,8 @@ export interface components {
          * @description A WrappedKeyRequest (`{wrappedKey, context?}`). Each item is checked on its own: an item that is
          *     not a valid WrappedKeyRequest (whatever its JSON type) gets its own `invalid_request` problem in
          *     `results`, after authorisation and with its own audit entry, and the other items are processed.
+         *     An item whose wrapped key is not in keywrap's format gets `invalid_wrapped_key` (400), one that
+         *     fails authentication `cannot_unwrap` (422).
          */
         BatchItem: unknown;
         ItemError: {
@@ -395,7 +401,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
+            code: "invalid_request" | "invalid_wrapped_key" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -408,6 +414,15 @@ export interface components {
     responses: {
         /** @description The request is not valid (`invalid_request`); `errors` says what and where. */
         BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request is not valid (`invalid_request`; `errors` says what and where), or its wrapped key is not in keywrap's format (`invalid_wrapped_key`), which is known without any key. */
+        BadWrappedKeyRequest: {
             headers: {
                 [name: string]: unknown;
             };
@@ -630,7 +645,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnwrapResponse"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            400: components["responses"]["BadWrappedKeyRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["KeyNotFound"];
@@ -671,7 +686,7 @@ export interface operations {
                     "application/json": components["schemas"]["RewrapResponse"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            400: components["responses"]["BadWrappedKeyRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["KeyNotFound"];
