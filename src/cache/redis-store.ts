@@ -4,7 +4,8 @@
  * (epoch-secrets.ts, generations.ts, sealed-entries.ts; every command through guarded-redis.ts):
  *
  *   <prefix>epoch:<n>   the epoch's secret wrapped by the KEK; created with SET NX     TTL 2 epochs
- *   <prefix>gen:<mac>   the alias's generation (16 random bytes); a purge replaces it  TTL 2 epochs
+ *   <prefix>gen:<mac>   the alias's generation: a counter and a random token, MAC'd;  TTL 2 epochs
+ *                       a purge moves it forward (compare-and-set)
  *   <prefix>dek:<mac>   one sealed DEK                                                  TTL ttlSeconds
  *
  * No hash tag: every command touches one key, so on a Cluster each key may live on any node, and the
@@ -24,6 +25,7 @@
 import { KeywrapError } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { KeyProvider } from '../providers/key-provider.js'
+import type { Logger } from '../support/logger.js'
 import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import { EpochSecrets } from './epoch-secrets.js'
 import { Generations } from './generations.js'
@@ -37,6 +39,8 @@ export interface RedisDekStoreOptions {
   /** The KEK that wraps each epoch's secret: a provider from the registry, ideally of a dedicated alias. */
   readonly kek: KeyProvider
   readonly metrics?: Metrics
+  /** Where the operator learns of a refused generation record. */
+  readonly logger?: Logger
   /** Prefix of every Redis key (KEYWRAP_REDIS_KEY_PREFIX). */
   readonly keyPrefix: string
   /** Lifetime of an entry; default 600. */
@@ -69,7 +73,7 @@ export class RedisDekStore implements SharedDekStore {
   constructor(options: RedisDekStoreOptions) {
     const prefix = options.keyPrefix
     const now = (this.now = options.now ?? Date.now)
-    const { metrics } = options
+    const { metrics, logger } = options
     this.ttlMs = Math.ceil((options.ttlSeconds ?? 600) * 1000)
     const epochMs = (options.epochSeconds ?? 86_400) * 1000
     if (!(this.ttlMs > 0) || !(epochMs > 0)) throw new Error('The Redis cache needs a positive TTL and epoch length.')
@@ -79,7 +83,8 @@ export class RedisDekStore implements SharedDekStore {
     this.redis = new GuardedRedis(options.redis, { now, ...(metrics && { metrics }), ...(options.breaker && { breaker: options.breaker }) })
     const providerRetryMs = options.providerRetryMs ?? 5000
     this.epochs = new EpochSecrets(this.redis, options.kek, { prefix, epochMs, memoMs, graceMs, providerRetryMs, now, ...(metrics && { metrics }) })
-    this.generations = new Generations(this.redis, { prefix, memoMs, graceMs, recordTtlMs: this.epochs.recordTtlMs(), now })
+    const observers = { ...(metrics && { metrics }), ...(logger && { logger }) }
+    this.generations = new Generations(this.redis, { prefix, memoMs, graceMs, recordTtlMs: this.epochs.recordTtlMs(), now, ...observers })
     this.entryOptions = { prefix, ttlMs: this.ttlMs, now, ...(metrics && { metrics }) }
   }
 
