@@ -388,8 +388,19 @@ export interface components {
                 /** @description Keys whose last metadata refresh (or, with `deep=true`, round trip) failed. */
                 notReady: number;
             };
-            /** @enum {string} */
+            /**
+             * @description degraded leaves readiness as it is (keys are still served, from the provider); `cacheReason` says why.
+             * @enum {string}
+             */
             cache: "ok" | "degraded" | "disabled";
+            /**
+             * @description While the cache is degraded: Redis cannot be reached (`redis_unavailable`: the L1 entries of this instance
+             *     serve for the offline grace, then none); the cache KEK (`KEYWRAP_CACHE_KEK_ALIAS`) refuses the shared
+             *     epoch secret in Redis (`cache_kek_refused`: another KEK's, or its version is not enabled), or its
+             *     provider fails (`cache_kek_unavailable`); in both, L1 serves alone and the logs say what to do.
+             * @enum {string}
+             */
+            cacheReason?: "redis_unavailable" | "cache_kek_refused" | "cache_kek_unavailable";
         };
         /** @description RFC 9457 problem details. */
         Problem: {
