@@ -4,9 +4,9 @@
  * re-read the generation. Read (or created, SET NX GET) at most once per `memoMs`; while Redis cannot
  * be reached, the last reading serves for `graceMs`.
  *
- * Purges stay purged. A record carries a counter that only a purge moves, forward, and is MAC'd
- * under the epoch's keys (cache-crypto), so whoever writes Redis without the epoch secret can neither
- * forge one nor move one to another alias. Each instance remembers the highest counter it has seen
+ * Purges stay purged. A record carries a counter that only moves forward (by a purge, or by the
+ * replacement of a refused record, below), and is MAC'd under the epoch's keys (cache-crypto), so
+ * whoever writes Redis without the epoch secret can neither forge one nor move one to another alias. Each instance remembers the highest counter it has seen
  * per alias and epoch, and refuses a record with a lower one (an old generation put back to make
  * purged entries hits again) or with a bad MAC: it logs once and replaces the record with a new
  * generation above every counter it knows, as a purge would. So the first instance that saw the
