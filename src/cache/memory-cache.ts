@@ -1,5 +1,5 @@
 /** L1: an in-process LRU with a TTL, bounded by entries. */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
 import { fromLatin1String, toLatin1String } from './dek-as-latin1-string.js'
@@ -66,7 +66,7 @@ export class MemoryDekCache implements DekCache {
 
 /** A digest keeps entry keys small whatever the size of the context. */
 function entryKey(key: DekCacheKey): string {
-  return createHash('sha256').update(key.wrappedKey, 'utf8').update(SEPARATOR).update(key.aad).digest('base64url')
+  return hash('sha256', Buffer.concat([Buffer.from(key.wrappedKey, 'utf8'), SEPARATOR, key.aad]), 'base64url')
 }
 
 const SEPARATOR = Buffer.from([0])
