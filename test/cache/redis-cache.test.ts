@@ -266,7 +266,9 @@ test('purge in real time: another instance misses within generationMemoMs', asyn
   const purgedAt = Date.now()
   while ((await b.cache.get(key)) !== undefined) await new Promise((resolve) => setTimeout(resolve, 10))
   const took = Date.now() - purgedAt
-  assert.ok(took <= 200 + 100, `reached B after ${took} ms`)
+  // The bound that matters is the memo, not the TTL (600 s); the slack is for a loaded machine's
+  // scheduling, which has taken a 200 ms memo to 466 ms (the exact bound is tested on a manual clock above).
+  assert.ok(took <= 200 + 1500, `reached B after ${took} ms`)
 })
 
 test('a purge near an epoch boundary also reaches an instance whose clock is already in the next epoch', async () => {
