@@ -10,6 +10,7 @@ import type { AuditSink } from './audit/audit-sink.js'
 import { createAuditSink } from './audit/create-audit-sink.js'
 import type { LineStream } from './audit/stdout-sink.js'
 import { createAuthenticator } from './auth/create-authenticator.js'
+import { claimsNamed } from './config/grant-conditions.js'
 import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { createDekCache } from './cache/create-cache.js'
 import type { DekCache } from './cache/dek-cache.js'
@@ -25,7 +26,8 @@ export async function composeDependencies(
   overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: Logger; stdout?: LineStream } = {},
 ): Promise<AppDependencies> {
   const access = await composeKeyAccess(config, overrides)
-  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics: access.metrics })
+  const keptClaims = claimsNamed(config.policy?.grants ?? [])
+  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics: access.metrics, keptClaims })
   return {
     ...access,
     authenticator,

@@ -32,8 +32,10 @@ export interface AuditEntry {
   readonly batchIndex: number | undefined
   /** Items of a batch refused whole (no grant, over the rate limit): one entry for all of them. */
   readonly batchSize?: number
-  /** Why a request was refused before it reached a key (authentication, validation), in words. */
+  /** Why a request was refused before it reached a key (authentication, validation), or which grant condition it did not meet, in words. */
   readonly reason?: string
+  /** Why the caller said it made the call: its x-keywrap-reason header, as sent (1-256 printable ASCII characters). */
+  readonly callerReason?: string
   /**
    * On the summary entry of a client address over the failed-authentication limit: how many of its
    * requests were refused (429) in the window without an entry of their own.

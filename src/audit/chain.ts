@@ -95,6 +95,7 @@ const ENTRY_FIELDS = Object.keys({
   batchIndex: true,
   batchSize: true,
   reason: true,
+  callerReason: true,
   unrecorded: true,
   requestId: true,
   clientRequestId: true,

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises'
 import { KeywrapClient } from '../../client/src/index.js'
 import { clientEnvironment } from '../config/client-environment.js'
 import { EXIT, UsageError } from './command.js'
+import { reasonOption } from './keywrap-client.js'
 import { ProgressBar } from './progress-bar.js'
 
 export const ENVELOPE_OPTIONS = {
@@ -21,6 +22,7 @@ export const ENVELOPE_OPTIONS = {
   context: { type: 'string', multiple: true },
   url: { type: 'string' },
   token: { type: 'string' },
+  reason: { type: 'string' },
 } as const
 
 export const ENVELOPE_HELP = `  --in FILE        the input, - for standard input
@@ -28,6 +30,7 @@ export const ENVELOPE_HELP = `  --in FILE        the input, - for standard input
   --context K=V    a context entry (repeat for more); decryption needs the same entries
   --url URL        the keywrap service (default KEYWRAP_URL, else http://localhost:8080)
   --token TOKEN    a bearer token (default KEYWRAP_TOKEN; prefer it: options show in the process list)
+  --reason TEXT    why, sent as x-keywrap-reason and recorded in the audit trail (1-256 printable ASCII)
 
 A progress bar is drawn on standard error when it is a terminal and the input a file of 8 MiB or more.`
 
@@ -39,6 +42,7 @@ export interface EnvelopeArguments {
   context?: string[]
   url?: string
   token?: string
+  reason?: string
 }
 
 export interface EnvelopeJob {
@@ -56,9 +60,10 @@ export function envelopeJob(values: EnvelopeArguments, positionals: string[]): E
   const token = values.token ?? environment.token
   if (!token) throw new UsageError('no token: set KEYWRAP_TOKEN or give --token')
   const url = values.url ?? environment.url ?? 'http://localhost:8080'
+  const reason = reasonOption(values.reason)
   let client: KeywrapClient
   try {
-    client = new KeywrapClient({ baseUrl: url, token })
+    client = new KeywrapClient({ baseUrl: url, token, ...(reason !== undefined && { reason }) })
   } catch {
     throw new UsageError(`--url "${url}" is not an http or https URL`)
   }

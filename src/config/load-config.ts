@@ -7,6 +7,7 @@ import { parseEmulatorHost } from '../support/emulator-host.js'
 import { readAuthSettings } from './auth-settings.js'
 import { DEV_ISSUER, KMS_PLUGIN_ISSUER, type Config, type Grant, type Mode } from './config.js'
 import { parseYaml } from '../support/yaml.js'
+import { CONDITION_FIELDS, readGrantConditions } from './grant-conditions.js'
 
 /** The default of each environment setting that has one whatever the mode: the only place they are written. */
 export const DEFAULTS = {
@@ -75,7 +76,7 @@ const LOCAL_URI = /^local:\/\/([a-z0-9][a-z0-9_-]{0,62})$/
 const GCP_KMS_URI = /^gcp-kms:\/\/projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const FILE_SECTIONS = ['keys', 'auth', 'policy']
-const GRANT_FIELDS = ['principals', 'keys', 'operations', 'issuer']
+const GRANT_FIELDS = ['principals', 'keys', 'operations', 'issuer', ...CONDITION_FIELDS]
 
 /** Reads and validates every setting; throws ConfigError listing all violations at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -381,7 +382,7 @@ function readPolicy(section: unknown, violations: string[]): Config['policy'] {
       if (operation !== '*' && !isPermission(operation)) violations.push(`${where}.operations: "${operation}" is not an operation`)
     }
     if (raw.issuer !== undefined && typeof raw.issuer !== 'string') violations.push(`${where}.issuer must be a string`)
-    const grant: Grant = { principals, keys, operations: operations as Grant['operations'] }
+    const grant: Grant = { principals, keys, operations: operations as Grant['operations'], ...readGrantConditions(raw, where, violations) }
     grants.push(typeof raw.issuer === 'string' ? { ...grant, issuer: raw.issuer } : grant)
   })
   return { grants }

@@ -135,7 +135,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the key aliases the caller holds a grant on. */
+        /**
+         * List the key aliases the caller holds a grant on.
+         * @description An alias whose only grants require a reason is listed when the request sends one (`x-keywrap-reason`).
+         */
         get: operations["listKeys"];
         put?: never;
         post?: never;
@@ -412,7 +415,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "invalid_wrapped_key" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
+            code: "invalid_request" | "invalid_wrapped_key" | "unauthenticated" | "forbidden" | "context_not_allowed" | "reason_required" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -451,7 +454,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The policy does not allow this caller this operation on this key (`forbidden`). */
+        /**
+         * @description The policy does not allow this caller this operation on this key (`forbidden`), or its grants do
+         *     but on conditions the request does not meet: the encryption context (`context_not_allowed`) or a
+         *     reason (`reason_required`, send `x-keywrap-reason`). `detail` names the condition.
+         */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -541,6 +548,14 @@ export interface components {
          * @example default
          */
         Alias: components["schemas"]["Alias"];
+        /**
+         * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+         *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+         *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+         *     `invalid_request` naming `/headers/x-keywrap-reason`.
+         * @example INC-4711 restore orders export
+         */
+        Reason: string;
     };
     requestBodies: never;
     headers: never;
@@ -551,7 +566,16 @@ export interface operations {
     generateDataKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -591,7 +615,16 @@ export interface operations {
     wrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -631,7 +664,16 @@ export interface operations {
     unwrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -672,7 +714,16 @@ export interface operations {
     rewrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -713,7 +764,16 @@ export interface operations {
     batchUnwrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -752,7 +812,16 @@ export interface operations {
     batchRewrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -791,7 +860,16 @@ export interface operations {
     purgeCache: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -830,7 +908,16 @@ export interface operations {
     listKeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -845,6 +932,7 @@ export interface operations {
                     "application/json": components["schemas"]["KeyList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -854,7 +942,16 @@ export interface operations {
     getKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -938,7 +1035,16 @@ export interface operations {
     getMetrics: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -953,6 +1059,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];

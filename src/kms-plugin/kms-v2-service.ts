@@ -157,6 +157,8 @@ const GRPC_CODES: Readonly<Record<ErrorCode, GrpcStatus>> = {
   invalid_wrapped_key: GrpcStatus.INVALID_ARGUMENT,
   unauthenticated: GrpcStatus.UNAUTHENTICATED,
   forbidden: GrpcStatus.PERMISSION_DENIED,
+  context_not_allowed: GrpcStatus.PERMISSION_DENIED,
+  reason_required: GrpcStatus.PERMISSION_DENIED,
   key_not_found: GrpcStatus.NOT_FOUND,
   not_found: GrpcStatus.NOT_FOUND,
   request_timeout: GrpcStatus.DEADLINE_EXCEEDED,

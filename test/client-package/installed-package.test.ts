@@ -137,6 +137,19 @@ describe('against npm start (embedded default)', () => {
     await assert.rejects(anonymous.listKeys(), (error: any) => error.status === 401 && error.code === 'unauthenticated' && typeof error.requestId === 'string')
   })
 
+  test('a reason goes with every call and is recorded as callerReason; a malformed one is refused at once', async () => {
+    const explained = new kw.KeywrapClient({ baseUrl: server.baseUrl, token, reason: 'nightly export #7' })
+    const generated = await explained.generateDataKey('default', { context: { job: 'export' } })
+    await explained.unwrap('default', { wrappedKey: generated.wrappedKey, context: { job: 'export' } })
+    const recorded = () => server.stdout().split('\n').filter((line) => line.includes('"callerReason":"nightly export #7"'))
+    const deadline = Date.now() + 5000
+    while (recorded().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.deepEqual(recorded().map((line) => JSON.parse(line).operation), ['generateDataKey', 'unwrap'])
+    for (const reason of ['', 'x'.repeat(257), 'line\nbreak']) {
+      assert.throws(() => new kw.KeywrapClient({ baseUrl: server.baseUrl, token, reason }), /reason must be 1 to 256 printable ASCII characters/)
+    }
+  })
+
   test('round trips: empty, small, 1 MiB and over; the context in any key order', async () => {
     const encryptor = new kw.EnvelopeEncryptor({ client, alias: 'default' })
     for (const size of [0, 1, 100, 65_536, 1_048_576 + 3]) {

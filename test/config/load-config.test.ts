@@ -140,3 +140,43 @@ test('NODE_ENV: production, development and test only; test runs as development,
     ])
   }
 })
+
+test('grant conditions: context patterns and claims, requireReason, read as given', async () => {
+  const grant = {
+    principals: ['svc-*'],
+    keys: ['payments'],
+    operations: ['unwrap'],
+    context: { tenant: { claim: 'tenant' }, env: 'prod-*' },
+    requireReason: true,
+  }
+  const path = await configFile(JSON.stringify({ keys: { payments: 'local://payments' }, policy: { grants: [grant] } }))
+  assert.deepEqual(loadConfig({ KEYWRAP_CONFIG: path }).policy, { grants: [grant] })
+})
+
+test('malformed grant conditions are violations, each named', async () => {
+  const grants = [
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: '' } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: { claim: '' } } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: { claim: 'tenant', default: 'acme' } } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: { value: 'acme' } } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: 7 } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: ['tenant'] },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: {} },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], requireReason: 'yes' },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], condition: {} },
+  ]
+  const violations = violationsOf({ KEYWRAP_CONFIG: await configFile(JSON.stringify({ policy: { grants } })) })
+  const expected = [
+    /^policy\.grants\[0\]\.context\.tenant is an empty pattern \(use "\*" for any value\)$/,
+    /^policy\.grants\[1\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[2\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[3\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[4\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[5\]\.context must be an object mapping at least one context key/,
+    /^policy\.grants\[6\]\.context must be an object mapping at least one context key/,
+    /^policy\.grants\[7\]\.requireReason must be true or false$/,
+    /^policy\.grants\[8\]\.condition is not a grant field \(known: principals, keys, operations, issuer, context, requireReason\)$/,
+  ]
+  assert.equal(violations.length, expected.length, violations.join('\n'))
+  expected.forEach((pattern, index) => assert.match(violations[index]!, pattern))
+})
