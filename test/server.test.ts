@@ -97,7 +97,10 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
   test('stdout carries one structured audit line per key access, and no secret anywhere', async () => {
     await sleep(100)
     const lines = server.stdout().trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>)
-    const audit = lines.filter((line) => line['logging.googleapis.com/labels']?.audit === 'true')
+    const trail = lines.filter((line) => line['logging.googleapis.com/labels']?.audit === 'true')
+    // The chain's signed checkpoints share the trail; the start checkpoint comes first.
+    assert.deepEqual([trail[0]?.operation, trail[0]?.checkpoint?.event], ['audit.checkpoint', 'start'])
+    const audit = trail.filter((line) => line.operation !== 'audit.checkpoint')
     assert.ok(audit.length >= 5)
     for (const entry of audit) {
       assert.match(entry.severity, /^(NOTICE|WARNING|ERROR)$/)
@@ -143,7 +146,7 @@ describe('start-up refusals', () => {
     const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
     const result = await runNode(['--import', 'tsx', 'src/server.ts'], { KEYWRAP_HOME: home, NODE_ENV: 'production' })
     assert.equal(result.code, 78)
-    for (const setting of ['keys', 'auth.issuers', 'policy.grants', 'KEYWRAP_AUDIT_FINGERPRINT_KEY', 'GOOGLE_CLOUD_PROJECT']) {
+    for (const setting of ['keys', 'auth.issuers', 'policy.grants', 'KEYWRAP_AUDIT_FINGERPRINT_KEY', 'KEYWRAP_AUDIT_SIGNING_KEY', 'GOOGLE_CLOUD_PROJECT']) {
       assert.match(result.stderr, new RegExp(`- ${setting.replace('.', '\\.')}`), `no word about ${setting}:\n${result.stderr}`)
     }
     assert.deepEqual(await readdir(home), [], 'nothing was created before refusing')
