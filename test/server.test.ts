@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { openSync } from 'node:fs'
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -48,8 +48,9 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
     assert.doesNotMatch(server.stderr(), /unrecognized flag/)
   })
 
-  test('creates its keyring, development issuer and fingerprint key in KEYWRAP_HOME', async () => {
-    assert.deepEqual((await readdir(home)).sort(), ['audit-fingerprint.key', 'dev-issuer.json', 'keyring.json'])
+  test('creates its keyring, development issuer, fingerprint key and checkpoint signing key in KEYWRAP_HOME', async () => {
+    assert.deepEqual((await readdir(home)).sort(), ['audit-fingerprint.key', 'audit-signing.pem', 'dev-issuer.json', 'keyring.json'])
+    assert.equal((await stat(join(home, 'audit-signing.pem'))).mode & 0o777, 0o600)
   })
 
   test('generate → unwrap → rotate → rewrap → disable, as in the README', async () => {
