@@ -113,10 +113,12 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
     assert.doesNotMatch(output, /MetadataLookupWarning/)
   })
 
-  test('SIGTERM closes the server cleanly and quickly', async () => {
+  test('SIGTERM closes the server cleanly and quickly, its audit chain ending with the shutdown checkpoint', async () => {
     const { code, elapsedMs } = await server.stop('SIGTERM')
     assert.equal(code, 0)
     assert.ok(elapsedMs < 5000, `took ${elapsedMs} ms`)
+    const trail = server.stdout().trim().split('\n').filter((line) => line.includes('"audit":"true"'))
+    assert.equal(JSON.parse(trail.at(-1)!).checkpoint?.event, 'shutdown')
   })
 })
 
