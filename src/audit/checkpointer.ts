@@ -137,6 +137,7 @@ export class Checkpointer {
 /** A sink whose chains are checkpointed: close() writes the shutdown checkpoint after the last entry. */
 export class CheckpointedAuditSink implements AuditSink {
   readonly checkpointer: Checkpointer
+  private closing: Promise<void> | undefined
 
   constructor(
     private readonly sink: AuditSink & CheckpointTarget,
@@ -155,9 +156,12 @@ export class CheckpointedAuditSink implements AuditSink {
     return this.sink.healthy?.() ?? true
   }
 
-  async close(): Promise<void> {
-    await this.checkpointer.stop()
-    await this.sink.close()
-    await this.signer.close()
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.checkpointer.stop()
+      await this.sink.close()
+      await this.signer.close()
+    })()
+    return this.closing
   }
 }
