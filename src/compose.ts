@@ -66,7 +66,7 @@ export async function composeKeyAccess(
     config,
     metrics,
     registry,
-    cache: await cacheFor(config, registry, metrics),
+    cache: await cacheFor(config, registry, metrics, operatorLog),
     policy: policyFor(config),
     audit: overrides.audit ?? (await checkpointedAuditSink(config, metrics, operatorLog, overrides.stdout)),
     fingerprintKey,
@@ -129,7 +129,7 @@ async function rateLimitRedis(redis: RedisSettings, metrics: Metrics) {
   return client
 }
 
-function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): Promise<DekCache> {
+function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics, logger: Logger): Promise<DekCache> {
   const { redis } = config
   if (!redis) return createDekCache({ l1: config.cache, metrics })
   return createDekCache({
@@ -138,6 +138,8 @@ function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): Prom
     redis: {
       connection: redisConnection(redis),
       kek: registry.get(redis.kekAlias)!,
+      kekAlias: redis.kekAlias,
+      logger,
       keyPrefix: redis.keyPrefix,
       ttlSeconds: config.cache.ttlSeconds,
       epochSeconds: redis.epochSeconds,

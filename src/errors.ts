@@ -6,6 +6,7 @@ import { truncate } from './support/truncate.js'
 
 export const errorCatalogue = {
   invalid_request: { status: 400, title: 'The request is not valid.' },
+  invalid_wrapped_key: { status: 400, title: 'The wrapped key is not in keywrap’s format.' },
   unauthenticated: { status: 401, title: 'A valid bearer token is required.' },
   forbidden: { status: 403, title: 'The caller is not allowed to do this.' },
   key_not_found: { status: 404, title: 'No key has this alias.' },

@@ -247,7 +247,11 @@ export interface components {
         Context: {
             [key: string]: string;
         };
-        /** @description A wrapped key as keywrap returns it (`kw1.<version>.<ciphertext>`); opaque to clients. */
+        /**
+         * @description A wrapped key as keywrap returns it (`kw1.<version>.<ciphertext>`, the ciphertext in unpadded
+         *     base64url); opaque to clients. One not in this format is 400 `invalid_wrapped_key` (its item's
+         *     error in a batch); one in it that fails authentication is 422 `cannot_unwrap`.
+         */
         WrappedKey: string;
         /** @description The provider's name of the KEK version (a Cloud KMS CryptoKeyVersion, or local://NAME/versions/N). */
         KeyVersion: string;
@@ -304,6 +308,8 @@ export interface components {
          * @description A WrappedKeyRequest (`{wrappedKey, context?}`). Each item is checked on its own: an item that is
          *     not a valid WrappedKeyRequest (whatever its JSON type) gets its own `invalid_request` problem in
          *     `results`, after authorisation and with its own audit entry, and the other items are processed.
+         *     An item whose wrapped key is not in keywrap's format gets `invalid_wrapped_key` (400), one that
+         *     fails authentication `cannot_unwrap` (422).
          */
         BatchItem: unknown;
         ItemError: {
@@ -382,8 +388,19 @@ export interface components {
                 /** @description Keys whose last metadata refresh (or, with `deep=true`, round trip) failed. */
                 notReady: number;
             };
-            /** @enum {string} */
+            /**
+             * @description degraded leaves readiness as it is (keys are still served, from the provider); `cacheReason` says why.
+             * @enum {string}
+             */
             cache: "ok" | "degraded" | "disabled";
+            /**
+             * @description While the cache is degraded: Redis cannot be reached (`redis_unavailable`: the L1 entries of this instance
+             *     serve for the offline grace, then none); the cache KEK (`KEYWRAP_CACHE_KEK_ALIAS`) refuses the shared
+             *     epoch secret in Redis (`cache_kek_refused`: another KEK's, or its version is not enabled), or its
+             *     provider fails (`cache_kek_unavailable`); in both, L1 serves alone and the logs say what to do.
+             * @enum {string}
+             */
+            cacheReason?: "redis_unavailable" | "cache_kek_refused" | "cache_kek_unavailable";
         };
         /** @description RFC 9457 problem details. */
         Problem: {
@@ -395,7 +412,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
+            code: "invalid_request" | "invalid_wrapped_key" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -408,6 +425,15 @@ export interface components {
     responses: {
         /** @description The request is not valid (`invalid_request`); `errors` says what and where. */
         BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request is not valid (`invalid_request`; `errors` says what and where), or its wrapped key is not in keywrap's format (`invalid_wrapped_key`), which is known without any key. */
+        BadWrappedKeyRequest: {
             headers: {
                 [name: string]: unknown;
             };
@@ -630,7 +656,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnwrapResponse"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            400: components["responses"]["BadWrappedKeyRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["KeyNotFound"];
@@ -671,7 +697,7 @@ export interface operations {
                     "application/json": components["schemas"]["RewrapResponse"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            400: components["responses"]["BadWrappedKeyRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["KeyNotFound"];

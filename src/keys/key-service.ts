@@ -393,7 +393,8 @@ export class KeyService {
    */
   private async usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): Promise<UsableWrappedKey> {
     const wrapped = parseWrappedKey(text)
-    if (!wrapped) throw new KeywrapError('cannot_unwrap')
+    // Its format is known without any key: not one is bad input, told apart from a failed authentication.
+    if (!wrapped) throw new KeywrapError('invalid_wrapped_key', 'A wrapped key is kw1.<version>.<ciphertext in unpadded base64url>, as wrap and generateDataKey return it.')
     const description = provider.describe()
     if (description.versions.some((v) => v.version >= wrapped.version)) return this.usableVersion(wrapped, description, true, record)
     const freshened = await this.freshen(provider)

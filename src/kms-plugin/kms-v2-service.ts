@@ -154,6 +154,7 @@ function requestOf(call: ServerUnaryCall<{ uid: string }, unknown>): KmsRequest 
 
 const GRPC_CODES: Readonly<Record<ErrorCode, GrpcStatus>> = {
   invalid_request: GrpcStatus.INVALID_ARGUMENT,
+  invalid_wrapped_key: GrpcStatus.INVALID_ARGUMENT,
   unauthenticated: GrpcStatus.UNAUTHENTICATED,
   forbidden: GrpcStatus.PERMISSION_DENIED,
   key_not_found: GrpcStatus.NOT_FOUND,
