@@ -55,6 +55,10 @@ export interface Config {
     readonly emulatorHost: string | undefined
     /** HMAC key of wrapped-key fingerprints; undefined: development's generated KEYWRAP_HOME/audit-fingerprint.key. */
     readonly fingerprintKey: Buffer | undefined
+    /** Cloud KMS key version (projects/…/cryptoKeyVersions/N) that signs checkpoints; undefined: the Ed25519 key in KEYWRAP_HOME. */
+    readonly signingKey: string | undefined
+    /** A checkpoint of each chain every this many seconds while entries are written. */
+    readonly checkpointSeconds: number
   }
   readonly googleProjectId: string | undefined
   readonly kms: {

@@ -42,8 +42,16 @@ test('production defaults: listen on all interfaces, no development issuer, no i
       policy: { grants: [{ principals: ['svc'], keys: ['pay'], operations: ['unwrap'] }] },
     }),
   )
-  const config = loadConfig({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p', KEYWRAP_AUDIT_FINGERPRINT_KEY: Buffer.alloc(32, 9).toString('base64') })
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    KEYWRAP_CONFIG: path,
+    GOOGLE_CLOUD_PROJECT: 'p',
+    KEYWRAP_AUDIT_FINGERPRINT_KEY: Buffer.alloc(32, 9).toString('base64'),
+    KEYWRAP_AUDIT_SIGNING_KEY: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit/cryptoKeyVersions/1',
+  })
   assert.equal(config.host, '0.0.0.0')
+  assert.equal(config.audit.signingKey, 'projects/p/locations/l/keyRings/r/cryptoKeys/audit/cryptoKeyVersions/1')
+  assert.equal(config.audit.checkpointSeconds, 60)
   assert.equal(config.auth.devIssuer, false)
   assert.deepEqual(config.keys, { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' })
   assert.equal(config.http.trustProxy, true)
@@ -87,6 +95,7 @@ test('production refuses development parts, each with what to change', async () 
     'auth.issuers: production needs at least one token issuer (e.g. {"preset": "google", "audience": "https://SERVICE_URL"})',
     'policy.grants: production needs at least one grant (deny by default would refuse every call)',
     'KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet',
+    'KEYWRAP_AUDIT_SIGNING_KEY: set the Cloud KMS key version that signs audit checkpoints (gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N, purpose asymmetric-signing, EC_SIGN_P256_SHA256); production does not sign with a key kept on disk',
     'GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)',
   ])
   const path = await configFile(JSON.stringify({ keys: { default: 'local://default' }, auth: { devIssuer: true }, policy: { grants: [] } }))
@@ -98,8 +107,18 @@ test('production refuses development parts, each with what to change', async () 
     'auth.issuers: production needs at least one token issuer (e.g. {"preset": "google", "audience": "https://SERVICE_URL"})',
     'policy.grants: production needs at least one grant (deny by default would refuse every call)',
     'KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet',
+    'KEYWRAP_AUDIT_SIGNING_KEY: set the Cloud KMS key version that signs audit checkpoints (gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N, purpose asymmetric-signing, EC_SIGN_P256_SHA256); production does not sign with a key kept on disk',
   ])
   assert.match(violations[0]!, /^KEYWRAP_AUDIT_FINGERPRINT_KEY .*32/)
+})
+
+test('KEYWRAP_AUDIT_SIGNING_KEY names a Cloud KMS key version; KEYWRAP_AUDIT_CHECKPOINT_SECONDS is 1 to 86400', () => {
+  assert.equal(loadConfig({}).audit.signingKey, undefined)
+  assert.deepEqual(violationsOf({ KEYWRAP_AUDIT_SIGNING_KEY: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit', KEYWRAP_AUDIT_CHECKPOINT_SECONDS: '0' }), [
+    'KEYWRAP_AUDIT_SIGNING_KEY="gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit" must be a Cloud KMS key version: gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
+    'KEYWRAP_AUDIT_CHECKPOINT_SECONDS="0" must be a whole number from 1 to 86400',
+  ])
+  assert.equal(loadConfig({ KEYWRAP_AUDIT_CHECKPOINT_SECONDS: '5' }).audit.checkpointSeconds, 5)
 })
 
 test('with several token issuers every grant names its issuer', async () => {
