@@ -1,103 +1,103 @@
 // Asymmetric signing keys (purpose ASYMMETRIC_SIGN, EC_SIGN_P256_SHA256) with real P-256 key pairs
 // from node:crypto, for AsymmetricSign and GetPublicKey.
-import { createECDH, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { crc32c } from '../../../src/crypto/crc32c.js';
-import { KmsError } from './errors.js';
-import type { Int64Value, VersionState } from './messages.js';
-import { isCryptoKeyName, requireVersionName, versionName } from './resource-names.js';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { p256 } from '@noble/curves/nist.js'
+import { crc32c } from '../../../src/crypto/crc32c.js'
+import { KmsError } from './errors.js'
+import type { Int64Value, VersionState } from './messages.js'
+import { isCryptoKeyName, requireVersionName, versionName } from './resource-names.js'
 
-export const SIGNING_ALGORITHM = 'EC_SIGN_P256_SHA256';
+export const SIGNING_ALGORITHM = 'EC_SIGN_P256_SHA256'
 
 interface SigningVersion {
-  state: VersionState;
-  readonly privateKey: KeyObject;
-  readonly publicKeyPem: string;
+  state: VersionState
+  readonly privateKey: KeyObject
+  readonly publicKeyPem: string
 }
 
 export interface AsymmetricSignRequest {
-  name: string;
-  digest: { sha256?: Buffer | null; sha384?: Buffer | null; sha512?: Buffer | null; digest?: string } | null;
-  digestCrc32c: Int64Value | null;
-  data: Buffer;
-  dataCrc32c: Int64Value | null;
+  name: string
+  digest: { sha256?: Buffer | null; sha384?: Buffer | null; sha512?: Buffer | null; digest?: string } | null
+  digestCrc32c: Int64Value | null
+  data: Buffer
+  dataCrc32c: Int64Value | null
 }
 
 export interface AsymmetricSignResponse {
-  signature: Buffer;
-  signatureCrc32c: Int64Value;
-  verifiedDigestCrc32c: boolean;
-  verifiedDataCrc32c: boolean;
-  name: string;
-  protectionLevel: 'SOFTWARE';
+  signature: Buffer
+  signatureCrc32c: Int64Value
+  verifiedDigestCrc32c: boolean
+  verifiedDataCrc32c: boolean
+  name: string
+  protectionLevel: 'SOFTWARE'
 }
 
 export interface PublicKeyResponse {
-  pem: string;
-  algorithm: typeof SIGNING_ALGORITHM;
-  pemCrc32c: Int64Value;
-  name: string;
-  protectionLevel: 'SOFTWARE';
+  pem: string
+  algorithm: typeof SIGNING_ALGORITHM
+  pemCrc32c: Int64Value
+  name: string
+  protectionLevel: 'SOFTWARE'
 }
 
 export class SigningKeyStore {
-  readonly #keys = new Map<string, SigningVersion[]>();
+  readonly #keys = new Map<string, SigningVersion[]>()
 
   /** Creates an EC_SIGN_P256_SHA256 key with `versions` ENABLED versions; returns the first version's name. */
   create(name: string, versions = 1): string {
-    if (!isCryptoKeyName(name)) throw new Error(`Not a CryptoKey name: ${name}`);
-    if (this.#keys.has(name)) throw new Error(`CryptoKey ${name} already exists`);
-    this.#keys.set(name, Array.from({ length: versions }, () => newVersion()));
-    return versionName(name, 1);
+    if (!isCryptoKeyName(name)) throw new Error(`Not a CryptoKey name: ${name}`)
+    if (this.#keys.has(name)) throw new Error(`CryptoKey ${name} already exists`)
+    this.#keys.set(
+      name,
+      Array.from({ length: versions }, () => newVersion()),
+    )
+    return versionName(name, 1)
   }
 
   /** Adds a version; returns its name. */
   addVersion(name: string): string {
-    const versions = this.#mustGet(name);
-    versions.push(newVersion());
-    return versionName(name, versions.length);
+    const versions = this.#mustGet(name)
+    versions.push(newVersion())
+    return versionName(name, versions.length)
   }
 
   setState(name: string, version: number, state: VersionState): void {
-    const stored = this.#mustGet(name)[version - 1];
-    if (!stored) throw new Error(`Unknown CryptoKeyVersion ${versionName(name, version)}`);
-    stored.state = state;
+    const stored = this.#mustGet(name)[version - 1]
+    if (!stored) throw new Error(`Unknown CryptoKeyVersion ${versionName(name, version)}`)
+    stored.state = state
   }
 
   has(name: string): boolean {
-    return this.#keys.has(name);
+    return this.#keys.has(name)
   }
 
   /** The version `name` names (a CryptoKeyVersion), or undefined when no signing key has it. */
   find(name: string): SigningVersion | undefined {
-    const ref = requireVersionName(name);
-    return this.#keys.get(ref.keyName)?.[ref.version - 1];
+    const ref = requireVersionName(name)
+    return this.#keys.get(ref.keyName)?.[ref.version - 1]
   }
 
   #mustGet(name: string): SigningVersion[] {
-    const versions = this.#keys.get(name);
-    if (!versions) throw new Error(`Unknown signing CryptoKey ${name}`);
-    return versions;
+    const versions = this.#keys.get(name)
+    if (!versions) throw new Error(`Unknown signing CryptoKey ${name}`)
+    return versions
   }
 }
 
 /** AsymmetricSign of an EC_SIGN_P256_SHA256 version: the caller's SHA-256 digest, signed as it is (DER ECDSA). */
-export function asymmetricSign(
-  version: SigningVersion | undefined,
-  req: AsymmetricSignRequest,
-  verifyChecksums: boolean,
-): AsymmetricSignResponse {
-  if (!version) throw KmsError.notFound(req.name);
-  if (version.state !== 'ENABLED') throw KmsError.versionNotEnabled(req.name, version.state);
-  const digest = req.digest?.sha256;
+export function asymmetricSign(version: SigningVersion | undefined, req: AsymmetricSignRequest, verifyChecksums: boolean): AsymmetricSignResponse {
+  if (!version) throw KmsError.notFound(req.name)
+  if (version.state !== 'ENABLED') throw KmsError.versionNotEnabled(req.name, version.state)
+  const digest = req.digest?.sha256
   if (!digest || digest.length !== 32) {
-    throw KmsError.invalidArgument('The digest type does not match the algorithm of the key: EC_SIGN_P256_SHA256 needs digest.sha256 (32 bytes).');
+    throw KmsError.invalidArgument('The digest type does not match the algorithm of the key: EC_SIGN_P256_SHA256 needs digest.sha256 (32 bytes).')
   }
-  let verifiedDigestCrc32c = false;
+  let verifiedDigestCrc32c = false
   if (req.digestCrc32c && verifyChecksums) {
-    if (Number(req.digestCrc32c.value) !== crc32c(digest)) throw KmsError.checksumMismatch('digest_crc32c', 'digest');
-    verifiedDigestCrc32c = true;
+    if (Number(req.digestCrc32c.value) !== crc32c(digest)) throw KmsError.checksumMismatch('digest_crc32c', 'digest')
+    verifiedDigestCrc32c = true
   }
-  const signature = signDigest(version.privateKey, digest);
+  const signature = signDigest(version.privateKey, digest)
   return {
     signature,
     signatureCrc32c: { value: crc32c(signature) },
@@ -105,76 +105,32 @@ export function asymmetricSign(
     verifiedDataCrc32c: false,
     name: req.name,
     protectionLevel: 'SOFTWARE',
-  };
+  }
 }
 
 export function getPublicKey(version: SigningVersion | undefined, name: string): PublicKeyResponse {
-  if (!version) throw KmsError.notFound(name);
+  if (!version) throw KmsError.notFound(name)
   return {
     pem: version.publicKeyPem,
     algorithm: SIGNING_ALGORITHM,
     pemCrc32c: { value: crc32c(Buffer.from(version.publicKeyPem, 'utf8')) },
     name,
     protectionLevel: 'SOFTWARE',
-  };
+  }
 }
 
 function newVersion(): SigningVersion {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { state: 'ENABLED', privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  return { state: 'ENABLED', privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }
 }
-
-// P-256's group order.
-const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
 /**
- * ECDSA over a digest the caller computed, as Cloud KMS signs it. node:crypto signs only data it
- * hashes itself, so the curve arithmetic (k·G) is node:crypto's ECDH and the rest is the textbook
- * formula: r = x(k·G) mod n, s = k⁻¹(e + r·d) mod n. node:crypto's verify('sha256', data, publicKey,
- * signature) accepts the result (kms-stand-in.test.ts checks it).
+ * ECDSA over a digest the caller computed, as Cloud KMS signs it. node:crypto signs only data it hashes
+ * itself, so the signing is @noble/curves' (audited; a development dependency of this stand-in only),
+ * with the key pair from node:crypto; node:crypto's verify('sha256', data, publicKey, signature)
+ * accepts the result (kms-stand-in.test.ts checks it).
  */
 function signDigest(privateKey: KeyObject, digest: Buffer): Buffer {
-  const d = toBigInt(Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'));
-  const e = toBigInt(digest);
-  for (;;) {
-    const k = toBigInt(randomBytes(32));
-    if (k === 0n || k >= N) continue;
-    const ecdh = createECDH('prime256v1');
-    ecdh.setPrivateKey(toBytes(k));
-    const r = toBigInt(ecdh.getPublicKey().subarray(1, 33)) % N;
-    if (r === 0n) continue;
-    const s = (modPow(k, N - 2n, N) * ((e + r * d) % N)) % N;
-    if (s === 0n) continue;
-    return derSignature(r, s);
-  }
-}
-
-function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
-  let result = 1n;
-  let b = base % modulus;
-  for (let x = exponent; x > 0n; x >>= 1n) {
-    if (x & 1n) result = (result * b) % modulus;
-    b = (b * b) % modulus;
-  }
-  return result;
-}
-
-function toBigInt(bytes: Uint8Array): bigint {
-  return BigInt(`0x${Buffer.from(bytes).toString('hex') || '0'}`);
-}
-
-function toBytes(value: bigint): Buffer {
-  return Buffer.from(value.toString(16).padStart(64, '0'), 'hex');
-}
-
-/** SEQUENCE { INTEGER r, INTEGER s }, each minimal and positive. */
-function derSignature(r: bigint, s: bigint): Buffer {
-  const integer = (value: bigint) => {
-    let bytes = toBytes(value);
-    while (bytes.length > 1 && bytes[0] === 0 && bytes[1]! < 0x80) bytes = bytes.subarray(1);
-    if (bytes[0]! >= 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
-    return Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]);
-  };
-  const body = Buffer.concat([integer(r), integer(s)]);
-  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+  const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url')
+  return Buffer.from(p256.sign(digest, d, { prehash: false, format: 'der' }))
 }
