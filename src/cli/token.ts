@@ -1,6 +1,5 @@
 /** `keywrap token`: a JWT from the development issuer in KEYWRAP_HOME. */
-import { loadDevIssuer, mintDevToken, REGISTERED_CLAIMS } from '../auth/dev-issuer.js'
-import { loadConfig } from '../config/load-config.js'
+import type { REGISTERED_CLAIMS } from '../auth/dev-issuer.js'
 import { parseCommandLine, UsageError, type Command } from './command.js'
 
 export const tokenCommand: Command = {
@@ -25,7 +24,9 @@ both the same KEYWRAP_HOME, or the server will not trust the token. Off in produ
     const ttl = Number(values.ttl)
     if (!/^\d+$/.test(values.ttl) || ttl < 1 || ttl > 86_400) throw new UsageError('--ttl must be 1 to 86400 seconds')
     if (!values.sub || values.sub.length > 256) throw new UsageError('--sub must be 1 to 256 characters')
-    const claims = parseClaims(values.claim)
+    // Loaded when run, not with the command list (jose, the configuration).
+    const [{ loadDevIssuer, mintDevToken, REGISTERED_CLAIMS }, { loadConfig }] = await Promise.all([import('../auth/dev-issuer.js'), import('../config/load-config.js')])
+    const claims = parseClaims(values.claim, REGISTERED_CLAIMS)
     const config = loadConfig()
     if (!config.auth.devIssuer) throw new UsageError('the development issuer is off (production mode or auth.devIssuer: false)')
     const keys = await loadDevIssuer(config.home)
@@ -38,13 +39,13 @@ both the same KEYWRAP_HOME, or the server will not trust the token. Off in produ
   },
 }
 
-function parseClaims(given: readonly string[]): Record<string, string> {
+function parseClaims(given: readonly string[], registered: typeof REGISTERED_CLAIMS): Record<string, string> {
   const claims: [string, string][] = []
   for (const text of given) {
     const match = /^([^=]{1,64})=(.{0,256})$/s.exec(text)
     if (!match) throw new UsageError(`--claim "${text}" is not NAME=VALUE (a name of 1 to 64 characters, a value of up to 256)`)
     const [, name, value] = match as unknown as [string, string, string]
-    if ((REGISTERED_CLAIMS as readonly string[]).includes(name)) throw new UsageError(`--claim ${name}: the issuer sets "${name}" itself`)
+    if ((registered as readonly string[]).includes(name)) throw new UsageError(`--claim ${name}: the issuer sets "${name}" itself`)
     if (claims.some(([seen]) => seen === name)) throw new UsageError(`--claim ${name} is given twice`)
     claims.push([name, value])
   }
