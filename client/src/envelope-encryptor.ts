@@ -7,6 +7,7 @@
  * its audit trail records it: one DEK serves the messages of one context, and decrypting asks the
  * service with the context given, so a wrong context fails there as well as in the AAD.
  */
+import { createSecretKey } from 'node:crypto'
 import type { Transform } from 'node:stream'
 import { contextForService, encodeContext } from './canonical-context.js'
 import { DataKeyCache, type CacheLimits, type CachedKey, type DataKey } from './data-key-cache.js'
@@ -151,7 +152,7 @@ export class EnvelopeEncryptor {
     const generated = await this.#client.generateDataKey(alias, { ...contextForService(context), bytes: DEK_BYTES })
     const key = generated.plaintext === undefined ? undefined : Buffer.from(generated.plaintext, 'base64')
     if (key?.length !== DEK_BYTES) throw new KeywrapError('unexpected_response', { detail: `generateDataKey did not return a ${DEK_BYTES}-byte data key` })
-    return { key, wrappedKey: generated.wrappedKey }
+    return { key: createSecretKey(key), wrappedKey: generated.wrappedKey }
   }
 
   async #unwrap(header: EnvelopeHeader, context: EncryptionContext | undefined, encodedContext: Buffer, bytes: number): Promise<CachedKey> {
@@ -166,7 +167,7 @@ export class EnvelopeEncryptor {
       }
       const key = Buffer.from(plaintext, 'base64')
       if (key.length !== DEK_BYTES) throw cannotDecrypt()
-      return { key, wrappedKey: header.wrappedKey }
+      return { key: createSecretKey(key), wrappedKey: header.wrappedKey }
     })
   }
 }
