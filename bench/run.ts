@@ -393,6 +393,11 @@ async function clientScenarios(context: Context): Promise<void> {
 
 async function report(context: Context): Promise<void> {
   const sections = context.sections.map((section) => `\n${section}\n`).join('')
+  if (clientOnly) {
+    // Its figures only, printed: the help promises that this section alone writes nothing.
+    process.stdout.write(`\n${Object.entries(context.facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')}\n`)
+    return
+  }
   if (only) {
     process.stdout.write(sections)
     if (!quick) await writeFile(`${await resultFileStem(new Date(), process.version)}-${only}.md`, `${sections.trim()}\n`)
