@@ -97,10 +97,11 @@ export async function runThrough(job: EnvelopeJob, run: EnvelopeRun, label: stri
   } else {
     try {
       const handle = await open(job.input, 'r')
+      closeInput = () => handle.close()
       size = (await handle.stat()).size
       input = fileSource(handle)
-      closeInput = () => handle.close()
     } catch (error) {
+      await closeInput()
       process.stderr.write(`keywrap ${label}: cannot read ${job.input} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
       return EXIT.noInput
     }
