@@ -193,6 +193,29 @@ describe('StdoutAuditSink', () => {
     assert.deepEqual(warnings.filter((warning) => warning.name === 'MetadataLookupWarning'), [])
   })
 
+  test('batchWithinTurn: the entries of one event-loop turn go out in one write, each resolved once written', async () => {
+    // Like a pipe on Linux: written at once, the callback on the next tick.
+    const writes: string[] = []
+    const pipe = { write: (chunk: string, callback: (error?: Error | null) => void) => (writes.push(chunk), process.nextTick(callback), true) }
+    // Five calls handled in callbacks of their own within one turn, as gRPC and HTTP hand requests over.
+    const inSeparateCallbacks = (sink: StdoutAuditSink) =>
+      Promise.all(range(0, 4).map((index) => new Promise<void>((resolve, reject) => setImmediate(() => sink.write(mixedEntry(index)).then(resolve, reject)))))
+
+    const alone = new StdoutAuditSink({ projectId: 'test-project', logName: 'keywrap-audit', stream: pipe })
+    await inSeparateCallbacks(alone)
+    assert.equal(writes.length, 5, 'without it, each entry is a write of its own')
+
+    writes.length = 0
+    const grouped = new StdoutAuditSink({ projectId: 'test-project', logName: 'keywrap-audit', stream: pipe, batchWithinTurn: true })
+    await inSeparateCallbacks(grouped)
+    assert.equal(writes.length, 1)
+    const lines = parseAuditLines(writes[0]!)
+    assert.deepEqual(seqsOf(lines, grouped.chainId), range(1, 5))
+    const verification = await verifyAuditTrail(writes.join('').split('\n'))
+    assert.deepEqual(verification.problems, [])
+    await Promise.all([alone.close(), grouped.close()])
+  })
+
   test('parseAuditLines keeps only audit lines', () => {
     const text = '{"severity":"INFO","message":"request"}\n{"logging.googleapis.com/labels":{"audit":"true"},"seq":1}\n'
     assert.equal(parseAuditLines(text).length, 1)
