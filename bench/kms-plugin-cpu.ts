@@ -1,8 +1,8 @@
 /**
  * Per-call CPU of `keywrap kms-plugin` builds beside the bare gRPC server: cached Decrypts, 16 concurrent,
  * in alternating rounds (the order rotates each round); per server, the median and range over rounds of
- * its process CPU time (user + system) per call and of calls/s. CPU per call holds still on a busy
- * machine where calls/s does not.
+ * its process CPU time (user + system) per call, of calls/s, and of this process's CPU per call (the
+ * client's). CPU per call holds still on a busy machine where calls/s does not.
  *
  *   npm run build && node --import tsx bench/kms-plugin-cpu.ts [DIST_DIR ...]    (default: dist)
  *   ROUNDS=8 CALLS=4000 CONCURRENCY=16 PLUGIN_NODE_OPTIONS=...
@@ -99,21 +99,24 @@ try {
   const request = { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
   // Warm each (connection, JIT) before measuring.
   for (const server of servers) await run(server.client, 2000, request)
-  const results = new Map(servers.map((server) => [server, { cpuUs: [] as number[], perSecond: [] as number[] }]))
+  const results = new Map(servers.map((server) => [server, { cpuUs: [] as number[], perSecond: [] as number[], clientCpuUs: [] as number[] }]))
   for (let round = 0; round < ROUNDS; round++) {
     const order = servers.map((_, index) => servers[(index + round) % servers.length]!)
     if (round % 2) order.reverse()
     for (const server of order) {
       const before = await cpuTicks(server.pid)
+      const clientBefore = process.cpuUsage()
       const ms = await run(server.client, CALLS, request)
+      const client = process.cpuUsage(clientBefore)
       const after = await cpuTicks(server.pid)
+      results.get(server)!.clientCpuUs.push(Math.round((client.user + client.system) / CALLS))
       results.get(server)!.cpuUs.push(Math.round(((after - before) * 10_000) / CALLS))
       results.get(server)!.perSecond.push(Math.round((CALLS / ms) * 1000))
     }
   }
   for (const [server, result] of results) {
     const range = (values: number[]) => `${median(values)} (${Math.min(...values)}–${Math.max(...values)})`
-    process.stdout.write(`${server.name}: CPU µs/call ${range(result.cpuUs)}, calls/s ${range(result.perSecond)}\n`)
+    process.stdout.write(`${server.name}: CPU µs/call ${range(result.cpuUs)}, calls/s ${range(result.perSecond)}, the client's CPU µs/call ${range(result.clientCpuUs)}\n`)
   }
 } finally {
   for (const server of servers) {
