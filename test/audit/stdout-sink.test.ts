@@ -193,7 +193,7 @@ describe('StdoutAuditSink', () => {
     assert.deepEqual(warnings.filter((warning) => warning.name === 'MetadataLookupWarning'), [])
   })
 
-  test('batchWithinTurn: the entries of one event-loop turn go out in one write, each resolved once written', async () => {
+  test('batchWithinTurn: entries after the first of an event-loop turn go out together at its end, each resolved once written', async () => {
     // Like a pipe on Linux: written at once, the callback on the next tick.
     const writes: string[] = []
     const pipe = { write: (chunk: string, callback: (error?: Error | null) => void) => (writes.push(chunk), process.nextTick(callback), true) }
@@ -208,11 +208,16 @@ describe('StdoutAuditSink', () => {
     writes.length = 0
     const grouped = new StdoutAuditSink({ projectId: 'test-project', logName: 'keywrap-audit', stream: pipe, batchWithinTurn: true })
     await inSeparateCallbacks(grouped)
+    assert.deepEqual(writes.map((chunk) => parseAuditLines(chunk).length), [1, 4], 'the first at once, the rest of the turn together')
+    assert.deepEqual(seqsOf(parseAuditLines(writes.join('')), grouped.chainId), range(1, 5))
+    assert.deepEqual((await verifyAuditTrail(writes.join('').split('\n'))).problems, [])
+
+    // A lone entry (a call at a time) is written at once, not at the end of the turn.
+    writes.length = 0
+    await new Promise((resolve) => setImmediate(resolve))
+    const written = grouped.write(mixedEntry(5))
     assert.equal(writes.length, 1)
-    const lines = parseAuditLines(writes[0]!)
-    assert.deepEqual(seqsOf(lines, grouped.chainId), range(1, 5))
-    const verification = await verifyAuditTrail(writes.join('').split('\n'))
-    assert.deepEqual(verification.problems, [])
+    await written
     await Promise.all([alone.close(), grouped.close()])
   })
 
