@@ -52,7 +52,7 @@ export interface KeyAccessDependencies {
 /** The keys (read once before anything is served), the DEK cache, the policy and the audit sink. */
 export async function composeKeyAccess(
   config: Config,
-  overrides: { audit?: AuditSink; operatorLog?: Logger; stdout?: LineStream } = {},
+  overrides: { audit?: AuditSink; operatorLog?: Logger; stdout?: LineStream; auditBatchWithinTurn?: boolean } = {},
 ): Promise<KeyAccessDependencies> {
   const metrics = new Metrics({ processMetrics: true })
   const operatorLog = overrides.operatorLog ?? stderrOperatorLog
@@ -70,7 +70,7 @@ export async function composeKeyAccess(
     registry,
     cache: await cacheFor(config, registry, metrics, operatorLog),
     policy: policyFor(config),
-    audit: overrides.audit ?? (await checkpointedAuditSink(config, metrics, operatorLog, overrides.stdout)),
+    audit: overrides.audit ?? (await checkpointedAuditSink(config, metrics, operatorLog, overrides.stdout, overrides.auditBatchWithinTurn === true)),
     fingerprintKey,
   }
 }
@@ -79,7 +79,7 @@ export async function composeKeyAccess(
  * The configured sink, its chains checkpointed and signed. A Cloud KMS signing key is read once first,
  * so that a wrong name, a missing permission or a key of another purpose stops the start.
  */
-async function checkpointedAuditSink(config: Config, metrics: Metrics, operatorLog: Logger, stdout: LineStream | undefined): Promise<AuditSink> {
+async function checkpointedAuditSink(config: Config, metrics: Metrics, operatorLog: Logger, stdout: LineStream | undefined, batchWithinTurn: boolean): Promise<AuditSink> {
   const signer = await createCheckpointSigner(config)
   try {
     await signer.publicKeyPem()
@@ -93,6 +93,7 @@ async function checkpointedAuditSink(config: Config, metrics: Metrics, operatorL
     writeTimeoutMs: config.audit.timeoutMs,
     ...(config.audit.emulatorHost && { emulatorHost: config.audit.emulatorHost }),
     ...(stdout && { stdout }),
+    ...(batchWithinTurn && { batchWithinTurn }),
     metrics,
   })
   return new CheckpointedAuditSink(sink, signer, { intervalSeconds: config.audit.checkpointSeconds, signTimeoutMs: config.kms.callTimeoutMs, log: operatorLog })

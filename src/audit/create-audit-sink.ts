@@ -19,6 +19,8 @@ export interface AuditSinkOptions {
   metrics?: Metrics
   /** For stdout; default process.stdout. */
   stdout?: LineStream
+  /** For stdout: the entries of one event-loop turn in one write (see turn-window.ts); default false. */
+  batchWithinTurn?: boolean
   /** For cloud-logging; default `global`. */
   resource?: MonitoredResource
   /** For cloud-logging; default 5. */
@@ -35,7 +37,14 @@ export async function createAuditSink(setting: string, options: AuditSinkOptions
   const { projectId, logName, writeTimeoutMs, metrics } = options
   switch (parsed.kind) {
     case 'stdout':
-      return new StdoutAuditSink({ projectId, logName, writeTimeoutMs, metrics, ...(options.stdout && { stream: options.stdout }) })
+      return new StdoutAuditSink({
+        projectId,
+        logName,
+        writeTimeoutMs,
+        metrics,
+        ...(options.stdout && { stream: options.stdout }),
+        ...(options.batchWithinTurn && { batchWithinTurn: true }),
+      })
     case 'file':
       return new FileAuditSink({ path: parsed.path, projectId, logName, writeTimeoutMs, metrics })
     case 'cloud-logging': {

@@ -13,6 +13,7 @@ import type { AuditEntry, TrailEntry } from './audit-entry.js'
 import type { AuditSink } from './audit-sink.js'
 import { AuditChain, GENESIS_HASH, toTrailRecord, type SealedRecord } from './chain.js'
 import type { CheckpointEntry } from './checkpoint.js'
+import { TurnWindow } from './turn-window.js'
 
 export const DEFAULT_WRITE_TIMEOUT_MS = 2000
 
@@ -30,6 +31,8 @@ export interface GroupCommitOptions {
   readonly writeTimeoutMs?: number
   /** How long the first entry of a batch waits for company; 0 sends at once (later entries still group while a batch is in flight). */
   readonly batchWindowMs?: number
+  /** With no batchWindowMs: entries after the first batch of an event-loop turn wait for the turn's end, to go out together (turn-window.ts). */
+  readonly batchWithinTurn?: boolean
   readonly maxBatchEntries?: number
   readonly metrics?: Metrics
 }
@@ -91,6 +94,7 @@ export class GroupCommitSink<Item> implements AuditSink {
   private queue: PendingWrite[] = []
   private current: Batch | undefined
   private window: NodeJS.Timeout | undefined
+  private readonly turn: TurnWindow | undefined
   /** Writes not yet settled, oldest first: with one timeout for all, also in order of deadline. */
   private readonly unsettled = new Set<PendingWrite>()
   /** One timer for the oldest unsettled write's deadline, instead of one per write (a tenth of an audit write's CPU). */
@@ -105,6 +109,7 @@ export class GroupCommitSink<Item> implements AuditSink {
     this.sink = options.sink
     this.writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS
     this.batchWindowMs = options.batchWindowMs ?? 0
+    this.turn = options.batchWithinTurn ? new TurnWindow() : undefined
     this.maxBatchEntries = options.maxBatchEntries ?? 500
     this.metrics = options.metrics
     if (!(this.writeTimeoutMs > 0)) throw new RangeError('writeTimeoutMs must be positive')
@@ -175,12 +180,14 @@ export class GroupCommitSink<Item> implements AuditSink {
       this.window ??= setTimeout(() => this.flush(), this.batchWindowMs)
       return
     }
+    if (!now && !this.refusing && this.turn && this.queue.length < this.maxBatchEntries && this.turn.wait(() => this.flush())) return
     this.flush()
   }
 
   private flush(): void {
     clearTimeout(this.window)
     this.window = undefined
+    this.turn?.cancel()
     if (this.current || this.queue.length === 0) return
     const chain = this.chain
     const writes: PendingWrite[] = []

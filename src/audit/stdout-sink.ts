@@ -22,6 +22,8 @@ export interface StdoutAuditSinkOptions {
   /** Default 2000. */
   writeTimeoutMs?: number
   metrics?: Metrics
+  /** Entries of one event-loop turn in one write (see turn-window.ts); default false. */
+  batchWithinTurn?: boolean
 }
 
 class LineStreamWriter implements BatchWriter<string> {
@@ -45,6 +47,6 @@ class LineStreamWriter implements BatchWriter<string> {
 export class StdoutAuditSink extends GroupCommitSink<string> {
   constructor(options: StdoutAuditSinkOptions) {
     const writer = new LineStreamWriter(new StructuredLineFormatter(options), options.stream ?? process.stdout)
-    super(writer, { sink: 'stdout', writeTimeoutMs: options.writeTimeoutMs, metrics: options.metrics })
+    super(writer, { sink: 'stdout', writeTimeoutMs: options.writeTimeoutMs, metrics: options.metrics, batchWithinTurn: options.batchWithinTurn })
   }
 }

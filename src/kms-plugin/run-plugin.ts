@@ -49,7 +49,8 @@ async function localBackend(options: PluginOptions): Promise<{ backend: KeyBacke
   if (!config.keys[options.alias]) {
     throw new UsageError(`no key has the alias "${options.alias}" (configured: ${Object.keys(config.keys).join(', ')})`)
   }
-  const deps = await composeKeyAccess(config)
+  // The audit entries of the calls read in one event-loop turn go out in one write (audit/turn-window.ts).
+  const deps = await composeKeyAccess(config, { auditBatchWithinTurn: true })
   let backend
   try {
     backend = new LocalKeyBackend(deps, options.alias, { id: options.principal, issuer: KMS_PLUGIN_ISSUER })

@@ -193,6 +193,34 @@ describe('StdoutAuditSink', () => {
     assert.deepEqual(warnings.filter((warning) => warning.name === 'MetadataLookupWarning'), [])
   })
 
+  test('batchWithinTurn: entries after the first of an event-loop turn go out together at its end, each resolved once written', async () => {
+    // Like a pipe on Linux: written at once, the callback on the next tick.
+    const writes: string[] = []
+    const pipe = { write: (chunk: string, callback: (error?: Error | null) => void) => (writes.push(chunk), process.nextTick(callback), true) }
+    // Five calls handled in callbacks of their own within one turn, as gRPC and HTTP hand requests over.
+    const inSeparateCallbacks = (sink: StdoutAuditSink) =>
+      Promise.all(range(0, 4).map((index) => new Promise<void>((resolve, reject) => setImmediate(() => sink.write(mixedEntry(index)).then(resolve, reject)))))
+
+    const alone = new StdoutAuditSink({ projectId: 'test-project', logName: 'keywrap-audit', stream: pipe })
+    await inSeparateCallbacks(alone)
+    assert.equal(writes.length, 5, 'without it, each entry is a write of its own')
+
+    writes.length = 0
+    const grouped = new StdoutAuditSink({ projectId: 'test-project', logName: 'keywrap-audit', stream: pipe, batchWithinTurn: true })
+    await inSeparateCallbacks(grouped)
+    assert.deepEqual(writes.map((chunk) => parseAuditLines(chunk).length), [1, 4], 'the first at once, the rest of the turn together')
+    assert.deepEqual(seqsOf(parseAuditLines(writes.join('')), grouped.chainId), range(1, 5))
+    assert.deepEqual((await verifyAuditTrail(writes.join('').split('\n'))).problems, [])
+
+    // A lone entry (a call at a time) is written at once, not at the end of the turn.
+    writes.length = 0
+    await new Promise((resolve) => setImmediate(resolve))
+    const written = grouped.write(mixedEntry(5))
+    assert.equal(writes.length, 1)
+    await written
+    await Promise.all([alone.close(), grouped.close()])
+  })
+
   test('parseAuditLines keeps only audit lines', () => {
     const text = '{"severity":"INFO","message":"request"}\n{"logging.googleapis.com/labels":{"audit":"true"},"seq":1}\n'
     assert.equal(parseAuditLines(text).length, 1)
