@@ -1,7 +1,6 @@
 /** `keywrap kms-plugin`: the Kubernetes KMS v2 plugin (docs/kubernetes.md). */
 import { hostname } from 'node:os'
 import { isAbsolute } from 'node:path'
-import { runPlugin } from '../kms-plugin/run-plugin.js'
 import { parseCommandLine, UsageError, type Command } from './command.js'
 
 export const kmsPluginCommand: Command = {
@@ -44,6 +43,8 @@ is removed and the plugin exits 0. See docs/kubernetes.md.`,
     if (values.upstream === undefined && (values['token-file'] !== undefined || values.refresh !== undefined)) {
       throw new UsageError('--token-file and --refresh go with --upstream')
     }
+    // Loaded here, not at the top: gRPC and the key service would weigh on every other command's memory.
+    const { runPlugin } = await import('../kms-plugin/run-plugin.js')
     await runPlugin({
       listen: values.listen,
       alias: values.alias,

@@ -1,5 +1,4 @@
 /** `keywrap token`: a JWT from the development issuer in KEYWRAP_HOME. */
-import { loadDevIssuer, mintDevToken } from '../auth/dev-issuer.js'
 import { loadConfig } from '../config/load-config.js'
 import { parseCommandLine, UsageError, type Command } from './command.js'
 
@@ -20,6 +19,8 @@ both the same KEYWRAP_HOME, or the server will not trust the token. Off in produ
     if (!values.sub || values.sub.length > 256) throw new UsageError('--sub must be 1 to 256 characters')
     const config = loadConfig()
     if (!config.auth.devIssuer) throw new UsageError('the development issuer is off (production mode or auth.devIssuer: false)')
+    // jose loaded here, not at the top: the other commands need none of it.
+    const { loadDevIssuer, mintDevToken } = await import('../auth/dev-issuer.js')
     const keys = await loadDevIssuer(config.home)
     if (keys.created) {
       process.stderr.write(
