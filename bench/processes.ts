@@ -27,10 +27,18 @@ export async function keywrapEnvironment(env: Record<string, string>): Promise<N
 }
 
 export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
-  const environment = await keywrapEnvironment(env)
+  return startHttpServer('dist/src/server.js', await keywrapEnvironment(env))
+}
+
+/** The cold-start floor (bench/bare-start-server.mjs), started and timed exactly as keywrap is, with the same NODE_OPTIONS. */
+export async function startBareForColdStart(): Promise<BenchProcess> {
+  return startHttpServer('bench/bare-start-server.mjs', await keywrapEnvironment({}))
+}
+
+async function startHttpServer(script: string, environment: NodeJS.ProcessEnv): Promise<BenchProcess> {
   const started = performance.now()
   const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
-  const child = spawn(process.execPath, ['dist/src/server.js'], {
+  const child = spawn(process.execPath, [script], {
     cwd: ROOT,
     env: environment,
     stdio: ['ignore', drain.stdin!, 'pipe'],

@@ -1,9 +1,9 @@
-import { principalOf } from '../src/http/authentication.js'
+import { callerOf } from '../src/http/authentication.js'
 import { defineRoute } from './route.js'
 
 export default defineRoute('getKey', ({ keys, registry }) => async (request) => {
   const { alias } = request.params
-  const description = keys.describeKey(principalOf(request), alias)
+  const description = keys.describeKey(callerOf(request), alias)
   return {
     alias,
     ready: registry.isReady(alias),

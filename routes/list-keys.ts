@@ -1,4 +1,4 @@
-import { principalOf } from '../src/http/authentication.js'
+import { callerOf } from '../src/http/authentication.js'
 import { defineRoute } from './route.js'
 
-export default defineRoute('listKeys', ({ keys }) => async (request) => ({ keys: keys.listKeys(principalOf(request)).map((alias) => ({ alias })) }))
+export default defineRoute('listKeys', ({ keys }) => async (request) => ({ keys: keys.listKeys(callerOf(request)).map((alias) => ({ alias })) }))

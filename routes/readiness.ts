@@ -12,5 +12,13 @@ export default defineRoute('getReadiness', ({ registry, cache, audit }) => async
   const auditOk = audit.healthy?.() !== false
   const ready = auditOk && notReady === 0
   reply.code(ready ? 200 : 503)
-  return { status: ready ? 'ready' : 'not_ready', keys: { total: statuses.length, notReady }, cache: cache.status(), audit: auditOk ? 'ok' : 'failing' }
+  const cacheStatus = cache.status()
+  const cacheReason = cacheStatus === 'degraded' ? cache.degradedReason?.() : undefined
+  return {
+    status: ready ? 'ready' : 'not_ready',
+    keys: { total: statuses.length, notReady },
+    cache: cacheStatus,
+    ...(cacheReason && { cacheReason }),
+    audit: auditOk ? 'ok' : 'failing',
+  }
 })

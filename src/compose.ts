@@ -7,9 +7,12 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { AppDependencies } from './app.js'
 import type { AuditSink } from './audit/audit-sink.js'
+import { CheckpointedAuditSink } from './audit/checkpointer.js'
 import { createAuditSink } from './audit/create-audit-sink.js'
+import { createCheckpointSigner } from './audit/create-checkpoint-signer.js'
 import type { LineStream } from './audit/stdout-sink.js'
 import { createAuthenticator } from './auth/create-authenticator.js'
+import { claimsNamed } from './config/grant-conditions.js'
 import { developmentPolicy, GrantPolicy, type Policy } from './auth/policy.js'
 import { createDekCache } from './cache/create-cache.js'
 import type { DekCache } from './cache/dek-cache.js'
@@ -25,7 +28,8 @@ export async function composeDependencies(
   overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: Logger; stdout?: LineStream } = {},
 ): Promise<AppDependencies> {
   const access = await composeKeyAccess(config, overrides)
-  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics: access.metrics })
+  const keptClaims = claimsNamed(config.policy?.grants ?? [])
+  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics: access.metrics, keptClaims })
   return {
     ...access,
     authenticator,
@@ -60,25 +64,38 @@ export async function composeKeyAccess(
     await registry.close()
     throw new Error(`keywrap cannot read its keys:\n  - ${reasons.join('\n  - ')}`)
   }
-  const projectId = config.googleProjectId ?? LOCAL_PROJECT_ID
   return {
     config,
     metrics,
     registry,
-    cache: await cacheFor(config, registry, metrics),
+    cache: await cacheFor(config, registry, metrics, operatorLog),
     policy: policyFor(config),
-    audit:
-      overrides.audit ??
-      (await createAuditSink(config.audit.sink, {
-        projectId,
-        logName: config.audit.logName,
-        writeTimeoutMs: config.audit.timeoutMs,
-        ...(config.audit.emulatorHost && { emulatorHost: config.audit.emulatorHost }),
-        ...(overrides.stdout && { stdout: overrides.stdout }),
-        metrics,
-      })),
+    audit: overrides.audit ?? (await checkpointedAuditSink(config, metrics, operatorLog, overrides.stdout)),
     fingerprintKey,
   }
+}
+
+/**
+ * The configured sink, its chains checkpointed and signed. A Cloud KMS signing key is read once first,
+ * so that a wrong name, a missing permission or a key of another purpose stops the start.
+ */
+async function checkpointedAuditSink(config: Config, metrics: Metrics, operatorLog: Logger, stdout: LineStream | undefined): Promise<AuditSink> {
+  const signer = await createCheckpointSigner(config)
+  try {
+    await signer.publicKeyPem()
+  } catch (error) {
+    await signer.close()
+    throw new Error(`keywrap cannot use its audit signing key ${signer.keyId}: ${(error as Error).message}`)
+  }
+  const sink = await createAuditSink(config.audit.sink, {
+    projectId: config.googleProjectId ?? LOCAL_PROJECT_ID,
+    logName: config.audit.logName,
+    writeTimeoutMs: config.audit.timeoutMs,
+    ...(config.audit.emulatorHost && { emulatorHost: config.audit.emulatorHost }),
+    ...(stdout && { stdout }),
+    metrics,
+  })
+  return new CheckpointedAuditSink(sink, signer, { intervalSeconds: config.audit.checkpointSeconds, signTimeoutMs: config.kms.callTimeoutMs, log: operatorLog })
 }
 
 /**
@@ -114,7 +131,7 @@ async function rateLimitRedis(redis: RedisSettings, metrics: Metrics) {
   return client
 }
 
-function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): Promise<DekCache> {
+function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics, logger: Logger): Promise<DekCache> {
   const { redis } = config
   if (!redis) return createDekCache({ l1: config.cache, metrics })
   return createDekCache({
@@ -123,6 +140,8 @@ function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics): Prom
     redis: {
       connection: redisConnection(redis),
       kek: registry.get(redis.kekAlias)!,
+      kekAlias: redis.kekAlias,
+      logger,
       keyPrefix: redis.keyPrefix,
       ttlSeconds: config.cache.ttlSeconds,
       epochSeconds: redis.epochSeconds,

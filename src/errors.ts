@@ -6,8 +6,11 @@ import { truncate } from './support/truncate.js'
 
 export const errorCatalogue = {
   invalid_request: { status: 400, title: 'The request is not valid.' },
+  invalid_wrapped_key: { status: 400, title: 'The wrapped key is not in keywrap’s format.' },
   unauthenticated: { status: 401, title: 'A valid bearer token is required.' },
   forbidden: { status: 403, title: 'The caller is not allowed to do this.' },
+  context_not_allowed: { status: 403, title: 'The caller’s grants do not allow this encryption context.' },
+  reason_required: { status: 403, title: 'The caller’s grant requires a reason (the x-keywrap-reason header).' },
   key_not_found: { status: 404, title: 'No key has this alias.' },
   not_found: { status: 404, title: 'There is nothing at this path.' },
   method_not_allowed: { status: 405, title: 'This path does not accept this method.' },

@@ -15,6 +15,7 @@ import { freePort } from './support/redis-server.js'
 
 const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8')
 const configurationReference = await readFile(join(REPO_ROOT, 'docs/configuration.md'), 'utf8')
+const howItWorks = await readFile(join(REPO_ROOT, 'docs/how-it-works.md'), 'utf8')
 
 /** Whether nothing accepts connections on `port` within 10 s (a process that got SIGTERM may take a moment). */
 async function stopsListening(port: number): Promise<boolean> {
@@ -57,10 +58,10 @@ test('the README is user documentation: under 15 KiB, and no word of how it was 
   assert.doesNotMatch(readme, /\bsessions?\b|\bhelpers?\b/i)
 })
 
-/** The README's `sh` block between `<!-- NAME:start -->` and `<!-- NAME:end -->`. */
-function shellBlock(name: string): string {
-  const block = new RegExp(`<!-- ${name}:start -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\`\\n<!-- ${name}:end -->`).exec(readme)?.[1]
-  assert.ok(block, `README.md has no ${name} block`)
+/** The `sh` block between `<!-- NAME:start -->` and `<!-- NAME:end -->` of a document (the README's by default). */
+function shellBlock(name: string, document = readme, file = 'README.md'): string {
+  const block = new RegExp(`<!-- ${name}:start -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\`\\n<!-- ${name}:end -->`).exec(document)?.[1]
+  assert.ok(block, `${file} has no ${name} block`)
   return block
 }
 
@@ -99,8 +100,8 @@ test('the walkthrough runs as pasted against npm start', async () => {
   }
 })
 
-test('the Cloud KMS walkthrough waits for readiness, works against the stand-in, and stops what it started', async () => {
-  const block = shellBlock('kms-walkthrough')
+test('the Cloud KMS walkthrough (docs/how-it-works.md) waits for readiness, works against the stand-in, and stops what it started', async () => {
+  const block = shellBlock('kms-walkthrough', howItWorks, 'docs/how-it-works.md')
   assert.doesNotMatch(block, /^sleep /m, 'the walkthrough waits on a fixed sleep instead of /readyz')
   const home = await mkdtemp(join(tmpdir(), 'keywrap-readme-kms-'))
   const [kmsPort, keywrapPort] = [await freePort(), await freePort()]

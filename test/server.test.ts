@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { openSync } from 'node:fs'
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -48,8 +48,9 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
     assert.doesNotMatch(server.stderr(), /unrecognized flag/)
   })
 
-  test('creates its keyring, development issuer and fingerprint key in KEYWRAP_HOME', async () => {
-    assert.deepEqual((await readdir(home)).sort(), ['audit-fingerprint.key', 'dev-issuer.json', 'keyring.json'])
+  test('creates its keyring, development issuer, fingerprint key and checkpoint signing key in KEYWRAP_HOME', async () => {
+    assert.deepEqual((await readdir(home)).sort(), ['audit-fingerprint.key', 'audit-signing.pem', 'dev-issuer.json', 'keyring.json'])
+    assert.equal((await stat(join(home, 'audit-signing.pem'))).mode & 0o777, 0o600)
   })
 
   test('generate → unwrap → rotate → rewrap → disable, as in the README', async () => {
@@ -97,7 +98,10 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
   test('stdout carries one structured audit line per key access, and no secret anywhere', async () => {
     await sleep(100)
     const lines = server.stdout().trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>)
-    const audit = lines.filter((line) => line['logging.googleapis.com/labels']?.audit === 'true')
+    const trail = lines.filter((line) => line['logging.googleapis.com/labels']?.audit === 'true')
+    // The chain's signed checkpoints share the trail; the start checkpoint comes first.
+    assert.deepEqual([trail[0]?.operation, trail[0]?.checkpoint?.event], ['audit.checkpoint', 'start'])
+    const audit = trail.filter((line) => line.operation !== 'audit.checkpoint')
     assert.ok(audit.length >= 5)
     for (const entry of audit) {
       assert.match(entry.severity, /^(NOTICE|WARNING|ERROR)$/)
@@ -109,10 +113,12 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
     assert.doesNotMatch(output, /MetadataLookupWarning/)
   })
 
-  test('SIGTERM closes the server cleanly and quickly', async () => {
+  test('SIGTERM closes the server cleanly and quickly, its audit chain ending with the shutdown checkpoint', async () => {
     const { code, elapsedMs } = await server.stop('SIGTERM')
     assert.equal(code, 0)
     assert.ok(elapsedMs < 5000, `took ${elapsedMs} ms`)
+    const trail = server.stdout().trim().split('\n').filter((line) => line.includes('"audit":"true"'))
+    assert.equal(JSON.parse(trail.at(-1)!).checkpoint?.event, 'shutdown')
   })
 })
 
@@ -143,7 +149,7 @@ describe('start-up refusals', () => {
     const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
     const result = await runNode(['--import', 'tsx', 'src/server.ts'], { KEYWRAP_HOME: home, NODE_ENV: 'production' })
     assert.equal(result.code, 78)
-    for (const setting of ['keys', 'auth.issuers', 'policy.grants', 'KEYWRAP_AUDIT_FINGERPRINT_KEY', 'GOOGLE_CLOUD_PROJECT']) {
+    for (const setting of ['keys', 'auth.issuers', 'policy.grants', 'KEYWRAP_AUDIT_FINGERPRINT_KEY', 'KEYWRAP_AUDIT_SIGNING_KEY', 'GOOGLE_CLOUD_PROJECT']) {
       assert.match(result.stderr, new RegExp(`- ${setting.replace('.', '\\.')}`), `no word about ${setting}:\n${result.stderr}`)
     }
     assert.deepEqual(await readdir(home), [], 'nothing was created before refusing')

@@ -4,6 +4,7 @@
  * go past a limit is dropped and the next use fetches another. Concurrent first uses of one entry make
  * one fetch; they all get its DEK, or its error.
  */
+import type { KeyObject } from 'node:crypto'
 
 export interface CacheLimits {
   /** How long a DEK is used after it was fetched (default 300,000 ms: 5 minutes). */
@@ -17,7 +18,7 @@ export interface CacheLimits {
 }
 
 export interface DataKey {
-  readonly key: Buffer
+  readonly key: KeyObject
   readonly wrappedKey: string
 }
 

@@ -7,11 +7,13 @@
  * its audit trail records it: one DEK serves the messages of one context, and decrypting asks the
  * service with the context given, so a wrong context fails there as well as in the AAD.
  */
+import { createSecretKey } from 'node:crypto'
 import type { Transform } from 'node:stream'
 import { contextForService, encodeContext } from './canonical-context.js'
 import { DataKeyCache, type CacheLimits, type CachedKey, type DataKey } from './data-key-cache.js'
 import { ALIAS_PATTERN, MAX_SEGMENT_SIZE, newHeader, parseHeader, SegmentCipher, TAG_BYTES, type EnvelopeHeader } from './envelope-format.js'
-import { DecryptingTransform, EncryptingTransform, type OpenedEnvelope } from './envelope-streams.js'
+import { pumpDecrypt, pumpEncrypt, type ByteSink, type ByteSource } from './envelope-pump.js'
+import { DecryptingTransform, EncryptingTransform, type OpenedEnvelope, type SealingEnvelope } from './envelope-streams.js'
 import { cannotDecrypt, KeywrapError } from './keywrap-error.js'
 import type { EncryptionContext, KeywrapClient } from './keywrap-client.js'
 
@@ -91,13 +93,42 @@ export class EnvelopeEncryptor {
 
   /** A Transform from plaintext to one envelope, in segments of `segmentSize`, bound to `context`. */
   encryptStream(context?: EncryptionContext): Transform {
+    return new EncryptingTransform(this.#segmentSize, this.#sealing(context))
+  }
+
+  /**
+   * The envelope of everything `source` gives, written to `sink` as encryptStream() would produce it,
+   * for callers that do their own reading and writing: memory stays at two segments, and each
+   * ciphertext is released once the sink is done with it.
+   */
+  async encryptFrom(source: ByteSource, sink: ByteSink, context?: EncryptionContext): Promise<void> {
+    await pumpEncrypt(source, sink, this.#segmentSize, this.#sealing(context))
+  }
+
+  /**
+   * The plaintext of the envelope `source` gives, written to `sink` segment by segment as each is
+   * verified, like decryptStream(): only a call that resolves has written the whole plaintext.
+   */
+  async decryptFrom(source: ByteSource, sink: ByteSink, context?: EncryptionContext): Promise<void> {
+    await pumpDecrypt(source, sink, this.#maxStreamSegmentSize, this.#opening(context))
+  }
+
+  #sealing(context: EncryptionContext | undefined): () => Promise<SealingEnvelope> {
     const alias = this.#encryptionAlias()
     const encodedContext = encodeContext(context)
-    return new EncryptingTransform(this.#segmentSize, async () => {
+    return async () => {
       const dek = await this.#encryptionKeys.use(encodedContext.toString('latin1'), 0, () => this.#generate(alias, context))
       const header = newHeader(alias, dek.wrappedKey, this.#segmentSize)
       return { header, ...this.#opened(this.#encryptionKeys, dek, header, encodedContext) }
-    })
+    }
+  }
+
+  #opening(context: EncryptionContext | undefined): (header: EnvelopeHeader) => Promise<OpenedEnvelope> {
+    const encodedContext = encodeContext(context)
+    return async (header) => {
+      const dek = await this.#unwrap(header, context, encodedContext, 0)
+      return this.#opened(this.#decryptionKeys, dek, header, encodedContext)
+    }
   }
 
   /**
@@ -105,11 +136,7 @@ export class EnvelopeEncryptor {
    * verified; only a stream that ends without error is the whole plaintext.
    */
   decryptStream(context?: EncryptionContext): Transform {
-    const encodedContext = encodeContext(context)
-    return new DecryptingTransform(this.#maxStreamSegmentSize, async (header) => {
-      const dek = await this.#unwrap(header, context, encodedContext, 0)
-      return this.#opened(this.#decryptionKeys, dek, header, encodedContext)
-    })
+    return new DecryptingTransform(this.#maxStreamSegmentSize, this.#opening(context))
   }
 
   #opened(cache: DataKeyCache, dek: CachedKey, header: EnvelopeHeader, encodedContext: Buffer): OpenedEnvelope {
@@ -125,7 +152,7 @@ export class EnvelopeEncryptor {
     const generated = await this.#client.generateDataKey(alias, { ...contextForService(context), bytes: DEK_BYTES })
     const key = generated.plaintext === undefined ? undefined : Buffer.from(generated.plaintext, 'base64')
     if (key?.length !== DEK_BYTES) throw new KeywrapError('unexpected_response', { detail: `generateDataKey did not return a ${DEK_BYTES}-byte data key` })
-    return { key, wrappedKey: generated.wrappedKey }
+    return { key: createSecretKey(key), wrappedKey: generated.wrappedKey }
   }
 
   async #unwrap(header: EnvelopeHeader, context: EncryptionContext | undefined, encodedContext: Buffer, bytes: number): Promise<CachedKey> {
@@ -135,12 +162,12 @@ export class EnvelopeEncryptor {
       try {
         plaintext = (await this.#client.unwrap(header.alias, { wrappedKey: header.wrappedKey, ...contextForService(context) })).plaintext
       } catch (error) {
-        if (error instanceof KeywrapError && error.code === 'cannot_unwrap') throw cannotDecrypt(undefined, { status: error.status, requestId: error.requestId, cause: error })
+        if (error instanceof KeywrapError && (error.code === 'cannot_unwrap' || error.code === 'invalid_wrapped_key')) throw cannotDecrypt(undefined, { status: error.status, requestId: error.requestId, cause: error })
         throw error
       }
       const key = Buffer.from(plaintext, 'base64')
       if (key.length !== DEK_BYTES) throw cannotDecrypt()
-      return { key, wrappedKey: header.wrappedKey }
+      return { key: createSecretKey(key), wrappedKey: header.wrappedKey }
     })
   }
 }

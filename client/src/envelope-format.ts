@@ -9,7 +9,7 @@
  * construction, as Tink's streaming AEAD): a segment moved, dropped, added after the last or cut
  * fails to authenticate. Every segment's AAD is the header followed by the canonical context.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type CipherGCM, type DecipherGCM } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type CipherGCM, type DecipherGCM, type KeyObject } from 'node:crypto'
 import { cannotDecrypt } from './keywrap-error.js'
 
 export const MAGIC = Buffer.from('kwen', 'latin1')
@@ -40,8 +40,10 @@ export interface EnvelopeHeader {
 export function newHeader(alias: string, wrappedKey: string, segmentSize: number): EnvelopeHeader {
   const aliasBytes = Buffer.from(alias, 'latin1')
   const wrappedBytes = Buffer.from(wrappedKey, 'latin1')
-  const salt = randomBytes(SALT_BYTES)
-  const noncePrefix = randomBytes(NONCE_PREFIX_BYTES)
+  // One call for both: each call to the CSPRNG costs ~2 µs whatever the size.
+  const random = randomBytes(SALT_BYTES + NONCE_PREFIX_BYTES)
+  const salt = random.subarray(0, SALT_BYTES)
+  const noncePrefix = random.subarray(SALT_BYTES)
   const bytes = Buffer.allocUnsafe(FIXED_HEADER_BYTES + aliasBytes.length + wrappedBytes.length)
   let at = MAGIC.copy(bytes, 0)
   at = bytes.writeUInt8(FORMAT_VERSION, at)
@@ -85,14 +87,18 @@ function notAnEnvelope(): never {
 
 /** Seals or opens the segments of one envelope, in order. */
 export class SegmentCipher {
-  readonly #key: Buffer
+  readonly #key: KeyObject
   readonly #nonce: Buffer
   readonly #aad: Buffer
   #index = 0
   #finished = false
 
-  constructor(dek: Buffer, header: EnvelopeHeader, context: Buffer) {
-    this.#key = Buffer.from(hkdfSync('sha256', dek, header.salt, KEY_INFO, 32))
+  /**
+   * `dek` and the message key are KeyObjects: on Node 24, HKDF from a KeyObject takes half the time
+   * it takes from a Buffer, and createCipheriv ~2 µs against ~13 µs (costs paid once per message).
+   */
+  constructor(dek: KeyObject, header: EnvelopeHeader, context: Buffer) {
+    this.#key = createSecretKey(Buffer.from(hkdfSync('sha256', dek, header.salt, KEY_INFO, 32)))
     this.#nonce = Buffer.alloc(12)
     header.noncePrefix.copy(this.#nonce)
     this.#aad = Buffer.concat([header.bytes, context])

@@ -59,7 +59,8 @@ export class EncryptingTransform extends SegmentTransform {
     const envelope = this.#envelope!
     envelope.charge(plaintext.length)
     const [ciphertext, tag] = envelope.cipher.seal(plaintext, final)
-    this.push(Buffer.concat([ciphertext, tag]))
+    this.push(ciphertext)
+    this.push(tag)
   }
 }
 

@@ -6,6 +6,7 @@ export type { KeywrapErrorCode, KeywrapErrorFields, Problem } from './keywrap-er
 export type { RetryOptions } from './retry-policy.js'
 export { EnvelopeEncryptor } from './envelope-encryptor.js'
 export type { EnvelopeEncryptorOptions } from './envelope-encryptor.js'
+export type { ByteSink, ByteSource } from './envelope-pump.js'
 export type { CacheLimits } from './data-key-cache.js'
 export { googleIdToken } from './google-id-token.js'
 export type { GoogleIdTokenOptions } from './google-id-token.js'

@@ -35,7 +35,15 @@ export interface KeywrapClientOptions {
   timeoutMs?: number
   /** Retries of 429 and 503; false for none. */
   retry?: RetryOptions | false
+  /**
+   * Why this client's calls are made (a job, a ticket), sent as `x-keywrap-reason` with each call:
+   * keywrap records it in their audit entries, and grants with `requireReason` ask for it. 1 to 256
+   * printable ASCII characters.
+   */
+  reason?: string
 }
+
+const REASON = /^[\x20-\x7e]{1,256}$/
 
 const USER_AGENT = 'keywrap-client/0.1.0'
 
@@ -44,6 +52,7 @@ export class KeywrapClient {
   readonly #token: TokenSource
   readonly #timeoutMs: number
   readonly #retry: RetryPolicy
+  readonly #reason: string | undefined
 
   constructor(options: KeywrapClientOptions) {
     const url = new URL(options.baseUrl)
@@ -56,6 +65,10 @@ export class KeywrapClient {
     this.#timeoutMs = options.timeoutMs ?? 10_000
     if (!(this.#timeoutMs > 0)) throw new RangeError('timeoutMs must be more than 0')
     this.#retry = new RetryPolicy(options.retry)
+    if (options.reason !== undefined && (typeof options.reason !== 'string' || !REASON.test(options.reason))) {
+      throw new TypeError('reason must be 1 to 256 printable ASCII characters')
+    }
+    this.#reason = options.reason
   }
 
   generateDataKey(alias: string, body: GenerateDataKeyRequest = {}): Promise<GenerateDataKeyResponse> {
@@ -100,6 +113,7 @@ export class KeywrapClient {
     for (let attempt = 1; ; attempt++) {
       const headers: Record<string, string> = { authorization: `Bearer ${await this.#currentToken()}`, accept: 'application/json', 'user-agent': USER_AGENT }
       if (payload !== undefined) headers['content-type'] = 'application/json'
+      if (this.#reason !== undefined) headers['x-keywrap-reason'] = this.#reason
       const signal = AbortSignal.timeout(this.#timeoutMs)
       try {
         const response = await fetch(`${this.#baseUrl}${path}`, { method, headers, body: payload, signal })

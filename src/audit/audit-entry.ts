@@ -1,6 +1,7 @@
 /** One key access, as the audit trail records it. Never key material, wrapped keys, tokens or checksums of plaintext. */
 import type { AuditOperation } from '../operations.js'
 import type { ErrorCode } from '../errors.js'
+import { isCheckpointEntry, type CheckpointEntry } from './checkpoint.js'
 
 export type AuditOutcome = 'allowed' | 'denied' | 'failed'
 export type CacheLevel = 'l1' | 'l2' | 'provider' | 'none'
@@ -32,8 +33,10 @@ export interface AuditEntry {
   readonly batchIndex: number | undefined
   /** Items of a batch refused whole (no grant, over the rate limit): one entry for all of them. */
   readonly batchSize?: number
-  /** Why a request was refused before it reached a key (authentication, validation), in words. */
+  /** Why a request was refused before it reached a key (authentication, validation), or which grant condition it did not meet, in words. */
   readonly reason?: string
+  /** Why the caller said it made the call: its x-keywrap-reason header, as sent (1-256 printable ASCII characters). */
+  readonly callerReason?: string
   /**
    * On the summary entry of a client address over the failed-authentication limit: how many of its
    * requests were refused (429) in the window without an entry of their own.
@@ -60,10 +63,21 @@ export const AUDIT_SEVERITY: Readonly<Record<AuditOutcome, 'NOTICE' | 'WARNING' 
   failed: 'ERROR',
 }
 
+/** What a sink writes: key accesses, and the chain's signed checkpoints (checkpoint.ts). */
+export type TrailEntry = AuditEntry | CheckpointEntry
+
+export const CHECKPOINT_SEVERITY = 'INFO'
+
+/** Cloud Logging severity of a written entry. */
+export function severityOf(entry: TrailEntry): typeof CHECKPOINT_SEVERITY | 'NOTICE' | 'WARNING' | 'ERROR' {
+  return isCheckpointEntry(entry) ? CHECKPOINT_SEVERITY : AUDIT_SEVERITY[entry.outcome]
+}
+
 /** The label every audit entry carries, in every sink; log sinks and views select on it. */
 export const AUDIT_LABELS: Readonly<Record<string, string>> = Object.freeze({ audit: 'true' })
 
 /** The one-line summary Cloud Logging shows for an entry; not part of the hashed record. */
-export function auditMessage(entry: AuditEntry): string {
+export function auditMessage(entry: TrailEntry): string {
+  if (isCheckpointEntry(entry)) return `audit checkpoint ${entry.checkpoint.event} ${entry.checkpoint.chain} seq ${entry.checkpoint.lastSeq}`
   return `audit ${entry.operation} ${entry.alias} ${entry.outcome}${entry.errorCode ? ` ${entry.errorCode}` : ''}`
 }

@@ -12,6 +12,7 @@ export const AUDIT_FIELD_LIMITS = {
   principal: 256,
   issuer: 256,
   reason: 512,
+  callerReason: 256,
   contextKey: 128,
   contextValue: 256,
   contextEntries: 16,
@@ -32,6 +33,7 @@ export function boundedEntry(entry: AuditEntry): AuditEntry {
     userAgent: entry.userAgent === undefined ? undefined : truncate(entry.userAgent, limits.userAgent),
     context: entry.context === undefined ? undefined : boundedContext(entry.context),
     ...(entry.reason !== undefined && { reason: truncate(entry.reason, limits.reason) }),
+    ...(entry.callerReason !== undefined && { callerReason: truncate(entry.callerReason, limits.callerReason) }),
   }
 }
 
@@ -52,6 +54,7 @@ function withinBounds(entry: AuditEntry): boolean {
     (entry.issuer?.length ?? 0) <= limits.issuer &&
     (entry.userAgent?.length ?? 0) <= limits.userAgent &&
     (entry.reason?.length ?? 0) <= limits.reason &&
+    (entry.callerReason?.length ?? 0) <= limits.callerReason &&
     (entry.context === undefined || contextWithinBounds(entry.context))
   )
 }

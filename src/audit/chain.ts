@@ -9,15 +9,16 @@
  *
  * A deleted, edited or reordered entry then shows as a gap, a hash mismatch or a seq out of order
  * (`keywrap audit verify`). Whoever can rewrite the whole trail can recompute every hash, so the chain
- * complements a locked log bucket rather than replacing it; and the end of a chain looks the same
- * whether it was cut or the process stopped.
+ * complements a locked log bucket rather than replacing it; and on its own the end of a chain looks
+ * the same whether it was cut or the process stopped: the signed checkpoints of checkpoint.ts tell.
  *
  * A sink starts a new chain when a write fails (see group-commit.ts), so that a chain never has a hole
  * where an entry could not be written.
  */
 import { hash, randomBytes } from 'node:crypto'
 import { canonicalJson } from './canonical-json.js'
-import type { AuditEntry } from './audit-entry.js'
+import type { AuditEntry, TrailEntry } from './audit-entry.js'
+import { checkpointRecord, isCheckpointEntry } from './checkpoint.js'
 
 export const GENESIS_HASH = '0'.repeat(64)
 
@@ -95,6 +96,7 @@ const ENTRY_FIELDS = Object.keys({
   batchIndex: true,
   batchSize: true,
   reason: true,
+  callerReason: true,
   unrecorded: true,
   requestId: true,
   clientRequestId: true,
@@ -117,6 +119,11 @@ export function toAuditRecord(entry: AuditEntry): Record<string, unknown> {
     if (value !== undefined) record[name] = name === 'context' ? sortedKeys(value as Record<string, string>) : value
   }
   return record
+}
+
+/** The record of a key access or of a checkpoint. */
+export function toTrailRecord(entry: TrailEntry): Record<string, unknown> {
+  return isCheckpointEntry(entry) ? checkpointRecord(entry) : toAuditRecord(entry)
 }
 
 /** A copy with the keys in sorted order; built with fromEntries so that a key named `__proto__` stays a key. */

@@ -8,8 +8,9 @@
  */
 import { Entry, formatLogName, v2 } from '@google-cloud/logging'
 import type { Metrics } from '../metrics/metrics.js'
-import { AUDIT_LABELS, type AuditEntry } from './audit-entry.js'
+import { AUDIT_LABELS, type TrailEntry } from './audit-entry.js'
 import type { SealedRecord } from './chain.js'
+import { isCheckpointEntry } from './checkpoint.js'
 import { GroupCommitSink, type BatchWriter } from './group-commit.js'
 import { loggingClientOptions } from './logging-client.js'
 import { auditPayload, entryMetadata, OPERATION_PRODUCER } from './structured-lines.js'
@@ -58,8 +59,9 @@ class LoggingApiWriter implements BatchWriter<ApiEntry> {
     }
   }
 
-  format(sealed: SealedRecord, entry: AuditEntry): ApiEntry {
-    const metadata = { ...entryMetadata(sealed, entry), operation: { id: entry.requestId, producer: OPERATION_PRODUCER } }
+  format(sealed: SealedRecord, entry: TrailEntry): ApiEntry {
+    const operation = isCheckpointEntry(entry) ? undefined : { id: entry.requestId, producer: OPERATION_PRODUCER }
+    const metadata = { ...entryMetadata(sealed, entry), ...(operation && { operation }) }
     return new Entry(metadata, auditPayload(sealed, entry)).toJSON({}, this.options.projectId)
   }
 

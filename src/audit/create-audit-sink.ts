@@ -1,6 +1,7 @@
 /** The audit sink named by KEYWRAP_AUDIT_SINK: `stdout` (default), `file:PATH` or `cloud-logging`. */
 import type { Metrics } from '../metrics/metrics.js'
 import type { AuditSink } from './audit-sink.js'
+import type { CheckpointTarget } from './checkpointer.js'
 import { parseAuditSinkSetting } from '../config/audit-sink-setting.js'
 import type { MonitoredResource } from './cloud-logging-sink.js'
 import { FileAuditSink } from './file-sink.js'
@@ -28,7 +29,7 @@ export interface AuditSinkOptions {
  * The Logging API client (and google-gax under it: ~40 MiB and ~300 ms at start) is loaded only when
  * the cloud-logging sink is chosen.
  */
-export async function createAuditSink(setting: string, options: AuditSinkOptions): Promise<AuditSink> {
+export async function createAuditSink(setting: string, options: AuditSinkOptions): Promise<AuditSink & CheckpointTarget> {
   const parsed = parseAuditSinkSetting(setting)
   if ('error' in parsed) throw new Error(`KEYWRAP_AUDIT_SINK="${setting}" ${parsed.error}`)
   const { projectId, logName, writeTimeoutMs, metrics } = options

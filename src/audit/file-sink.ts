@@ -8,7 +8,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Metrics } from '../metrics/metrics.js'
-import type { AuditEntry } from './audit-entry.js'
+import type { TrailEntry } from './audit-entry.js'
 import type { SealedRecord } from './chain.js'
 import { GroupCommitSink, type BatchWriter } from './group-commit.js'
 import { StructuredLineFormatter } from './structured-lines.js'
@@ -32,7 +32,7 @@ class AppendWriter implements BatchWriter<string> {
     private readonly formatter: StructuredLineFormatter,
   ) {}
 
-  format(sealed: SealedRecord, entry: AuditEntry): string {
+  format(sealed: SealedRecord, entry: TrailEntry): string {
     return this.formatter.format(sealed, entry)
   }
 

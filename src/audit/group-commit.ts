@@ -9,15 +9,16 @@
  * abandoned the same way and the next batch starts at once on the new chain.
  */
 import type { Metrics } from '../metrics/metrics.js'
-import type { AuditEntry } from './audit-entry.js'
+import type { AuditEntry, TrailEntry } from './audit-entry.js'
 import type { AuditSink } from './audit-sink.js'
-import { AuditChain, toAuditRecord, type SealedRecord } from './chain.js'
+import { AuditChain, GENESIS_HASH, toTrailRecord, type SealedRecord } from './chain.js'
+import type { CheckpointEntry } from './checkpoint.js'
 
 export const DEFAULT_WRITE_TIMEOUT_MS = 2000
 
 export interface BatchWriter<Item> {
   /** Formats one entry; throws if it cannot be written at all (the chain does not move). */
-  format(sealed: SealedRecord, entry: AuditEntry): Item
+  format(sealed: SealedRecord, entry: TrailEntry): Item
   /** Writes the items in order; resolves once all are written. `timeoutMs`: how long the batch may still take. */
   commit(items: readonly Item[], timeoutMs: number): Promise<void>
   close(): Promise<void>
@@ -40,18 +41,40 @@ export class AuditTimeoutError extends Error {
   }
 }
 
+/** Where a chain stands: its last written entry (seq 0 and GENESIS_HASH before the first). */
+export interface ChainHead {
+  readonly chain: string
+  readonly seq: number
+  readonly hash: string
+}
+
+/** A checkpoint meant for one chain finds the sink on another (a write failed in between). */
+export class ChainMovedError extends Error {
+  constructor(chain: string) {
+    super(`The audit chain ${chain} ended before its checkpoint could be written.`)
+    this.name = 'ChainMovedError'
+  }
+}
+
 interface PendingWrite {
-  readonly entry: AuditEntry
+  readonly entry: TrailEntry
+  /** For a checkpoint: the chain it must be written to. */
+  readonly chain: string | undefined
   readonly started: number
   readonly deadline: number
-  readonly resolve: () => void
+  /** Called with where the entry landed (for a checkpoint: `written` is set). */
+  readonly resolve: (written: ChainHead | undefined) => void
   readonly reject: (error: Error) => void
   settled: boolean
+  /** A checkpoint's place in the chain, once sealed. */
+  written?: ChainHead
 }
 
 interface Batch {
   readonly writes: readonly PendingWrite[]
   readonly chain: AuditChain
+  /** The chain's head once the batch is written. */
+  readonly head: ChainHead
 }
 
 export class GroupCommitSink<Item> implements AuditSink {
@@ -62,6 +85,8 @@ export class GroupCommitSink<Item> implements AuditSink {
   private readonly maxBatchEntries: number
   private readonly metrics: Metrics | undefined
   private chain = new AuditChain()
+  /** The current chain's last written entry. */
+  private written: ChainHead = { chain: this.chain.id, seq: 0, hash: GENESIS_HASH }
   private lastBatchFailed = false
   private queue: PendingWrite[] = []
   private current: Batch | undefined
@@ -70,7 +95,9 @@ export class GroupCommitSink<Item> implements AuditSink {
   private readonly unsettled = new Set<PendingWrite>()
   /** One timer for the oldest unsettled write's deadline, instead of one per write (a tenth of an audit write's CPU). */
   private deadlineTimer: NodeJS.Timeout | undefined
-  private drained: (() => void) | undefined
+  private drainWaiters: (() => void)[] = []
+  /** Set by drain() and close(): key accesses are refused, checkpoints still taken until close(). */
+  private refusing = false
   private closing: Promise<void> | undefined
 
   constructor(writer: BatchWriter<Item>, options: GroupCommitOptions) {
@@ -90,18 +117,42 @@ export class GroupCommitSink<Item> implements AuditSink {
   }
 
   write(entry: AuditEntry): Promise<void> {
-    if (this.closing) {
+    if (this.refusing) {
       this.metrics?.auditFailures.inc({ sink: this.sink })
       return Promise.reject(new Error('The audit sink is closed.'))
     }
-    return new Promise<void>((resolve, reject) => {
-      const started = performance.now()
-      const write: PendingWrite = { entry, started, deadline: started + this.writeTimeoutMs, resolve, reject, settled: false }
-      this.unsettled.add(write)
-      this.deadlineTimer ??= this.armDeadline(write.deadline)
-      this.queue.push(write)
-      this.schedule(false)
-    })
+    return new Promise<void>((resolve, reject) => this.enqueue(entry, undefined, () => resolve(), reject))
+  }
+
+  /** The current chain's last written entry. */
+  head(): ChainHead {
+    return this.written
+  }
+
+  /**
+   * Writes a checkpoint of `chain` after the entries queued before it; resolves with where it landed.
+   * Rejects with ChainMovedError when the sink is on another chain by then (the checkpoint is not written).
+   */
+  appendCheckpoint(entry: CheckpointEntry, chain: string): Promise<ChainHead> {
+    if (this.closing) return Promise.reject(new Error('The audit sink is closed.'))
+    return new Promise<ChainHead>((resolve, reject) => this.enqueue(entry, chain, (written) => resolve(written!), reject))
+  }
+
+  /** Refuses new key accesses from now on and resolves once every entry queued is written or refused. */
+  drain(): Promise<void> {
+    this.refusing = true
+    this.schedule(true)
+    if (this.unsettled.size === 0) return Promise.resolve()
+    return new Promise<void>((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  private enqueue(entry: TrailEntry, chain: string | undefined, resolve: (written: ChainHead | undefined) => void, reject: (error: Error) => void): void {
+    const started = performance.now()
+    const write: PendingWrite = { entry, chain, started, deadline: started + this.writeTimeoutMs, resolve, reject, settled: false }
+    this.unsettled.add(write)
+    this.deadlineTimer ??= this.armDeadline(write.deadline)
+    this.queue.push(write)
+    this.schedule(this.refusing)
   }
 
   /** False while the last batch failed to be written: every key access is being refused (503). */
@@ -112,8 +163,7 @@ export class GroupCommitSink<Item> implements AuditSink {
   /** Stops taking entries, writes the ones already queued (each still bounded by its timeout), then releases the writer. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.schedule(true)
-      if (this.unsettled.size > 0) await new Promise<void>((resolve) => (this.drained = resolve))
+      await this.drain()
       await this.writer.close()
     })()
     return this.closing
@@ -121,7 +171,7 @@ export class GroupCommitSink<Item> implements AuditSink {
 
   private schedule(now: boolean): void {
     if (this.current || this.queue.length === 0) return
-    if (!now && !this.closing && this.batchWindowMs > 0 && this.queue.length < this.maxBatchEntries) {
+    if (!now && !this.refusing && this.batchWindowMs > 0 && this.queue.length < this.maxBatchEntries) {
       this.window ??= setTimeout(() => this.flush(), this.batchWindowMs)
       return
     }
@@ -135,23 +185,30 @@ export class GroupCommitSink<Item> implements AuditSink {
     const chain = this.chain
     const writes: PendingWrite[] = []
     const items: Item[] = []
+    let last: SealedRecord | undefined
     for (const write of this.queue.splice(0, this.maxBatchEntries)) {
+      if (write.chain !== undefined && write.chain !== chain.id) {
+        this.settle(write, new ChainMovedError(write.chain))
+        continue
+      }
       let sealed: SealedRecord
       let item: Item
       try {
-        sealed = chain.seal(toAuditRecord(write.entry))
+        sealed = chain.seal(toTrailRecord(write.entry))
         item = this.writer.format(sealed, write.entry)
       } catch (error) {
         this.settle(write, asError(error))
         continue
       }
       chain.accept(sealed)
+      if (write.chain !== undefined) write.written = { chain: chain.id, seq: sealed.seq, hash: sealed.hash }
+      last = sealed
       writes.push(write)
       items.push(item)
     }
     if (writes.length === 0) return this.schedule(true)
 
-    const batch: Batch = { writes, chain }
+    const batch: Batch = { writes, chain, head: { chain: chain.id, seq: last!.seq, hash: last!.hash } }
     this.current = batch
     // The newest write of the batch has the latest deadline.
     const timeoutMs = Math.max(1, Math.ceil(writes[writes.length - 1]!.deadline - performance.now()))
@@ -164,6 +221,7 @@ export class GroupCommitSink<Item> implements AuditSink {
     committed.then(
       () => {
         this.lastBatchFailed = false
+        if (this.chain === chain) this.written = batch.head
         for (const write of writes) this.settle(write)
         this.finish(batch)
       },
@@ -218,7 +276,9 @@ export class GroupCommitSink<Item> implements AuditSink {
   }
 
   private rotate(chain: AuditChain): void {
-    if (this.chain === chain) this.chain = new AuditChain()
+    if (this.chain !== chain) return
+    this.chain = new AuditChain()
+    this.written = { chain: this.chain.id, seq: 0, hash: GENESIS_HASH }
   }
 
   private settle(write: PendingWrite, error?: Error): void {
@@ -230,12 +290,12 @@ export class GroupCommitSink<Item> implements AuditSink {
       write.reject(error)
     } else {
       this.metrics?.auditWrites.observe({ sink: this.sink }, (performance.now() - write.started) / 1000)
-      write.resolve()
+      write.resolve(write.written)
     }
     if (this.unsettled.size === 0) {
       clearTimeout(this.deadlineTimer)
       this.deadlineTimer = undefined
-      this.drained?.()
+      for (const resolve of this.drainWaiters.splice(0)) resolve()
     }
   }
 }

@@ -5,7 +5,7 @@
  * for the stream's callback, so an entry that cannot be written fails the access.
  */
 import type { Metrics } from '../metrics/metrics.js'
-import type { AuditEntry } from './audit-entry.js'
+import type { TrailEntry } from './audit-entry.js'
 import type { SealedRecord } from './chain.js'
 import { GroupCommitSink, type BatchWriter } from './group-commit.js'
 import { StructuredLineFormatter } from './structured-lines.js'
@@ -30,7 +30,7 @@ class LineStreamWriter implements BatchWriter<string> {
     private readonly stream: LineStream,
   ) {}
 
-  format(sealed: SealedRecord, entry: AuditEntry): string {
+  format(sealed: SealedRecord, entry: TrailEntry): string {
     return this.formatter.format(sealed, entry)
   }
 

@@ -64,6 +64,8 @@ export interface AuthenticatorOptions {
   readonly clockToleranceSeconds?: number
   /** 0 turns the verified-token cache off. */
   readonly tokenCacheEntries?: number
+  /** The claims a principal keeps (those grants compare context values with), when their values are strings. */
+  readonly keptClaims?: readonly string[]
   readonly metrics?: Metrics
   readonly logger?: Logger
   /** Milliseconds since the epoch (Date.now); tests freeze or shift it. */
@@ -172,6 +174,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
   private readonly maxLifetimeSeconds: number
   private readonly clockToleranceSeconds: number
   private readonly cache: VerifiedTokenCache
+  private readonly keptClaims: readonly string[]
   private readonly metrics: Metrics | undefined
   private logger: Logger | undefined
   private readonly now: () => number
@@ -207,6 +210,7 @@ export class JwtAuthenticator implements ManagedAuthenticator {
     this.maxLifetimeSeconds = options.maxTokenLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS
     this.clockToleranceSeconds = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS
     this.cache = new VerifiedTokenCache(options.tokenCacheEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES)
+    this.keptClaims = options.keptClaims ?? []
     this.metrics = options.metrics
     this.logger = options.logger
     this.now = options.now ?? Date.now
@@ -318,7 +322,8 @@ export class JwtAuthenticator implements ManagedAuthenticator {
     // maxTokenAge bounds how old the token is; this bounds how long it was issued for.
     if (exp - iat > this.maxLifetimeSeconds || exp <= iat) throw new AuthFailure('lifetime')
     if (typeof sub !== 'string' || sub.length === 0) throw new AuthFailure('invalid_claim')
-    const principal: Principal = Object.freeze({ id: principalId(entry, payload), issuer: entry.issuer })
+    const kept = keptClaimsOf(payload, this.keptClaims)
+    const principal: Principal = Object.freeze({ id: principalId(entry, payload), issuer: entry.issuer, ...(kept && { claims: kept }) })
     this.cache.set(digest, principal, Math.min(exp * 1000, now + entry.recheckAfterMs), now)
     return principal
   }
@@ -330,6 +335,16 @@ function principalId(entry: IssuerEntry, payload: JWTPayload): string {
   if (payload.email_verified !== true) throw new AuthFailure('email_unverified')
   if (typeof payload.email !== 'string' || payload.email.length === 0) throw new AuthFailure('invalid_claim')
   return payload.email
+}
+
+/** The kept claims the token carries as strings; other types are left out, so a condition on them is not met. */
+function keptClaimsOf(payload: JWTPayload, names: readonly string[]): Readonly<Record<string, string>> | undefined {
+  const kept = names.flatMap((name) => {
+    const value = Object.hasOwn(payload, name) ? payload[name] : undefined
+    return typeof value === 'string' ? [[name, value] as [string, string]] : []
+  })
+  // fromEntries defines each claim as an own property, "__proto__" included.
+  return kept.length === 0 ? undefined : Object.freeze(Object.fromEntries(kept))
 }
 
 function decodeOrRefuse(token: string): ReturnType<typeof decodeUnverified> {

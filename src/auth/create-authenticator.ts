@@ -19,6 +19,8 @@ export interface AuthenticatorDependencies {
   readonly logger?: Logger
   /** Milliseconds since the epoch (Date.now); tests freeze or shift it. */
   readonly now?: () => number
+  /** The token claims the grants name (claimsNamed()): the only ones a principal keeps. */
+  readonly keptClaims?: readonly string[]
 }
 
 export async function createAuthenticator(settings: AuthSettings, deps: AuthenticatorDependencies): Promise<JwtAuthenticator> {
@@ -48,6 +50,7 @@ export async function createAuthenticator(settings: AuthSettings, deps: Authenti
     maxTokenLifetimeSeconds: settings.maxTokenLifetimeSeconds,
     clockToleranceSeconds: settings.clockToleranceSeconds,
     tokenCacheEntries: settings.tokenCacheEntries,
+    ...(deps.keptClaims && { keptClaims: deps.keptClaims }),
     ...(deps.metrics && { metrics: deps.metrics }),
     ...(deps.logger && { logger: deps.logger }),
     ...(deps.now && { now: deps.now }),

@@ -39,11 +39,17 @@ export async function loadDevIssuer(home: string): Promise<DevIssuerKeys> {
   }
 }
 
+/** Claims the issuer sets itself; `claims` cannot override them. */
+export const REGISTERED_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti'] as const
+
 export async function mintDevToken(
   keys: DevIssuerKeys,
-  options: { subject: string; audience: string; ttlSeconds: number },
+  options: { subject: string; audience: string; ttlSeconds: number; claims?: Readonly<Record<string, string>> },
 ): Promise<string> {
-  return new SignJWT({})
+  const claims = options.claims ?? {}
+  const registered = REGISTERED_CLAIMS.find((name) => Object.hasOwn(claims, name))
+  if (registered) throw new Error(`the claim "${registered}" is the issuer's to set`)
+  return new SignJWT({ ...claims })
     .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: keys.kid })
     .setIssuer(DEV_ISSUER)
     .setSubject(options.subject)

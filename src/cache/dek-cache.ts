@@ -21,6 +21,9 @@ export interface CacheHit extends CachedDek {
   readonly level: Exclude<CacheLevel, 'provider' | 'none'>
 }
 
+/** Why a cache is degraded: Redis cannot be reached, or the cache KEK refuses (or cannot give) the epoch secret. */
+export type CacheDegradedReason = 'redis_unavailable' | 'cache_kek_refused' | 'cache_kek_unavailable'
+
 export interface DekCache {
   get(key: DekCacheKey): Promise<CacheHit | undefined>
   set(key: DekCacheKey, dek: CachedDek): Promise<void>
@@ -30,5 +33,7 @@ export interface DekCache {
   purge(alias: string): Promise<void>
   /** What /readyz reports. */
   status(): 'ok' | 'degraded' | 'disabled'
+  /** While degraded, why (/readyz says it). */
+  degradedReason?(): CacheDegradedReason | undefined
   close(): Promise<void>
 }

@@ -1,12 +1,28 @@
 /**
- * Each alias's generation in an epoch (`<prefix>gen:<mac>`, 16 random bytes, TTL two epochs): entry
- * names mix it in, and a purge replaces it, so that no instance finds the old entries once it has
+ * Each alias's generation in an epoch (`<prefix>gen:<mac>`, TTL two epochs): entry names mix in its
+ * random token, and a purge replaces it, so that no instance finds the old entries once it has
  * re-read the generation. Read (or created, SET NX GET) at most once per `memoMs`; while Redis cannot
  * be reached, the last reading serves for `graceMs`.
+ *
+ * Purges stay purged. A record carries a counter that only moves forward (by a purge, or by the
+ * replacement of a refused record, below), and is MAC'd under the epoch's keys (cache-crypto), so
+ * whoever writes Redis without the epoch secret can neither forge one nor move one to another alias. Each instance remembers the highest counter it has seen
+ * per alias and epoch, and refuses a record with a lower one (an old generation put back to make
+ * purged entries hits again) or with a bad MAC: it logs once and replaces the record with a new
+ * generation above every counter it knows, as a purge would. So the first instance that saw the
+ * purge ends the rollback for the fleet, and never by putting back a token of its own that a purge
+ * it has not seen yet may have replaced; the entries cached since the last purge are lost, which is
+ * the price. An instance that has seen no newer record (one started after the rollback) cannot tell.
+ *
+ * A purge writes with a compare-and-set (a Lua script: replace the value only if it is still the one
+ * read): two concurrent purges cannot both build on the same counter, and the one that loses reads
+ * again. The counter goes inside the MAC'd record, so Redis needs no second key to keep it.
  */
-import { generationName, newGeneration, type EpochKeys } from './cache-crypto.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { Logger } from '../support/logger.js'
+import { generationName, newGeneration, openGenerationRecord, sealGenerationRecord, type EpochKeys, type GenerationRecord } from './cache-crypto.js'
 import type { EpochState } from './epoch-secrets.js'
-import type { GuardedRedis } from './guarded-redis.js'
+import type { GuardedRedis, Outcome } from './guarded-redis.js'
 import { SingleFlight } from './single-flight.js'
 
 /** What an entry's name depends on besides the DEK's own key: the epoch and the alias's generation. */
@@ -24,10 +40,19 @@ export interface ScopeResult {
   readonly online: boolean
 }
 
+interface KnownGeneration {
+  readonly scope: CacheScope
+  readonly confirmedAt: number
+  /** The highest counter this instance has seen for the alias in this epoch. */
+  readonly counter: number
+}
+
 interface EpochGenerations {
   /** Bumped by each purge here, so that a read that started before it is not kept. */
   purges: number
-  readonly known: Map<string, { scope: CacheScope; confirmedAt: number }>
+  readonly known: Map<string, KnownGeneration>
+  /** Aliases whose refused record has been logged in this epoch: one line each, not one per read. */
+  readonly refusalsLogged: Set<string>
   readonly flights: SingleFlight<ScopeResult | undefined>
 }
 
@@ -37,7 +62,18 @@ export interface GenerationsOptions {
   readonly graceMs: number
   readonly recordTtlMs: number
   readonly now: () => number
+  readonly logger?: Logger
+  readonly metrics?: Metrics
 }
+
+/** Replaces the value only if it is still the one read ('' for none): a purge never builds on a counter another purge moved. */
+const COMPARE_AND_SET = `local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
+
+/** A purge whose compare-and-set keeps losing to others gives up (and reports failure) after this many reads. */
+const PURGE_ATTEMPTS = 10
 
 export class Generations {
   /** Per epoch state: a state replaced (its record changed) takes its generations with it. */
@@ -58,33 +94,72 @@ export class Generations {
     return generations.flights.run(alias, async () => {
       const started = this.options.now()
       const purges = generations.purges
-      const candidate = newGeneration()
-      const read = await this.redis.run('generation', (redis) => redis.setBuffer(this.key(state, alias), candidate, 'PX', this.options.recordTtlMs, 'NX', 'GET'))
+      const key = this.key(state, alias)
+      const candidate = sealGenerationRecord(state.keys, key, { counter: (known?.counter ?? 0) + 1, token: newGeneration() })
+      const read = await this.redis.run('generation', (redis) => redis.setBuffer(key, candidate, 'PX', this.options.recordTtlMs, 'NX', 'GET'))
       const current = generations.known.get(alias)
       if (!read.ok) return current && started - current.confirmedAt < this.options.graceMs ? { scope: current.scope, online: false } : undefined
       // A purge here while the read was on its way has already put the newer generation in the memo.
       if (generations.purges !== purges && current) return { scope: current.scope, online: true }
-      const token = Buffer.isBuffer(read.value) ? read.value : candidate
-      const scope = current?.scope.generation.equals(token) ? current.scope : scopeOf(state, token)
-      generations.known.set(alias, { scope, confirmedAt: started })
-      return { scope, online: true }
+      const stored = Buffer.isBuffer(read.value) ? read.value : candidate
+      const opened = openGenerationRecord(state.keys, key, stored)
+      if (opened && opened.counter >= (current?.counter ?? 0)) return { scope: this.remember(state, alias, opened, started), online: true }
+
+      this.refused(state, alias, opened ? `counter ${opened.counter}, lower than ${current?.counter} seen before` : 'not sealed with the epoch’s keys')
+      const next = { counter: Math.max(current?.counter ?? 0, opened ? opened.counter : 0) + 1, token: newGeneration() }
+      const swapped = await this.compareAndSet('generation', key, stored, sealGenerationRecord(state.keys, key, next))
+      if (!swapped.ok || !swapped.value || generations.purges !== purges) return undefined
+      return { scope: this.remember(state, alias, next, started), online: true }
     })
   }
 
-  /** Replaces the alias's generation in this epoch; false when Redis could not be written. `now`: when the purge began. */
+  /** Replaces the alias's generation in this epoch with the next counter; false when Redis could not be written. `now`: when the purge began. */
   async replace(state: EpochState, alias: string, now: number): Promise<boolean> {
-    const token = newGeneration()
-    const written = await this.redis.run('purge', (redis) => redis.set(this.key(state, alias), token, 'PX', this.options.recordTtlMs))
-    if (!written.ok) return false
+    const key = this.key(state, alias)
     const generations = this.of(state)
-    generations.purges++
-    generations.known.set(alias, { scope: scopeOf(state, token), confirmedAt: now })
-    return true
+    for (let attempt = 0; attempt < PURGE_ATTEMPTS; attempt++) {
+      const read = await this.redis.run('purge', (redis) => redis.getBuffer(key))
+      if (!read.ok) return false
+      const stored = read.value ?? undefined
+      const opened = stored && openGenerationRecord(state.keys, key, stored)
+      const next = { counter: Math.max(opened ? opened.counter : 0, generations.known.get(alias)?.counter ?? 0) + 1, token: newGeneration() }
+      const record = sealGenerationRecord(state.keys, key, next)
+      const swapped = await this.compareAndSet('purge', key, stored, record)
+      if (!swapped.ok) return false
+      if (!swapped.value) continue
+      generations.purges++
+      generations.known.set(alias, { scope: scopeOf(state, next.token), confirmedAt: now, counter: next.counter })
+      return true
+    }
+    return false
+  }
+
+  private remember(state: EpochState, alias: string, opened: GenerationRecord, confirmedAt: number): CacheScope {
+    const generations = this.of(state)
+    const current = generations.known.get(alias)
+    const scope = current?.scope.generation.equals(opened.token) ? current.scope : scopeOf(state, opened.token)
+    generations.known.set(alias, { scope, confirmedAt, counter: opened.counter })
+    return scope
+  }
+
+  private refused(state: EpochState, alias: string, why: string): void {
+    this.options.metrics?.redisErrors.inc({ operation: 'generation_refused' })
+    const logged = this.of(state).refusalsLogged
+    if (logged.has(alias)) return
+    logged.add(alias)
+    this.options.logger?.warn(
+      { alias, epoch: state.epoch, why },
+      'The shared cache (Redis) holds a generation record of this alias that keywrap refuses: an old one put back (which would undo a purge) or one not written by keywrap. It is replaced by a new generation, as a purge would do. Check who can write to Redis.',
+    )
+  }
+
+  private compareAndSet(operation: string, key: string, expected: Buffer | undefined, next: Buffer): Promise<Outcome<boolean>> {
+    return this.redis.run(operation, async (redis) => (await redis.eval(COMPARE_AND_SET, 1, key, expected ?? '', next, String(this.options.recordTtlMs))) === 1)
   }
 
   private of(state: EpochState): EpochGenerations {
     let generations = this.epochs.get(state)
-    if (!generations) this.epochs.set(state, (generations = { purges: 0, known: new Map(), flights: new SingleFlight() }))
+    if (!generations) this.epochs.set(state, (generations = { purges: 0, known: new Map(), refusalsLogged: new Set(), flights: new SingleFlight() }))
     return generations
   }
 

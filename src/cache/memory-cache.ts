@@ -1,12 +1,14 @@
 /** L1: an in-process LRU with a TTL, bounded by entries. */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
+import { fromLatin1String, toLatin1String } from './dek-as-latin1-string.js'
 
 interface Entry {
   readonly alias: string
   readonly version: number
-  readonly plaintext: Buffer
+  /** The DEK's bytes, one character each (dek-as-latin1-string.ts). */
+  readonly plaintext: string
   /** What it was cached under (see TieredDekCache); served only to a lookup with the same stamp. */
   readonly stamp: string | undefined
 }
@@ -32,7 +34,7 @@ export class MemoryDekCache implements DekCache {
   async get(key: DekCacheKey, stamp?: string): Promise<CacheHit | undefined> {
     const entry = this.entries?.get(entryKey(key))
     if (entry === undefined || entry.stamp !== stamp) return undefined
-    return { plaintext: ownCopy(entry.plaintext), version: entry.version, level: 'l1' }
+    return { plaintext: fromLatin1String(entry.plaintext), version: entry.version, level: 'l1' }
   }
 
   /** `ttlMs` shortens the entry's life below the cache's TTL (an entry copied from L2 keeps its expiry). */
@@ -40,7 +42,7 @@ export class MemoryDekCache implements DekCache {
     if (!this.entries || (options.ttlMs !== undefined && options.ttlMs <= 0)) return
     if (!Number.isInteger(dek.version) || dek.version < 0 || dek.version > MAX_VERSION) return
     const ttl = options.ttlMs === undefined ? undefined : Math.min(options.ttlMs, this.entries.ttl)
-    const entry = { alias: key.alias, version: dek.version, plaintext: ownCopy(dek.plaintext), stamp: options.stamp }
+    const entry = { alias: key.alias, version: dek.version, plaintext: toLatin1String(dek.plaintext), stamp: options.stamp }
     this.entries.set(entryKey(key), entry, ttl === undefined ? undefined : { ttl })
   }
 
@@ -62,20 +64,9 @@ export class MemoryDekCache implements DekCache {
   }
 }
 
-/**
- * The DEK in memory of its own, not a slice of Node's shared 8 KiB slab: a cached slice would keep
- * the whole slab (and the request's other buffers in it) alive, and a caller changing its copy
- * changes nothing cached.
- */
-function ownCopy(bytes: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.length)
-  bytes.copy(copy)
-  return copy
-}
-
 /** A digest keeps entry keys small whatever the size of the context. */
 function entryKey(key: DekCacheKey): string {
-  return createHash('sha256').update(key.wrappedKey, 'utf8').update(SEPARATOR).update(key.aad).digest('base64url')
+  return hash('sha256', Buffer.concat([Buffer.from(key.wrappedKey, 'utf8'), SEPARATOR, key.aad]), 'base64url')
 }
 
 const SEPARATOR = Buffer.from([0])

@@ -5,24 +5,36 @@
  * With L2, an L1 entry is stamped with the alias's current epoch and generation, so a purge anywhere
  * in the fleet hides it here as soon as this instance re-reads the generation, and an instance that
  * cannot confirm the generation stops serving L1 after the offline grace. Without L2, L1 is used
- * alone and a purge is local.
+ * alone and a purge is local. An instance that reaches Redis but cannot open the fleet's epoch secret
+ * (LocalOnly) uses L1 alone too, each entry for at most the offline grace, since no purge elsewhere
+ * reaches it.
  */
 import type { Metrics } from '../metrics/metrics.js'
 import type { OpenedEntry } from './cache-crypto.js'
-import type { CachedDek, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
+import type { CachedDek, CacheDegradedReason, CacheHit, DekCache, DekCacheKey } from './dek-cache.js'
 import type { MemoryDekCache } from './memory-cache.js'
 
 /** L2 as the tiered cache uses it (RedisDekStore). Redis trouble reads as a miss, except in purge. */
 export interface SharedDekStore {
   /** An entry's lifetime. */
   readonly ttlMs: number
-  /** The alias's entries as the fleet has them now; undefined when that cannot be known (then none may be served). */
-  entries(alias: string): Promise<SharedEntries | undefined>
+  /** The alias's entries as the fleet has them now; undefined when that cannot be known (then none may be served); LocalOnly: L1 alone. */
+  entries(alias: string): Promise<SharedEntries | LocalOnly | undefined>
   /** Fleet-wide; throws when that could not be done. */
   purge(alias: string): Promise<void>
   status(): 'ok' | 'degraded'
+  degradedReason(): CacheDegradedReason | undefined
   close(): Promise<void>
 }
+
+/** This instance cannot take part in L2 although Redis answers: L1 serves alone, each entry for at most `maxAgeMs`. */
+export interface LocalOnly {
+  readonly localOnly: true
+  readonly maxAgeMs: number
+}
+
+/** What L1 entries cached while LocalOnly are stamped with; never an L2 stamp (those are `<epoch>.<token>`). */
+const LOCAL_ONLY_STAMP = 'local-only'
 
 export interface SharedEntries {
   /** What L1 entries of the alias must be stamped with to be served: it changes with a purge anywhere in the fleet. */
@@ -59,6 +71,7 @@ export class TieredDekCache implements DekCache {
     if (!this.l2) return this.counted(await this.l1.get(key))
     const shared = await this.l2.entries(key.alias)
     if (!shared) return this.counted(undefined)
+    if (isLocalOnly(shared)) return this.counted(await this.l1.get(key, LOCAL_ONLY_STAMP))
     const hit = await this.l1.get(key, shared.stamp)
     if (hit) return this.counted(hit)
     const entry = await shared.get(key)
@@ -72,13 +85,15 @@ export class TieredDekCache implements DekCache {
     if (!this.l2) return this.l1.set(key, dek)
     const shared = await this.l2.entries(key.alias)
     if (!shared) return
+    if (isLocalOnly(shared)) return this.l1.set(key, dek, { ttlMs: shared.maxAgeMs, stamp: LOCAL_ONLY_STAMP })
     await this.l1.set(key, dek, { ttlMs: this.l2.ttlMs, stamp: shared.stamp })
     await shared.set(key, dek)
   }
 
   async delete(key: DekCacheKey): Promise<void> {
     await this.l1.delete(key)
-    await (await this.l2?.entries(key.alias))?.delete(key)
+    const shared = await this.l2?.entries(key.alias)
+    if (shared && !isLocalOnly(shared)) await shared.delete(key)
   }
 
   /** Drops the alias's entries here at once, and fleet-wide; throws when L2 could not be purged. */
@@ -91,6 +106,10 @@ export class TieredDekCache implements DekCache {
     return this.l2 ? this.l2.status() : this.l1.status()
   }
 
+  degradedReason(): CacheDegradedReason | undefined {
+    return this.l2?.degradedReason()
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.l1.close(), this.l2?.close()])
   }
@@ -100,4 +119,8 @@ export class TieredDekCache implements DekCache {
     if (hit) this.metrics?.providerCallsSaved.inc()
     return hit
   }
+}
+
+function isLocalOnly(shared: SharedEntries | LocalOnly): shared is LocalOnly {
+  return 'localOnly' in shared
 }

@@ -5,15 +5,18 @@
  * `jsonPayload` (a log sink's export, `gcloud logging read --format=json`, which may also be one JSON
  * array). Lines that are not audit entries (request logs, the logging library's diagnostic entry) are
  * skipped. Several chains may be interleaved: one per process, and a new one after a failed write.
+ * With --public-key, also the signed checkpoints of each chain (src/audit/checkpoint-verifier.ts).
  */
-import { createHash } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { canonicalJson } from '../audit/canonical-json.js'
 import { chainHash, GENESIS_HASH, hashedFields } from '../audit/chain.js'
-import { AUDIT_SEVERITY, type AuditOutcome } from '../audit/audit-entry.js'
+import { AUDIT_SEVERITY, CHECKPOINT_SEVERITY, type AuditOutcome } from '../audit/audit-entry.js'
+import { CHECKPOINT_OPERATION } from '../audit/checkpoint.js'
+import { CheckpointVerifier, publicKeysFromPem } from '../audit/checkpoint-verifier.js'
 import type { Command } from './command.js'
 
 export interface AuditVerification {
@@ -22,12 +25,18 @@ export interface AuditVerification {
   entries: number
   /** Lines that are not audit entries. */
   skipped: number
+  /** Checkpoint entries among `entries`. */
+  checkpoints: number
+  /** Whether checkpoints (signatures, sequence, the ends of chains) were checked: a public key was given. */
+  signaturesChecked: boolean
   problems: string[]
 }
 
 export interface VerifyOptions {
   /** Check that each chain's entries come in seq order (default true). */
   ordered?: boolean
+  /** Check the signed checkpoints with these keys (any of them may have signed one); none: not checked. */
+  publicKeys?: readonly KeyObject[]
 }
 
 const MAX_PROBLEMS = 1000
@@ -59,12 +68,14 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
   const problems: string[] = []
   let omitted = 0
   let entries = 0
+  let checkpoints = 0
   let skipped = 0
   let lineNumber = 0
   const report = (problem: string) => {
     if (problems.length < MAX_PROBLEMS) problems.push(problem)
     else omitted++
   }
+  const signatures = options.publicKeys && options.publicKeys.length > 0 ? new CheckpointVerifier(options.publicKeys, report) : undefined
   const check = (chain: ChainState, seq: number, entry: Unverified, previous: string) => {
     if (chainHash(previous, entry.fields) !== entry.hash) {
       report(`line ${entry.line}: chain ${chain.id} seq ${seq}: hash mismatch (the entry was edited, or the one before it was)`)
@@ -84,10 +95,12 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
     }
     entries++
     const { chainId, seq, hash, fields } = parsed
+    const checkpoint = fields.operation === CHECKPOINT_OPERATION
+    if (checkpoint) checkpoints++
     // Severity is presentation, outside the hash; it must still say what the outcome says.
-    const expectedSeverity = AUDIT_SEVERITY[fields.outcome as AuditOutcome]
+    const expectedSeverity = checkpoint ? CHECKPOINT_SEVERITY : AUDIT_SEVERITY[fields.outcome as AuditOutcome]
     if (parsed.severity !== undefined && expectedSeverity !== undefined && parsed.severity !== expectedSeverity) {
-      report(`line ${lineNumber}: chain ${chainId} seq ${seq}: severity ${parsed.severity} does not match outcome ${String(fields.outcome)} (edited?)`)
+      report(`line ${lineNumber}: chain ${chainId} seq ${seq}: severity ${parsed.severity} does not match ${checkpoint ? 'a checkpoint' : `outcome ${String(fields.outcome)}`} (edited?)`)
     }
     let chain = chains.get(chainId)
     if (!chain) chains.set(chainId, (chain = new ChainState(chainId)))
@@ -101,6 +114,7 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
     }
     if (ordered && seq < chain.highest) report(`line ${lineNumber}: chain ${chainId} seq ${seq} comes after seq ${chain.highest} (out of order)`)
     chain.highest = Math.max(chain.highest, seq)
+    signatures?.observe(chainId, seq, hash, fields, lineNumber)
 
     const entry: Unverified = { hash, line: lineNumber, content, fields }
     const previous = seq === 1 ? GENESIS_HASH : chain.links.get(seq - 1)?.hash
@@ -122,8 +136,12 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
       report(`chain ${chain.id}: ${first === last ? `seq ${first} is` : `seq ${first}-${last} are`} missing (${where})`)
     }
   }
+  signatures?.finish((id) => {
+    const links = chains.get(id)!.links
+    return { id, entryAt: (seq) => links.get(seq) }
+  })
   if (omitted > 0) problems.push(`… and ${omitted} more problems`)
-  return { ok: problems.length === 0, chains: chains.size, entries, skipped, problems }
+  return { ok: problems.length === 0, chains: chains.size, entries, skipped, checkpoints, signaturesChecked: signatures !== undefined, problems }
 }
 
 type ParsedLine = { chainId: string; seq: number; hash: string; fields: Record<string, unknown>; severity?: string } | { malformed: string }
@@ -183,21 +201,27 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-export const AUDIT_VERIFY_USAGE = `usage: keywrap audit verify [--unordered] FILE
+export const AUDIT_VERIFY_USAGE = `usage: keywrap audit verify [--unordered] [--public-key PEM_FILE]... FILE
 
   Checks the hash chains of an audit trail and reports entries missing, edited, out of order or
   repeated. FILE holds JSON lines from the file sink or stdout, or entries exported from Cloud Logging
   (JSON lines with jsonPayload, or the JSON array of gcloud logging read --format=json --order=asc);
   - reads standard input. Other lines are skipped.
 
-  --unordered   the input's order means nothing (e.g. gcloud's default newest-first): skip the order check
+  --public-key PEM_FILE   also check the chains' signed checkpoints with this public key (from
+                          keywrap audit public-key; repeat it, or put several keys in the file, for a
+                          trail signed by more than one): every signature, that checkpoints follow one
+                          another, "chain ends without shutdown" (killed, cut, or still running), and
+                          "unsealed tail" (entries left without a checkpoint for two intervals)
+  --unordered             the input's order means nothing (e.g. gcloud's default newest-first): skip
+                          the order check
 
-  Exit status: 0 intact, 1 problems found, 64 wrong arguments, 66 FILE cannot be read.`
+  Exit status: 0 intact, 1 problems found, 64 wrong arguments, 66 FILE or PEM_FILE cannot be read.`
 
 export const auditVerifyCommand: Command = {
   name: 'audit verify',
-  summary: 'check the hash chains of an audit trail; exit 1 on any gap, edit or reordering',
-  arguments: '[--unordered] FILE',
+  summary: 'check the hash chains (and with --public-key the signed checkpoints) of an audit trail; exit 1 on any gap, edit, reordering or cut end',
+  arguments: '[--unordered] [--public-key PEM_FILE] FILE',
   help: AUDIT_VERIFY_USAGE.slice(AUDIT_VERIFY_USAGE.indexOf('\n\n') + 2),
   run: (args) => runAuditVerify(args),
 }
@@ -211,8 +235,13 @@ export interface VerifyOutput {
 export async function runAuditVerify(args: string[], output: VerifyOutput = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let file: string
   let ordered: boolean
+  let keyFiles: string[]
   try {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { unordered: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } })
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { unordered: { type: 'boolean' }, 'public-key': { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+    })
     if (values.help) {
       output.stdout.write(`${AUDIT_VERIFY_USAGE}\n`)
       return 0
@@ -220,22 +249,40 @@ export async function runAuditVerify(args: string[], output: VerifyOutput = { st
     if (positionals.length !== 1) throw new Error(positionals.length === 0 ? 'name the FILE to verify' : 'verify one FILE at a time')
     file = positionals[0]!
     ordered = !values.unordered
+    keyFiles = values['public-key'] ?? []
   } catch (error) {
     output.stderr.write(`keywrap audit verify: ${(error as Error).message}\n\n${AUDIT_VERIFY_USAGE}\n`)
     return 64
   }
 
+  const publicKeys: KeyObject[] = []
+  for (const keyFile of keyFiles) {
+    try {
+      publicKeys.push(...publicKeysFromPem(await readFile(keyFile, 'utf8')))
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      output.stderr.write(`keywrap audit verify: --public-key ${keyFile} ${code ? `cannot be read (${code})` : (error as Error).message}\n`)
+      return 66
+    }
+  }
+
   let result: AuditVerification
   try {
-    result = await verifyAuditTrail(await readTrail(file), { ordered })
+    result = await verifyAuditTrail(await readTrail(file), { ordered, publicKeys })
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     output.stderr.write(`keywrap audit verify: cannot read ${file} (${code ?? (error as Error).message})\n`)
     return 66
   }
   for (const problem of result.problems) output.stdout.write(`${problem}\n`)
-  const counts = `${result.chains} ${result.chains === 1 ? 'chain' : 'chains'}, ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'}, ${result.skipped} other lines skipped`
+  const counts =
+    `${result.chains} ${result.chains === 1 ? 'chain' : 'chains'}, ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'}` +
+    (result.signaturesChecked ? ` (${result.checkpoints} signed checkpoints checked)` : '') +
+    `, ${result.skipped} other lines skipped`
   output.stdout.write(result.ok ? `${file}: intact (${counts})\n` : `${file}: ${result.problems.length} problems (${counts})\n`)
+  if (!result.signaturesChecked && result.checkpoints > 0) {
+    output.stdout.write(`checkpoint signatures not checked (${result.checkpoints} checkpoints): give --public-key to check them and the ends of the chains\n`)
+  }
   return result.ok ? 0 : 1
 }
 

@@ -1,4 +1,5 @@
 /** Every `keywrap` command, in the order `keywrap help` lists them. */
+import { auditPublicKeyCommand } from './audit-public-key.js'
 import { auditVerifyCommand } from './audit-verify.js'
 import { auditVersionsCommand } from './audit-versions.js'
 import type { Command } from './command.js'
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   keysEnableCommand,
   keysRetireCommand,
   auditVerifyCommand,
+  auditPublicKeyCommand,
   auditVersionsCommand,
   rewrapCommand,
   encryptCommand,

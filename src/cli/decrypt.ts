@@ -18,6 +18,6 @@ ${ENVELOPE_HELP}`,
     } catch (error) {
       throw new UsageError((error as Error).message)
     }
-    return runThrough(job, encryptor.decryptStream(job.context), 'decrypt')
+    return runThrough(job, (source, sink) => encryptor.decryptFrom(source, sink, job.context), 'decrypt')
   },
 }

@@ -19,6 +19,6 @@ ${ENVELOPE_HELP}`,
     } catch (error) {
       throw new UsageError((error as Error).message)
     }
-    return runThrough(job, encryptor.encryptStream(job.context), 'encrypt')
+    return runThrough(job, (source, sink) => encryptor.encryptFrom(source, sink, job.context), 'encrypt')
   },
 }

@@ -5,14 +5,13 @@
  * no partial plaintext behind; standard output gets each segment once it is verified.
  */
 import { randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
-import { open, rename, rm, stat } from 'node:fs/promises'
+import { read } from 'node:fs'
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import type { Readable, Transform, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { KeywrapClient } from '../../client/src/index.js'
+import { KeywrapClient, type ByteSink, type ByteSource } from '../../client/src/index.js'
 import { clientEnvironment } from '../config/client-environment.js'
 import { EXIT, UsageError } from './command.js'
+import { reasonOption } from './keywrap-client.js'
 import { ProgressBar } from './progress-bar.js'
 
 export const ENVELOPE_OPTIONS = {
@@ -21,6 +20,7 @@ export const ENVELOPE_OPTIONS = {
   context: { type: 'string', multiple: true },
   url: { type: 'string' },
   token: { type: 'string' },
+  reason: { type: 'string' },
 } as const
 
 export const ENVELOPE_HELP = `  --in FILE        the input, - for standard input
@@ -28,6 +28,7 @@ export const ENVELOPE_HELP = `  --in FILE        the input, - for standard input
   --context K=V    a context entry (repeat for more); decryption needs the same entries
   --url URL        the keywrap service (default KEYWRAP_URL, else http://localhost:8080)
   --token TOKEN    a bearer token (default KEYWRAP_TOKEN; prefer it: options show in the process list)
+  --reason TEXT    why, sent as x-keywrap-reason and recorded in the audit trail (1-256 printable ASCII)
 
 A progress bar is drawn on standard error when it is a terminal and the input a file of 8 MiB or more.`
 
@@ -39,6 +40,7 @@ export interface EnvelopeArguments {
   context?: string[]
   url?: string
   token?: string
+  reason?: string
 }
 
 export interface EnvelopeJob {
@@ -56,9 +58,10 @@ export function envelopeJob(values: EnvelopeArguments, positionals: string[]): E
   const token = values.token ?? environment.token
   if (!token) throw new UsageError('no token: set KEYWRAP_TOKEN or give --token')
   const url = values.url ?? environment.url ?? 'http://localhost:8080'
+  const reason = reasonOption(values.reason)
   let client: KeywrapClient
   try {
-    client = new KeywrapClient({ baseUrl: url, token })
+    client = new KeywrapClient({ baseUrl: url, token, ...(reason !== undefined && { reason }) })
   } catch {
     throw new UsageError(`--url "${url}" is not an http or https URL`)
   }
@@ -77,37 +80,119 @@ function parseContext(entries: string[]): Record<string, string> {
   return context
 }
 
-/** Runs the input through `transform` into the output; resolves with the exit status. */
-export async function runThrough(job: EnvelopeJob, transform: Transform, label: string): Promise<number> {
-  let input: Readable
+/** What runThrough() runs: encryptFrom or decryptFrom of an EnvelopeEncryptor. */
+export type EnvelopeRun = (source: ByteSource, sink: ByteSink) => Promise<void>
+
+/**
+ * Runs the input through `run` into the output; resolves with the exit status. The CLI reads into
+ * the encryptor's buffers and writes each result before the next is made, so memory stays flat
+ * however large the input (docs/performance.md, "The client").
+ */
+export async function runThrough(job: EnvelopeJob, run: EnvelopeRun, label: string): Promise<number> {
+  let input: ByteSource
+  let closeInput = async () => {}
   let size: number | undefined
   if (job.input === '-') {
-    input = process.stdin
+    input = standardInput()
   } else {
     try {
       const handle = await open(job.input, 'r')
+      closeInput = () => handle.close()
       size = (await handle.stat()).size
-      input = createReadStream('', { fd: handle })
+      input = fileSource(handle)
     } catch (error) {
+      await closeInput()
       process.stderr.write(`keywrap ${label}: cannot read ${job.input} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
       return EXIT.noInput
     }
   }
-  const stages: (Readable | Transform | Writable)[] = [input]
-  if (size !== undefined && size >= PROGRESS_FROM_BYTES && process.stderr.isTTY) stages.push(new ProgressBar(`keywrap ${label}`, size, process.stderr))
-  stages.push(transform)
-  if (job.output === '-') {
-    await pipeline(stages.concat(process.stdout) as [Readable, ...Writable[]])
-    return EXIT.ok
-  }
-  if ((await stat(job.output).catch(() => undefined))?.isDirectory()) throw new UsageError(`--out ${job.output} is a directory`)
-  const partial = join(dirname(job.output), `.${basename(job.output)}.${randomBytes(6).toString('hex')}.partial`)
   try {
-    await pipeline(stages.concat(createWriteStream(partial, { mode: 0o600, flags: 'wx' })) as [Readable, ...Writable[]])
-    await rename(partial, job.output)
-  } catch (error) {
-    await rm(partial, { force: true })
-    throw error
+    if (size !== undefined && size >= PROGRESS_FROM_BYTES && process.stderr.isTTY) input = withProgress(input, new ProgressBar(`keywrap ${label}`, size, process.stderr))
+    if (job.output === '-') {
+      await run(input, standardOutput())
+      return EXIT.ok
+    }
+    if ((await stat(job.output).catch(() => undefined))?.isDirectory()) throw new UsageError(`--out ${job.output} is a directory`)
+    const partial = join(dirname(job.output), `.${basename(job.output)}.${randomBytes(6).toString('hex')}.partial`)
+    try {
+      const output = await open(partial, 'wx', 0o600)
+      try {
+        await run(input, fileSink(output))
+      } finally {
+        await output.close()
+      }
+      await rename(partial, job.output)
+    } catch (error) {
+      await rm(partial, { force: true })
+      throw error
+    }
+    return EXIT.ok
+  } finally {
+    await closeInput()
   }
-  return EXIT.ok
+}
+
+function fileSource(handle: FileHandle): ByteSource {
+  return { read: async (buffer) => (await handle.read(buffer, 0, buffer.length, null)).bytesRead }
+}
+
+function fileSink(handle: FileHandle): ByteSink {
+  return {
+    async write(bytes) {
+      for (let written = 0; written < bytes.length; ) written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten
+    },
+  }
+}
+
+/**
+ * Standard input read straight into the encryptor's buffers. A descriptor someone made non-blocking
+ * answers EAGAIN when it is empty: then it is read as process.stdin, which waits for data.
+ */
+function standardInput(): ByteSource {
+  let chunks: AsyncIterator<Buffer> | undefined
+  let pending: Buffer = Buffer.alloc(0)
+  return {
+    async read(buffer) {
+      if (!chunks) {
+        try {
+          return await readInto(0, buffer)
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+          chunks = (process.stdin as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+        }
+      }
+      if (pending.length === 0) {
+        const next = await chunks.next()
+        if (next.done) return 0
+        pending = next.value
+      }
+      const copied = pending.copy(buffer)
+      pending = pending.subarray(copied)
+      return copied
+    },
+  }
+}
+
+function readInto(fd: number, buffer: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buffer, 0, buffer.length, null, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))))
+}
+
+/** process.stdout, one write at a time: each resolves once the bytes have left the process. */
+function standardOutput(): ByteSink {
+  return {
+    write: (bytes) => new Promise((resolve, reject) => process.stdout.write(bytes, (error) => (error ? reject(error) : resolve()))),
+  }
+}
+
+function withProgress(source: ByteSource, bar: ProgressBar): ByteSource {
+  let ended = false
+  return {
+    async read(buffer) {
+      const bytesRead = await source.read(buffer)
+      if (bytesRead > 0) bar.advance(bytesRead)
+      else if (!ended) bar.end()
+      ended ||= bytesRead === 0
+      return bytesRead
+    },
+  }
 }

@@ -10,7 +10,7 @@ import { tokenFromEnvironment } from '../config/client-environment.js'
 import { KeyringFile } from '../providers/local/keyring-file.js'
 import { versionUses } from './audit-versions.js'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
-import { KeywrapClient, ServiceError, type KeyDetails } from './keywrap-client.js'
+import { KeywrapClient, reasonOption, ServiceError, type KeyDetails } from './keywrap-client.js'
 
 const DURATION = /^(\d+)(s|m|h|d)$/
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const
@@ -19,7 +19,7 @@ const CRYPTO_KEY = /^gcp-kms:\/\/projects\/([^/]+)\/locations\/([^/]+)\/keyRings
 export const keysRetireCommand: Command = {
   name: 'keys retire',
   summary: 'disable an old key version once no use of it shows within --since (local), or print the gcloud command (Cloud KMS)',
-  arguments: 'ALIAS VERSION --url URL [--audit FILE]… [--since DURATION] [--token TOKEN]',
+  arguments: 'ALIAS VERSION --url URL [--audit FILE]… [--since DURATION] [--token TOKEN] [--reason TEXT]',
   help: `Refuses while the evidence shows a use of VERSION within --since (default 7d; 30m, 24h, 7d …):
   - the service at --url: each version's uses since that instance started (GET /v1/keys/ALIAS; the
     token needs keys.read). One instance only: when it started within the window, or other
@@ -29,11 +29,13 @@ export const keysRetireCommand: Command = {
 Refuses the primary version. Then a local key's version is disabled in the keyring of KEYWRAP_HOME
 (the server's; it sees the change within KEYWRAP_KEY_REFRESH_SECONDS), and for a Cloud KMS key the
 exact gcloud kms keys versions disable command is printed. A disabled version can be enabled again;
-destroy it only once the disabled version has stayed unneeded for a while.`,
+destroy it only once the disabled version has stayed unneeded for a while. --reason TEXT is sent to the
+service as x-keywrap-reason (grants with requireReason ask for one).`,
   async run(args) {
     const { values, positionals } = parseCommandLine(args, {
       url: { type: 'string' },
       token: { type: 'string' },
+      reason: { type: 'string' },
       audit: { type: 'string', multiple: true },
       since: { type: 'string', default: '7d' },
     })
@@ -44,6 +46,7 @@ destroy it only once the disabled version has stayed unneeded for a while.`,
     if (!values.url) throw new UsageError('--url is missing')
     const token = values.token ?? tokenFromEnvironment()
     if (!token) throw new UsageError('give a bearer token with --token or KEYWRAP_TOKEN')
+    const reason = reasonOption(values.reason)
     const sinceMatch = DURATION.exec(values.since)
     if (!sinceMatch) throw new UsageError(`--since must be a duration like 30m, 24h or 7d, not "${values.since}"`)
     const windowStart = Date.now() - Number(sinceMatch[1]) * UNIT_SECONDS[sinceMatch[2] as keyof typeof UNIT_SECONDS] * 1000
@@ -51,7 +54,7 @@ destroy it only once the disabled version has stayed unneeded for a while.`,
 
     let key: KeyDetails
     try {
-      key = await new KeywrapClient(values.url, token).getKey(alias)
+      key = await new KeywrapClient(values.url, token, reason).getKey(alias)
     } catch (error) {
       if (!(error instanceof ServiceError)) throw error
       process.stderr.write(`keywrap keys retire: cannot read key "${alias}" from ${values.url}: ${error.message}\n`)

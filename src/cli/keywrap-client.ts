@@ -61,12 +61,22 @@ export class ServiceError extends Error {
   }
 }
 
+const REASON = /^[\x20-\x7e]{1,256}$/
+
+/** The --reason option: 1 to 256 printable ASCII characters (what keywrap accepts in x-keywrap-reason), or none. */
+export function reasonOption(value: string | undefined): string | undefined {
+  if (value !== undefined && !REASON.test(value)) throw new UsageError('--reason must be 1 to 256 printable ASCII characters')
+  return value
+}
+
 export class KeywrapClient {
   private readonly baseUrl: string
 
   constructor(
     url: string,
     private readonly token: string,
+    /** Sent as x-keywrap-reason with every call (reasonOption()). */
+    private readonly reason?: string,
   ) {
     let parsed: URL
     try {
@@ -100,7 +110,11 @@ export class KeywrapClient {
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+          ...(this.reason !== undefined && { 'x-keywrap-reason': this.reason }),
+        },
         ...(body !== undefined && { body: JSON.stringify(body) }),
       })
     } catch (error) {

@@ -43,7 +43,7 @@ is removed and the plugin exits 0. See docs/kubernetes.md.`,
     if (values.upstream === undefined && (values['token-file'] !== undefined || values.refresh !== undefined)) {
       throw new UsageError('--token-file and --refresh go with --upstream')
     }
-    // Loaded here, not at the top: gRPC and the key service would weigh on every other command's memory.
+    // Loaded here, not with the command list: gRPC and the plugin's server are most of the CLI's memory.
     const { runPlugin } = await import('../kms-plugin/run-plugin.js')
     await runPlugin({
       listen: values.listen,

@@ -1,6 +1,4 @@
-/** A pass-through stream that draws how much of a file has gone through it, on a terminal. */
-import { Transform, type TransformCallback } from 'node:stream'
-
+/** Draws how much of a file has been read so far, on a terminal. */
 export interface Terminal {
   readonly columns?: number
   write(text: string): unknown
@@ -8,7 +6,7 @@ export interface Terminal {
 
 const REDRAW_EVERY_MS = 100
 
-export class ProgressBar extends Transform {
+export class ProgressBar {
   #done = 0
   #drawnAt = -Infinity
 
@@ -17,20 +15,18 @@ export class ProgressBar extends Transform {
     private readonly total: number,
     private readonly terminal: Terminal,
     private readonly now: () => number = Date.now,
-  ) {
-    super()
-  }
+  ) {}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#done += chunk.length
+  /** `bytes` more are done; redrawn when the last drawing is 100 ms old. */
+  advance(bytes: number): void {
+    this.#done += bytes
     if (this.now() - this.#drawnAt >= REDRAW_EVERY_MS) this.#draw()
-    callback(null, chunk)
   }
 
-  override _flush(callback: TransformCallback): void {
+  /** Draws the final state and ends the line. */
+  end(): void {
     this.#draw()
     this.terminal.write('\n')
-    callback()
   }
 
   #draw(): void {

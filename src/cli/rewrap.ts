@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { tokenFromEnvironment } from '../config/client-environment.js'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
-import { KeywrapClient, ServiceError } from './keywrap-client.js'
+import { KeywrapClient, reasonOption, ServiceError } from './keywrap-client.js'
 import { CampaignStopped, RewrapCampaign } from './rewrap/campaign.js'
 import { countVersions, dryRunReport } from './rewrap/dry-run.js'
 import { appendLines, assertReadable, completeLines, countLines, readLines, stdoutLines } from './rewrap/jsonl-files.js'
@@ -34,6 +34,8 @@ out as an object. Blank lines stay blank.
   --in FILE            the input file (JSON Lines)
   --out FILE           the output file (default standard output); must not exist unless --resume
   --token TOKEN        the bearer token (default: KEYWRAP_TOKEN); it needs rewrap and keys.read
+  --reason TEXT        why (a change ticket), sent with every request as x-keywrap-reason and
+                       recorded in the audit trail; grants with requireReason ask for one
   --resume             continue an interrupted run: the complete lines of --out are kept (a partial
                        last line is cut off) and as many input lines are skipped
   --dry-run            count the keys not under the primary version, per version; change nothing
@@ -59,6 +61,7 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       in: { type: 'string' },
       out: { type: 'string' },
       token: { type: 'string' },
+      reason: { type: 'string' },
       resume: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       rate: { type: 'string' },
@@ -73,6 +76,7 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
     const input = required(values.in, '--in')
     const token = values.token ?? tokenFromEnvironment()
     if (!token) throw new UsageError('give a bearer token with --token or KEYWRAP_TOKEN')
+    const reason = reasonOption(values.reason)
     const rate = values.rate === undefined ? undefined : positiveNumber(values.rate, '--rate')
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 64)
     const chunkSize = positiveInteger(values.chunk, '--chunk', MAX_CHUNK)
@@ -90,7 +94,7 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       process.stderr.write(`keywrap rewrap: cannot read ${input} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
       return EXIT.noInput
     }
-    const client = new KeywrapClient(url, token)
+    const client = new KeywrapClient(url, token, reason)
     let primaryVersion: number
     try {
       primaryVersion = (await client.getKey(alias)).primaryVersion

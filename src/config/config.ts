@@ -7,11 +7,21 @@ import type { AuthSettings } from './auth-settings.js'
 
 export type Mode = 'development' | 'production'
 
+/**
+ * What a grant requires of one context entry: a pattern its value must match (`*` for any run of
+ * characters, as in `keys`), or the value of a claim of the caller's token it must equal.
+ */
+export type ContextCondition = string | { readonly claim: string }
+
 export interface Grant {
   readonly principals: readonly string[]
   readonly keys: readonly string[]
   readonly operations: readonly (Permission | '*')[]
   readonly issuer?: string
+  /** Context key → condition: each key must be in the request's context and meet its condition; other keys are free. */
+  readonly context?: Readonly<Record<string, ContextCondition>>
+  /** Calls under this grant must say why (the x-keywrap-reason header). */
+  readonly requireReason?: boolean
 }
 
 export interface Config {
@@ -45,6 +55,10 @@ export interface Config {
     readonly emulatorHost: string | undefined
     /** HMAC key of wrapped-key fingerprints; undefined: development's generated KEYWRAP_HOME/audit-fingerprint.key. */
     readonly fingerprintKey: Buffer | undefined
+    /** Cloud KMS key version (projects/…/cryptoKeyVersions/N) that signs checkpoints; undefined: the Ed25519 key in KEYWRAP_HOME. */
+    readonly signingKey: string | undefined
+    /** A checkpoint of each chain every this many seconds while entries are written. */
+    readonly checkpointSeconds: number
   }
   readonly googleProjectId: string | undefined
   readonly kms: {

@@ -7,6 +7,7 @@ import { parseEmulatorHost } from '../support/emulator-host.js'
 import { readAuthSettings } from './auth-settings.js'
 import { DEV_ISSUER, KMS_PLUGIN_ISSUER, type Config, type Grant, type Mode } from './config.js'
 import { parseYaml } from '../support/yaml.js'
+import { CONDITION_FIELDS, readGrantConditions } from './grant-conditions.js'
 
 /** The default of each environment setting that has one whatever the mode: the only place they are written. */
 export const DEFAULTS = {
@@ -22,6 +23,7 @@ export const DEFAULTS = {
   KEYWRAP_AUDIT_LOG_NAME: 'keywrap-audit',
   KEYWRAP_AUDIT_SINK: 'stdout',
   KEYWRAP_AUDIT_TIMEOUT_MS: 2000,
+  KEYWRAP_AUDIT_CHECKPOINT_SECONDS: 60,
   KEYWRAP_RATE_LIMIT_WINDOW_SECONDS: 60,
   KEYWRAP_AUTH_FAILURE_LIMIT: 100,
   KEYWRAP_AUTH_FAILURE_WINDOW_SECONDS: 60,
@@ -48,6 +50,7 @@ export const ENVIRONMENT_SETTINGS: Readonly<Record<string, string>> = {
   KEYWRAP_CONFIG: NONE,
   KEYWRAP_TRUST_PROXY: 'false in development, true in production',
   KEYWRAP_AUDIT_FINGERPRINT_KEY: 'generated into KEYWRAP_HOME in development; required in production',
+  KEYWRAP_AUDIT_SIGNING_KEY: 'an Ed25519 key generated into KEYWRAP_HOME in development; required in production',
   LOGGING_EMULATOR_HOST: NONE,
   GOOGLE_CLOUD_PROJECT: NONE,
   KEYWRAP_RATE_LIMIT: `0 (off) in development, ${PRODUCTION_RATE_LIMIT} in production`,
@@ -73,9 +76,10 @@ export class ConfigError extends Error {
 const ALIAS = /^[a-z0-9][a-z0-9_-]{0,62}$/
 const LOCAL_URI = /^local:\/\/([a-z0-9][a-z0-9_-]{0,62})$/
 const GCP_KMS_URI = /^gcp-kms:\/\/projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/
+const GCP_KMS_VERSION_URI = /^gcp-kms:\/\/(projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[1-9][0-9]*)$/
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const FILE_SECTIONS = ['keys', 'auth', 'policy']
-const GRANT_FIELDS = ['principals', 'keys', 'operations', 'issuer']
+const GRANT_FIELDS = ['principals', 'keys', 'operations', 'issuer', ...CONDITION_FIELDS]
 
 /** Reads and validates every setting; throws ConfigError listing all violations at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -123,6 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: setting.integer('KEYWRAP_AUDIT_TIMEOUT_MS', DEFAULTS.KEYWRAP_AUDIT_TIMEOUT_MS, 10, 60_000),
       emulatorHost: readEmulatorHost(env.LOGGING_EMULATOR_HOST, 'LOGGING_EMULATOR_HOST', violations),
       fingerprintKey: readFingerprintKey(env.KEYWRAP_AUDIT_FINGERPRINT_KEY, violations),
+      signingKey: readSigningKey(env.KEYWRAP_AUDIT_SIGNING_KEY, violations),
+      checkpointSeconds: setting.integer('KEYWRAP_AUDIT_CHECKPOINT_SECONDS', DEFAULTS.KEYWRAP_AUDIT_CHECKPOINT_SECONDS, 1, 86_400),
     },
     googleProjectId: env.GOOGLE_CLOUD_PROJECT || undefined,
     kms: {
@@ -186,6 +192,11 @@ function productionViolations(config: Config): string[] {
   if (!config.audit.fingerprintKey) {
     violations.push('KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet')
   }
+  if (!config.audit.signingKey) {
+    violations.push(
+      'KEYWRAP_AUDIT_SIGNING_KEY: set the Cloud KMS key version that signs audit checkpoints (gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N, purpose asymmetric-signing, EC_SIGN_P256_SHA256); production does not sign with a key kept on disk',
+    )
+  }
   if (config.audit.emulatorHost) violations.push(`LOGGING_EMULATOR_HOST=${config.audit.emulatorHost}: production writes to Cloud Logging itself; unset it`)
   if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
   if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
@@ -230,6 +241,17 @@ function readEmulatorHost(raw: string | undefined, name: string, violations: str
   const parsed = parseEmulatorHost(raw)
   if ('error' in parsed) violations.push(`${name}="${raw}" ${parsed.error}`)
   return raw
+}
+
+/** The key version's resource name (without gcp-kms://), or undefined for the embedded default's Ed25519 key. */
+function readSigningKey(raw: string | undefined, violations: string[]): string | undefined {
+  if (!raw) return undefined
+  const match = GCP_KMS_VERSION_URI.exec(raw.trim())
+  if (!match) {
+    violations.push(`KEYWRAP_AUDIT_SIGNING_KEY="${raw}" must be a Cloud KMS key version: gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N`)
+    return undefined
+  }
+  return match[1]
 }
 
 function readFingerprintKey(raw: string | undefined, violations: string[]): Buffer | undefined {
@@ -381,7 +403,7 @@ function readPolicy(section: unknown, violations: string[]): Config['policy'] {
       if (operation !== '*' && !isPermission(operation)) violations.push(`${where}.operations: "${operation}" is not an operation`)
     }
     if (raw.issuer !== undefined && typeof raw.issuer !== 'string') violations.push(`${where}.issuer must be a string`)
-    const grant: Grant = { principals, keys, operations: operations as Grant['operations'] }
+    const grant: Grant = { principals, keys, operations: operations as Grant['operations'], ...readGrantConditions(raw, where, violations) }
     grants.push(typeof raw.issuer === 'string' ? { ...grant, issuer: raw.issuer } : grant)
   })
   return { grants }

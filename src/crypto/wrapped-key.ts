@@ -20,7 +20,7 @@ export function formatWrappedKey(key: WrappedKey): string {
   return `${WRAPPED_KEY_FORMAT}.${key.version}.${key.ciphertext.toString('base64url')}`
 }
 
-/** Parses a wrapped key; undefined when it is not one, so that callers give one answer for all failures. */
+/** Parses a wrapped key; undefined when it is not one (checked without any key: invalid_wrapped_key). */
 export function parseWrappedKey(text: string): WrappedKey | undefined {
   const match = PATTERN.exec(text)
   if (!match) return undefined

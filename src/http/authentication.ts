@@ -9,10 +9,11 @@ import { parseTraceContext, type TraceContext } from '../audit/trace-context.js'
 import type { ManagedAuthenticator } from '../auth/authenticator.js'
 import type { Principal } from '../auth/principal.js'
 import { CLIENT_REQUEST_ID } from '../audit/request-id.js'
-import { isKeywrapError } from '../errors.js'
+import { isKeywrapError, KeywrapError } from '../errors.js'
 import type { Caller, RefusedRequest } from '../keys/key-service.js'
 import type { FailedAuthentications } from './failed-authentications.js'
 import { refusalSubjectOf, type RefusalSubject } from './refusal-audit.js'
+import { callerReasonOf } from './caller-reason.js'
 
 export interface AuthenticationOptions {
   readonly authenticator: ManagedAuthenticator
@@ -25,11 +26,16 @@ export interface AuthenticationOptions {
 function authentication(app: FastifyInstance, { authenticator, projectId, failures }: AuthenticationOptions, done: () => void): void {
   app.decorateRequest('principal', undefined)
   app.decorateRequest('trace', undefined)
+  app.decorateRequest('callerReason', undefined)
   // Callback style: on the hot path an async hook costs a promise per request.
   const authenticate: onRequestHookHandler = (request, _reply, done) => {
     const authenticated = (principal: Principal) => {
       request.principal = principal
       request.trace = parseTraceContext(request.headers, projectId)
+      // Only an authenticated caller's reason is read: an anonymous one's would be text nobody vouches for.
+      const reason = callerReasonOf(request)
+      if (reason instanceof KeywrapError) return done(reason)
+      request.callerReason = reason
       done()
     }
     // A token verified before goes on at once; any other waits for verification.
@@ -76,6 +82,7 @@ export function requestOf(request: FastifyRequest): RefusedRequest {
     ...(peerAddress !== remoteAddress && { peerAddress }),
     ...(userAgent !== undefined && { userAgent }),
     ...(request.trace && { trace: request.trace }),
+    ...(request.callerReason !== undefined && { reason: request.callerReason }),
   }
 }
 
@@ -85,14 +92,12 @@ export function clientAddressOf(request: FastifyRequest): string | undefined {
   return isIP(request.ip) ? request.ip : request.socket.remoteAddress
 }
 
-export function principalOf(request: FastifyRequest): Principal {
-  return callerOf(request).principal
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined
     /** The Cloud Trace context of the request, for its audit entries. */
     trace: TraceContext | undefined
+    /** The caller's x-keywrap-reason, once authenticated (callerReasonOf()). */
+    callerReason: string | undefined
   }
 }

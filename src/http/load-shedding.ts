@@ -24,8 +24,8 @@ function loadShedding(app: FastifyInstance, { maxInFlight }: LoadSheddingOptions
       return
     }
     inFlight++
-    // 'close' comes for every response, sent or abandoned by the client.
-    reply.raw.once('close', release)
+    // 'close' comes once for every response, sent or abandoned by the client (so `on`, not `once`'s wrapper).
+    reply.raw.on('close', release)
     hookDone()
   }
   // First on the routes that authenticate, ahead of authentication itself.

@@ -135,7 +135,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the key aliases the caller holds a grant on. */
+        /**
+         * List the key aliases the caller holds a grant on.
+         * @description An alias whose only grants require a reason is listed when the request sends one (`x-keywrap-reason`).
+         */
         get: operations["listKeys"];
         put?: never;
         post?: never;
@@ -247,7 +250,11 @@ export interface components {
         Context: {
             [key: string]: string;
         };
-        /** @description A wrapped key as keywrap returns it (`kw1.<version>.<ciphertext>`); opaque to clients. */
+        /**
+         * @description A wrapped key as keywrap returns it (`kw1.<version>.<ciphertext>`, the ciphertext in unpadded
+         *     base64url); opaque to clients. One not in this format is 400 `invalid_wrapped_key` (its item's
+         *     error in a batch); one in it that fails authentication is 422 `cannot_unwrap`.
+         */
         WrappedKey: string;
         /** @description The provider's name of the KEK version (a Cloud KMS CryptoKeyVersion, or local://NAME/versions/N). */
         KeyVersion: string;
@@ -304,6 +311,8 @@ export interface components {
          * @description A WrappedKeyRequest (`{wrappedKey, context?}`). Each item is checked on its own: an item that is
          *     not a valid WrappedKeyRequest (whatever its JSON type) gets its own `invalid_request` problem in
          *     `results`, after authorisation and with its own audit entry, and the other items are processed.
+         *     An item whose wrapped key is not in keywrap's format gets `invalid_wrapped_key` (400), one that
+         *     fails authentication `cannot_unwrap` (422).
          */
         BatchItem: unknown;
         ItemError: {
@@ -382,8 +391,19 @@ export interface components {
                 /** @description Keys whose last metadata refresh (or, with `deep=true`, round trip) failed. */
                 notReady: number;
             };
-            /** @enum {string} */
+            /**
+             * @description degraded leaves readiness as it is (keys are still served, from the provider); `cacheReason` says why.
+             * @enum {string}
+             */
             cache: "ok" | "degraded" | "disabled";
+            /**
+             * @description While the cache is degraded: Redis cannot be reached (`redis_unavailable`: the L1 entries of this instance
+             *     serve for the offline grace, then none); the cache KEK (`KEYWRAP_CACHE_KEK_ALIAS`) refuses the shared
+             *     epoch secret in Redis (`cache_kek_refused`: another KEK's, or its version is not enabled), or its
+             *     provider fails (`cache_kek_unavailable`); in both, L1 serves alone and the logs say what to do.
+             * @enum {string}
+             */
+            cacheReason?: "redis_unavailable" | "cache_kek_refused" | "cache_kek_unavailable";
         };
         /** @description RFC 9457 problem details. */
         Problem: {
@@ -395,7 +415,7 @@ export interface components {
              * @description Stable error code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "unauthenticated" | "forbidden" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
+            code: "invalid_request" | "invalid_wrapped_key" | "unauthenticated" | "forbidden" | "context_not_allowed" | "reason_required" | "key_not_found" | "not_found" | "method_not_allowed" | "request_timeout" | "key_version_not_enabled" | "key_version_destroyed" | "payload_too_large" | "unsupported_media_type" | "cannot_unwrap" | "rate_limited" | "headers_too_large" | "internal" | "provider_misconfigured" | "provider_unavailable" | "cache_unavailable" | "issuer_unavailable" | "audit_unavailable" | "overloaded";
             detail?: string;
             requestId?: string;
             /** @description For invalid_request, what is wrong where. */
@@ -415,6 +435,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The request is not valid (`invalid_request`; `errors` says what and where), or its wrapped key is not in keywrap's format (`invalid_wrapped_key`), which is known without any key. */
+        BadWrappedKeyRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description No valid bearer token (`unauthenticated`). */
         Unauthenticated: {
             headers: {
@@ -425,7 +454,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The policy does not allow this caller this operation on this key (`forbidden`). */
+        /**
+         * @description The policy does not allow this caller this operation on this key (`forbidden`), or its grants do
+         *     but on conditions the request does not meet: the encryption context (`context_not_allowed`) or a
+         *     reason (`reason_required`, send `x-keywrap-reason`). `detail` names the condition.
+         */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -515,6 +548,14 @@ export interface components {
          * @example default
          */
         Alias: components["schemas"]["Alias"];
+        /**
+         * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+         *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+         *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+         *     `invalid_request` naming `/headers/x-keywrap-reason`.
+         * @example INC-4711 restore orders export
+         */
+        Reason: string;
     };
     requestBodies: never;
     headers: never;
@@ -525,7 +566,16 @@ export interface operations {
     generateDataKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -565,7 +615,16 @@ export interface operations {
     wrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -605,7 +664,16 @@ export interface operations {
     unwrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -630,7 +698,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnwrapResponse"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            400: components["responses"]["BadWrappedKeyRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["KeyNotFound"];
@@ -646,7 +714,16 @@ export interface operations {
     rewrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -671,7 +748,7 @@ export interface operations {
                     "application/json": components["schemas"]["RewrapResponse"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            400: components["responses"]["BadWrappedKeyRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["KeyNotFound"];
@@ -687,7 +764,16 @@ export interface operations {
     batchUnwrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -726,7 +812,16 @@ export interface operations {
     batchRewrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -765,7 +860,16 @@ export interface operations {
     purgeCache: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -804,7 +908,16 @@ export interface operations {
     listKeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -819,6 +932,7 @@ export interface operations {
                     "application/json": components["schemas"]["KeyList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -828,7 +942,16 @@ export interface operations {
     getKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path: {
                 /**
                  * @description The key alias, as configured (`default` in development).
@@ -912,7 +1035,16 @@ export interface operations {
     getMetrics: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Why the call is made (a ticket, a job), recorded as `callerReason` in the call's audit entries.
+                 *     Any call may send one; a grant with `requireReason` refuses calls without one (403
+                 *     `reason_required`). 1 to 256 printable ASCII characters, sent once; anything else is a 400
+                 *     `invalid_request` naming `/headers/x-keywrap-reason`.
+                 * @example INC-4711 restore orders export
+                 */
+                "x-keywrap-reason"?: components["parameters"]["Reason"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -927,6 +1059,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];

@@ -7,16 +7,17 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Metrics } from '../metrics/metrics.js'
+import { boundedLogField } from './request-logger.js'
 
-/** The request as Cloud Logging's httpRequest field describes it (the query string is left out). */
+/** The request as Cloud Logging's httpRequest field describes it (the query string is left out; what the client chose, bounded). */
 function httpRequestOf(request: FastifyRequest, reply: FastifyReply) {
   return {
     requestMethod: request.method,
-    requestUrl: request.url.split('?')[0],
+    requestUrl: boundedLogField(request.url.split('?')[0], 'requestUrl'),
     status: reply.statusCode,
     latency: `${(reply.elapsedTime / 1000).toFixed(6)}s`,
-    remoteIp: request.ip,
-    userAgent: request.headers['user-agent'],
+    remoteIp: boundedLogField(request.ip, 'remoteIp'),
+    userAgent: boundedLogField(request.headers['user-agent'], 'userAgent'),
   }
 }
 

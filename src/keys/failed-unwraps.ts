@@ -11,13 +11,15 @@ const MAX_REMEMBERED = 100_000
 
 export class FailedUnwraps {
   private readonly key = randomBytes(32)
-  private readonly remembered = new LRUCache<string, true>({ max: MAX_REMEMBERED, ttl: FAILED_UNWRAP_TTL_MS })
+  /** Made at the first failure: lru-cache allocates its arrays for all MAX_REMEMBERED entries up front. */
+  private remembered: LRUCache<string, true> | undefined
 
   has(alias: string, wrappedKey: string, aad: Buffer): boolean {
-    return this.remembered.has(this.idOf(alias, wrappedKey, aad))
+    return this.remembered?.has(this.idOf(alias, wrappedKey, aad)) ?? false
   }
 
   remember(alias: string, wrappedKey: string, aad: Buffer): void {
+    this.remembered ??= new LRUCache<string, true>({ max: MAX_REMEMBERED, ttl: FAILED_UNWRAP_TTL_MS })
     this.remembered.set(this.idOf(alias, wrappedKey, aad), true)
   }
 

@@ -8,7 +8,7 @@ import { boundedEntry } from '../audit/bounded-entry.js'
 import { WrappedKeyFingerprints } from '../audit/fingerprint.js'
 import type { TraceContext } from '../audit/trace-context.js'
 import type { AuditEntry, CacheLevel } from '../audit/audit-entry.js'
-import type { Policy } from '../auth/policy.js'
+import type { Policy, Refusal } from '../auth/policy.js'
 import type { Principal } from '../auth/principal.js'
 import type { DekCache, DekCacheKey } from '../cache/dek-cache.js'
 import { SingleFlight } from '../cache/single-flight.js'
@@ -35,6 +35,8 @@ export interface Caller {
   readonly peerAddress?: string
   readonly userAgent?: string
   readonly trace?: TraceContext
+  /** Why the caller says it makes the call (x-keywrap-reason): recorded, and what grants with requireReason ask for. */
+  readonly reason?: string
 }
 
 /** Errors a key access has already recorded in the audit trail (the refusal audit skips them). */
@@ -130,6 +132,8 @@ interface AccessRequest {
   readonly refusal?: KeywrapError
   /** Items of a batch refused whole, in one entry. */
   readonly batchSize?: number | undefined
+  /** The operation takes no context (a purge): the grants' context conditions do not concern it. */
+  readonly contextFree?: true
 }
 
 export class KeyService {
@@ -218,22 +222,28 @@ export class KeyService {
     })
   }
 
-  /** A caller with no grant for the batch's operation on the alias: one 403 and one audit entry, before any item is looked at. */
+  /**
+   * A caller that no grant allows the batch's operation on the alias, whatever the items' contexts (no
+   * grant, or a reason required and not given): one 403 and one audit entry, before any item is looked
+   * at. Context conditions are left to each item, so that the items that meet them go through.
+   */
   private refuseUngrantedBatch(caller: Caller, alias: string, operation: KeyAccessEntry, batchSize: number): Promise<never> | undefined {
-    if (this.deps.policy.allows(caller.principal, alias, operation.permission)) return undefined
-    return this.access(caller, alias, { operation, refusal: forbidden(operation, alias), batchSize }, async () => undefined) as Promise<never>
+    const refusal = this.deps.policy.refusal(caller.principal, alias, operation.permission, { reason: caller.reason })
+    if (!refusal) return undefined
+    return this.access(caller, alias, { operation, refusal: refusalError(refusal), batchSize }, async () => undefined) as Promise<never>
   }
 
   /** An invalid batch item is still an attempt at a key access: authorised and audited like the others. */
   private refuseItem(caller: Caller, alias: string, batch: BatchItem, invalid: KeywrapError): Promise<never> {
-    return this.access(caller, alias, { operation: batch.operation, batchIndex: batch.index }, async () => {
+    // Its context is not known: the grant, not its context conditions, decides whether it is told so.
+    return this.access(caller, alias, { operation: batch.operation, batchIndex: batch.index, contextFree: true }, async () => {
       throw invalid
     })
   }
 
   /** Drops every cached DEK of the alias, here and fleet-wide; audited like a key access. */
   purgeCache(caller: Caller, alias: string): Promise<void> {
-    return this.access(caller, alias, { operation: OPERATIONS.purgeCache }, async (_provider, record) => {
+    return this.access(caller, alias, { operation: OPERATIONS.purgeCache, contextFree: true }, async (_provider, record) => {
       record.cacheLevel = 'none'
       await this.deps.cache.purge(alias)
     })
@@ -271,14 +281,15 @@ export class KeyService {
     }).catch(() => undefined)
   }
 
-  /** Whether the principal may read /metrics (a grant of metrics.read on any key pattern). */
-  mayReadMetrics(principal: Principal): boolean {
-    return this.deps.policy.allowsUnscoped(principal, OPERATIONS.getMetrics.permission)
+  /** Throws unless the caller may read /metrics (a grant of metrics.read on any key pattern, with its reason if it requires one). */
+  authoriseMetrics(caller: Pick<Caller, 'principal' | 'reason'>): void {
+    const refusal = this.deps.policy.unscopedRefusal(caller.principal, OPERATIONS.getMetrics.permission, { reason: caller.reason })
+    if (refusal) throw new KeywrapError(refusal.code, refusal.code === 'forbidden' ? 'You may not read metrics.' : refusal.detail)
   }
 
-  /** The aliases the principal holds any grant on. */
-  listKeys(principal: Principal): string[] {
-    return this.deps.registry.aliases().filter((alias) => this.deps.policy.allowsAny(principal, alias))
+  /** The aliases the caller holds any grant on (those whose grants require a reason only if it gave one). */
+  listKeys(caller: Pick<Caller, 'principal' | 'reason'>): string[] {
+    return this.deps.registry.aliases().filter((alias) => this.deps.policy.allowsAny(caller.principal, alias, { reason: caller.reason }))
   }
 
   /** When the per-version use counts of versionUse() started (this instance's start). */
@@ -291,8 +302,9 @@ export class KeyService {
     return this.uses.of(alias, version)
   }
 
-  describeKey(principal: Principal, alias: string): KeyDescription {
-    if (!this.deps.policy.allows(principal, alias, OPERATIONS.getKey.permission)) throw new KeywrapError('forbidden', `You may not read key "${alias}".`)
+  describeKey(caller: Pick<Caller, 'principal' | 'reason'>, alias: string): KeyDescription {
+    const refusal = this.deps.policy.refusal(caller.principal, alias, OPERATIONS.getKey.permission, { reason: caller.reason })
+    if (refusal) throw new KeywrapError(refusal.code, refusal.code === 'forbidden' ? `You may not read key "${alias}".` : refusal.detail)
     const provider = this.deps.registry.get(alias)
     if (!provider) throw new KeywrapError('key_not_found', `No key has the alias "${alias}".`)
     try {
@@ -335,6 +347,8 @@ export class KeyService {
         rewrappedKeyFingerprint: this.fingerprint(record.rewrappedKey, request.wrappedKey),
         batchIndex,
         ...(request.batchSize !== undefined && { batchSize: request.batchSize }),
+        // A refused condition says which, as the caller was told.
+        ...(error && error.status === 403 && error.code !== 'forbidden' && error.detail !== undefined && { reason: error.detail }),
         ...requestFields(caller),
         latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
       })
@@ -345,8 +359,11 @@ export class KeyService {
       await audit('denied', request.refusal)
       throw request.refusal
     }
-    if (!this.deps.policy.allows(caller.principal, alias, request.operation.permission)) {
-      const denied = forbidden(request.operation, alias)
+    // A request without a context is checked as an empty one: a grant that requires a context key refuses it.
+    const circumstances = { context: request.contextFree ? undefined : (context ?? {}), reason: caller.reason }
+    const refusal = this.deps.policy.refusal(caller.principal, alias, request.operation.permission, circumstances)
+    if (refusal) {
+      const denied = refusalError(refusal)
       await audit('denied', denied)
       throw denied
     }
@@ -393,7 +410,8 @@ export class KeyService {
    */
   private async usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): Promise<UsableWrappedKey> {
     const wrapped = parseWrappedKey(text)
-    if (!wrapped) throw new KeywrapError('cannot_unwrap')
+    // Its format is known without any key: not one is bad input, told apart from a failed authentication.
+    if (!wrapped) throw new KeywrapError('invalid_wrapped_key', 'A wrapped key is kw1.<version>.<ciphertext in unpadded base64url>, as wrap and generateDataKey return it.')
     const description = provider.describe()
     if (description.versions.some((v) => v.version >= wrapped.version)) return this.usableVersion(wrapped, description, true, record)
     const freshened = await this.freshen(provider)
@@ -503,8 +521,11 @@ export class KeyService {
 }
 
 /** The fields of an audit entry that describe the request. */
-function requestFields(caller: RefusedRequest): Pick<AuditEntry, 'requestId' | 'clientRequestId' | 'trace' | 'spanId' | 'remoteAddress' | 'peerAddress' | 'userAgent'> {
+function requestFields(
+  caller: RefusedRequest,
+): Pick<AuditEntry, 'requestId' | 'clientRequestId' | 'trace' | 'spanId' | 'remoteAddress' | 'peerAddress' | 'userAgent' | 'callerReason'> {
   return {
+    ...(caller.reason !== undefined && { callerReason: caller.reason }),
     requestId: caller.requestId,
     clientRequestId: caller.clientRequestId,
     trace: caller.trace?.trace,
@@ -515,8 +536,8 @@ function requestFields(caller: RefusedRequest): Pick<AuditEntry, 'requestId' | '
   }
 }
 
-function forbidden(operation: KeyAccessEntry, alias: string): KeywrapError {
-  return new KeywrapError('forbidden', `You may not ${operation.permission} with key "${alias}".`)
+function refusalError(refusal: Refusal): KeywrapError {
+  return new KeywrapError(refusal.code, refusal.detail)
 }
 
 /** Runs `work` over the items with bounded parallelism; a failed item becomes its error, in order. */

@@ -154,8 +154,11 @@ function requestOf(call: ServerUnaryCall<{ uid: string }, unknown>): KmsRequest 
 
 const GRPC_CODES: Readonly<Record<ErrorCode, GrpcStatus>> = {
   invalid_request: GrpcStatus.INVALID_ARGUMENT,
+  invalid_wrapped_key: GrpcStatus.INVALID_ARGUMENT,
   unauthenticated: GrpcStatus.UNAUTHENTICATED,
   forbidden: GrpcStatus.PERMISSION_DENIED,
+  context_not_allowed: GrpcStatus.PERMISSION_DENIED,
+  reason_required: GrpcStatus.PERMISSION_DENIED,
   key_not_found: GrpcStatus.NOT_FOUND,
   not_found: GrpcStatus.NOT_FOUND,
   request_timeout: GrpcStatus.DEADLINE_EXCEEDED,

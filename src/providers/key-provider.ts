@@ -61,6 +61,11 @@ export interface KeyProvider {
   describe(): KeyDescription
   /** Re-read versions, states and primary from the source. */
   refresh(): Promise<KeyDescription>
+  /**
+   * What tells this KEK apart from others of the same URI, never secret (default: the URI). The shared
+   * cache names its epoch secrets after it, so deployments with different KEKs on one Redis never meet.
+   */
+  identity?(): string
   /** A real encrypt/decrypt round trip (for /readyz?deep=true); throws when the provider is not usable. */
   probe(): Promise<void>
   close(): Promise<void>

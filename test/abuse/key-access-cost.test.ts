@@ -61,6 +61,30 @@ describe('the cost of key accesses on Cloud KMS (the stand-in)', () => {
     }
   })
 
+  test('wrapped keys not in the format (no kw1., not base64url) are 400 invalid_wrapped_key, each, at no Decrypt', async () => {
+    const server = await startServer(env)
+    try {
+      const garbage = ['%%%not base64', 'no-prefix', `kw2.1.${madeUpWrappedKey(0).slice(6)}`, 'kw1.1.%%%%', 'kw1.one.AAAA', 'kw1.1.AAAA==']
+      const items = Array.from({ length: 600 }, (_, i) => ({ wrappedKey: `${garbage[i % garbage.length]}`, context: { order: String(i) } }))
+      kms.resetCounters()
+      const answer = await batchUnwrap(server.baseUrl, items)
+      assert.equal(answer.status, 200)
+      assert.ok(answer.json.results.every((r: any) => r.error?.code === 'invalid_wrapped_key' && r.error.status === 400))
+      assert.equal(kms.calls.Decrypt ?? 0, 0)
+      const single = await fetch(`${server.baseUrl}/v1/keys/payments:unwrap`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ wrappedKey: '%%%not base64' }),
+      })
+      assert.equal(single.status, 400)
+      assert.equal(single.headers.get('content-type'), 'application/problem+json')
+      assert.equal(((await single.json()) as any).code, 'invalid_wrapped_key')
+      assert.equal(kms.calls.Decrypt ?? 0, 0)
+    } finally {
+      await server.stop()
+    }
+  })
+
   /** Ten different keys (unwraps of one key would share one Decrypt), made one after the other. */
   const generateTen = async (baseUrl: string) => {
     const generated: { wrappedKey: string }[] = []

@@ -74,3 +74,28 @@ describe('refusing early and cheaply (npm start)', () => {
     assert.ok(line!.length < 8192, `${line!.length} bytes`)
   })
 })
+
+describe('the request log of npm start (info)', () => {
+  test('a refusal with an 8 KB User-Agent and a 6 KB path: its request line is cut, with markers, under 2 KB', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-request-line-'))
+    const server = await startServer({ KEYWRAP_HOME: home })
+    try {
+      const response = await fetch(`${server.baseUrl}/v1/${'p'.repeat(6000)}`, { headers: { 'user-agent': 'C'.repeat(8000) } })
+      assert.equal(response.status, 404)
+      await response.text()
+      const deadline = Date.now() + 5000
+      let line: string | undefined
+      while (!line && Date.now() < deadline) {
+        line = server.stdout().split('\n').find((text) => text.includes('"request completed"'))
+        if (!line) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      assert.ok(line, 'the refusal has a request line')
+      const { httpRequest } = JSON.parse(line)
+      assert.match(httpRequest.userAgent, /^C{256}…\[\+7744 chars\]$/)
+      assert.match(httpRequest.requestUrl, /^\/v1\/p{508}…\[\+5492 chars\]$/)
+      assert.ok(line.length < 2048, `${line.length} bytes`)
+    } finally {
+      await server.stop()
+    }
+  })
+})

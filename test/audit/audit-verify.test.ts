@@ -69,7 +69,7 @@ describe('verifyAuditTrail', () => {
       ...lines.slice(10),
     ]
     const result = await verifyAuditTrail(mixed)
-    assert.deepEqual(result, { ok: true, chains: 1, entries: 20, skipped: 4, problems: [] })
+    assert.deepEqual(result, { ok: true, chains: 1, entries: 20, skipped: 4, checkpoints: 0, signaturesChecked: false, problems: [] })
   })
 
   test('reads an async iterable too', async () => {
@@ -163,7 +163,7 @@ describe('verifyAuditTrail', () => {
     const lines = await trail(30, 3)
     const chains = [...new Set(lines.map((line) => JSON.parse(line).chain as string))]
     assert.equal(chains.length, 3)
-    assert.deepEqual(await verifyAuditTrail(lines), { ok: true, chains: 3, entries: 30, skipped: 0, problems: [] })
+    assert.deepEqual(await verifyAuditTrail(lines), { ok: true, chains: 3, entries: 30, skipped: 0, checkpoints: 0, signaturesChecked: false, problems: [] })
     const victim = lines.findIndex((line) => JSON.parse(line).chain === chains[1] && seqOf(line) === 4)
     lines.splice(victim, 1)
     const result = await verifyAuditTrail(lines)
@@ -173,7 +173,7 @@ describe('verifyAuditTrail', () => {
   test('reads entries exported from Cloud Logging after Cloud Run ingested stdout (time moved into timestamp)', async () => {
     const exported = (await trail(10, 2)).map(asCloudRunExport)
     assert.ok(!('time' in JSON.parse(exported[0]!).jsonPayload))
-    assert.deepEqual(await verifyAuditTrail(exported), { ok: true, chains: 2, entries: 10, skipped: 0, problems: [] })
+    assert.deepEqual(await verifyAuditTrail(exported), { ok: true, chains: 2, entries: 10, skipped: 0, checkpoints: 0, signaturesChecked: false, problems: [] })
     exported[4] = edit(exported[4]!, (entry) => (entry.timestamp = '2001-01-01T00:00:00.000000000Z'))
     assert.match((await verifyAuditTrail(exported)).problems[0]!, /^line 5: .* hash mismatch/)
   })

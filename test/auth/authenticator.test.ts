@@ -224,3 +224,20 @@ test('cachedPrincipal(): only a token verified before and not yet expired, at on
   clock += 61_000
   assert.equal(cached.cachedPrincipal(good), undefined, 'expired')
 })
+
+test('a principal keeps only the claims grants name, and only string ones', async () => {
+  const keeping = new JwtAuthenticator([{ issuer: ISSUER, audience: 'keywrap', algorithms: ['EdDSA'], key: publicKey }], {
+    maxTokenBytes: 8192,
+    keptClaims: ['tenant', 'team', 'level', '__proto__'],
+  })
+  const principal = await keeping.authenticate(`Bearer ${await token({ tenant: 'acme', level: 3, email: 'a@example.com', groups: ['x'] })}`)
+  assert.deepEqual(principal, { id: 'alice', issuer: ISSUER, claims: { tenant: 'acme' } })
+  assert.ok(Object.isFrozen(principal.claims))
+  assert.deepEqual(await keeping.authenticate(`Bearer ${await token()}`), { id: 'alice', issuer: ISSUER }, 'no claim kept: none at all')
+  // The same token from the verified-token cache keeps the same claims.
+  const cachedToken = await token({ tenant: 'globex' })
+  await keeping.authenticate(`Bearer ${cachedToken}`)
+  assert.deepEqual(keeping.cachedPrincipal(`Bearer ${cachedToken}`)?.claims, { tenant: 'globex' })
+  // The default authenticator keeps none.
+  assert.deepEqual(await authenticator.authenticate(`Bearer ${await token({ tenant: 'acme' })}`), { id: 'alice', issuer: ISSUER })
+})

@@ -103,3 +103,92 @@ test('a grant of metrics.read alone lists no keys, even with keys: ["*"]', () =>
   const both = new GrantPolicy([{ principals: ['ops'], keys: ['*'], operations: ['metrics.read', 'keys.read'] }])
   assert.equal(both.allowsAny({ id: 'ops', issuer: 'x' }, 'orders'), true)
 })
+
+// Grant conditions: the request's context, and a reason.
+
+const ISS = 'https://issuer.example'
+const tenants = new GrantPolicy([
+  { principals: ['svc-*'], keys: ['payments'], operations: ['unwrap', 'wrap', 'keys.read'], context: { tenant: { claim: 'tenant' }, env: 'prod-*' } },
+  { principals: ['auditor'], keys: ['payments'], operations: ['unwrap', 'keys.read', 'metrics.read'], requireReason: true },
+  { principals: ['batch'], keys: ['payments'], operations: ['unwrap'], context: { tenant: 'acme' } },
+  { principals: ['batch'], keys: ['payments'], operations: ['unwrap'], context: { tenant: 'globex' }, requireReason: true },
+])
+const acme = { id: 'svc-orders', issuer: ISS, claims: { tenant: 'acme' } }
+
+test('a context condition: every listed key present and matching, other keys free', () => {
+  assert.equal(tenants.refusal(acme, 'payments', 'unwrap', { context: { tenant: 'acme', env: 'prod-eu', order: '42' } }), undefined)
+  assert.equal(tenants.allows(acme, 'payments', 'wrap', { context: { tenant: 'acme', env: 'prod-' } }), true)
+})
+
+test('a context condition names what is not met, never the values', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ tenant: 'globex', env: 'prod-eu' }, /^Context key "tenant" must equal the token's claim "tenant"\.$/],
+    [{ tenant: 'acme', env: 'staging' }, /^Context key "env" must match "prod-\*"\.$/],
+    [{ env: 'prod-eu' }, /^Your grant requires context key "tenant", which must equal the token's claim "tenant"\.$/],
+    [{}, /context key "tenant"/],
+    [{ Tenant: 'acme', env: 'prod-eu' }, /requires context key "tenant"/],
+  ]
+  for (const [context, detail] of cases) {
+    const refusal = tenants.refusal(acme, 'payments', 'unwrap', { context })
+    assert.equal(refusal?.code, 'context_not_allowed', JSON.stringify(context))
+    assert.match(refusal.detail!, detail)
+    assert.ok(!refusal.detail!.includes('globex') && !refusal.detail!.includes('staging'), 'the values sent are not echoed')
+  }
+})
+
+test('a claim condition: the claim missing from the token, or another principal\'s claim', () => {
+  const noClaim = { id: 'svc-orders', issuer: ISS }
+  const refusal = tenants.refusal(noClaim, 'payments', 'unwrap', { context: { tenant: 'acme', env: 'prod-eu' } })
+  assert.equal(refusal?.code, 'context_not_allowed')
+  assert.match(refusal.detail!, /the token carries no such string claim/)
+  const globex = { ...acme, claims: { tenant: 'globex' } }
+  assert.equal(tenants.allows(globex, 'payments', 'unwrap', { context: { tenant: 'acme', env: 'prod-eu' } }), false)
+  assert.equal(tenants.allows(globex, 'payments', 'unwrap', { context: { tenant: 'globex', env: 'prod-eu' } }), true)
+  // A pattern in a claim is a value like any other, not a pattern.
+  const star = { ...acme, claims: { tenant: '*' } }
+  assert.equal(tenants.allows(star, 'payments', 'unwrap', { context: { tenant: 'acme', env: 'prod-eu' } }), false)
+})
+
+test('operations that take no context are not concerned by context conditions', () => {
+  assert.equal(tenants.refusal(acme, 'payments', 'keys.read'), undefined)
+  assert.equal(tenants.refusal(acme, 'payments', 'unwrap', { reason: 'x' }), undefined, 'the batch-level check (no context)')
+  assert.equal(tenants.refusal(acme, 'payments', 'rewrap')?.code, 'forbidden', 'still no grant of rewrap')
+})
+
+test('requireReason: refused without one, allowed with any', () => {
+  const auditor = { id: 'auditor', issuer: ISS }
+  const refusal = tenants.refusal(auditor, 'payments', 'unwrap', { context: {} })
+  assert.equal(refusal?.code, 'reason_required')
+  assert.match(refusal.detail!, /x-keywrap-reason/)
+  assert.equal(tenants.refusal(auditor, 'payments', 'unwrap', { context: {}, reason: 'INC-1' }), undefined)
+  assert.equal(tenants.refusal(auditor, 'payments', 'keys.read')?.code, 'reason_required', 'for every call under the grant')
+  assert.equal(tenants.unscopedRefusal(auditor, 'metrics.read')?.code, 'reason_required')
+  assert.equal(tenants.allowsUnscoped(auditor, 'metrics.read', { reason: 'dashboard' }), true)
+  assert.equal(tenants.allowsAny(auditor, 'payments'), false, 'GET /v1/keys lists it only with a reason')
+  assert.equal(tenants.allowsAny(auditor, 'payments', { reason: 'INC-1' }), true)
+})
+
+test('several grants: any one met allows; else the first one\'s unmet condition', () => {
+  const batch = { id: 'batch', issuer: ISS }
+  assert.equal(tenants.allows(batch, 'payments', 'unwrap', { context: { tenant: 'acme' } }), true)
+  assert.equal(tenants.refusal(batch, 'payments', 'unwrap', { context: { tenant: 'globex' } })?.code, 'reason_required')
+  assert.equal(tenants.allows(batch, 'payments', 'unwrap', { context: { tenant: 'globex' }, reason: 'migration' }), true)
+  const refusal = tenants.refusal(batch, 'payments', 'unwrap', { context: { tenant: 'initech' } })
+  assert.deepEqual(refusal, { code: 'context_not_allowed', detail: 'Context key "tenant" must match "acme".' })
+  // Without a context (the batch-level check) the grant without requireReason allows.
+  assert.equal(tenants.refusal(batch, 'payments', 'unwrap'), undefined)
+})
+
+test('no grant at all is forbidden, whatever the conditions of others', () => {
+  assert.deepEqual(tenants.refusal({ id: 'nobody', issuer: ISS }, 'payments', 'unwrap', { context: {} }), {
+    code: 'forbidden',
+    detail: 'You may not unwrap with key "payments".',
+  })
+  assert.equal(tenants.refusal(acme, 'orders', 'unwrap', { context: { tenant: 'acme', env: 'prod-1' } })?.code, 'forbidden')
+})
+
+test('a condition on the key "__proto__" is a condition like any other', () => {
+  const odd = new GrantPolicy([{ principals: ['*'], keys: ['*'], operations: ['unwrap'], context: JSON.parse('{"__proto__": "x"}') }])
+  assert.equal(odd.allows({ id: 'a', issuer: ISS }, 'k', 'unwrap', { context: {} }), false)
+  assert.equal(odd.allows({ id: 'a', issuer: ISS }, 'k', 'unwrap', { context: JSON.parse('{"__proto__": "x"}') }), true)
+})

@@ -170,7 +170,7 @@ test('Redis holds no DEK, alias, context or wrapped key, in names or values, and
   }
   for (const name of names) {
     const local = name.slice(keyPrefix.length)
-    assert.match(local, /^(dek|gen):[A-Za-z0-9_-]{43}$|^epoch:\d+$/)
+    assert.match(local, /^(dek|gen):[A-Za-z0-9_-]{43}$|^epoch:[A-Za-z0-9_-]{16}:\d+$/)
     assert.ok((await raw.pttl(name)) > 0, `${name} has a TTL`)
     const value = (await raw.getBuffer(name))!
     const texts = [local, value.toString('latin1'), value.toString('hex'), value.toString('base64'), value.toString('base64url')]
@@ -266,7 +266,9 @@ test('purge in real time: another instance misses within generationMemoMs', asyn
   const purgedAt = Date.now()
   while ((await b.cache.get(key)) !== undefined) await new Promise((resolve) => setTimeout(resolve, 10))
   const took = Date.now() - purgedAt
-  assert.ok(took <= 200 + 100, `reached B after ${took} ms`)
+  // The bound that matters is the memo, not the TTL (600 s); the slack is for a loaded machine's
+  // scheduling, which has taken a 200 ms memo to 466 ms (the exact bound is tested on a manual clock above).
+  assert.ok(took <= 200 + 1500, `reached B after ${took} ms`)
 })
 
 test('a purge near an epoch boundary also reaches an instance whose clock is already in the next epoch', async () => {
@@ -350,18 +352,20 @@ test('with the real LocalKeyProvider as the cache KEK; a disabled KEK version co
   assert.equal(c.cache.status(), 'ok')
 })
 
-test('a failing KEK provider: misses, degraded, and at most one provider call per retry period', async () => {
+test('a failing KEK provider: no L2 (L1 alone), degraded, and at most one provider call per retry period', async () => {
   const clock = manualClock()
   const kek = new CountingProvider()
   kek.failure = new KeywrapError('provider_unavailable')
-  const a = await startInstance({ url, keyPrefix: testKeyPrefix('kek-down'), kek, now: clock.now, providerRetryMs: 5000 })
+  const keyPrefix = testKeyPrefix('kek-down')
+  const a = await startInstance({ url, keyPrefix, kek, now: clock.now, providerRetryMs: 5000 })
   const key = dekKey('orders')
   for (let i = 0; i < 20; i++) {
     await a.cache.set(key, newDek())
-    assert.equal(await a.cache.get(key), undefined)
+    assert.equal((await a.cache.get(key))?.level, 'l1')
     clock.advance(100)
   }
   assert.equal(kek.calls, 1)
+  assert.equal((await keysUnder(raw, keyPrefix)).length, 0, 'nothing in Redis')
   assert.equal(a.cache.status(), 'degraded')
   await assert.rejects(a.cache.purge('orders'), (error: KeywrapError) => error.status === 503)
   kek.failure = undefined

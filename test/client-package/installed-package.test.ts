@@ -58,6 +58,48 @@ async function throughStream(transform: Transform, input: Buffer, chunkSize = 10
   }
 }
 
+/**
+ * The source and sink of encryptFrom() and decryptFrom(): the input in reads of at most `chunkSize`,
+ * and a copy of each write (the encryptor releases what it wrote once the write resolves).
+ */
+async function throughPump(run: (source: any, sink: any) => Promise<void>, input: Buffer, chunkSize = 1000): Promise<{ output: Buffer; error: any }> {
+  const chunks: Buffer[] = []
+  let offset = 0
+  const source = {
+    async read(buffer: Buffer) {
+      const copied = input.copy(buffer, 0, offset, Math.min(input.length, offset + chunkSize))
+      offset += copied
+      return copied
+    },
+  }
+  const sink = {
+    async write(bytes: Buffer) {
+      chunks.push(Buffer.from(bytes))
+    },
+  }
+  try {
+    await run(source, sink)
+    return { output: Buffer.concat(chunks), error: undefined }
+  } catch (error) {
+    return { output: Buffer.concat(chunks), error }
+  }
+}
+
+type Context = Record<string, string> | undefined
+/** Each stream test runs both ways: Transform streams, and a source and sink of the caller's. */
+const STREAM_WAYS = [
+  {
+    name: 'encryptStream and decryptStream',
+    encrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) => throughStream(encryptor.encryptStream(context), input, chunkSize),
+    decrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) => throughStream(encryptor.decryptStream(context), input, chunkSize),
+  },
+  {
+    name: 'encryptFrom and decryptFrom',
+    encrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) => throughPump((source, sink) => encryptor.encryptFrom(source, sink, context), input, chunkSize),
+    decrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) => throughPump((source, sink) => encryptor.decryptFrom(source, sink, context), input, chunkSize),
+  },
+]
+
 let installed: InstalledClient
 let kw: ClientModule
 
@@ -135,6 +177,19 @@ describe('against npm start (embedded default)', () => {
     })
     const anonymous = new kw.KeywrapClient({ baseUrl: server.baseUrl, token: 'not-a-jwt' })
     await assert.rejects(anonymous.listKeys(), (error: any) => error.status === 401 && error.code === 'unauthenticated' && typeof error.requestId === 'string')
+  })
+
+  test('a reason goes with every call and is recorded as callerReason; a malformed one is refused at once', async () => {
+    const explained = new kw.KeywrapClient({ baseUrl: server.baseUrl, token, reason: 'nightly export #7' })
+    const generated = await explained.generateDataKey('default', { context: { job: 'export' } })
+    await explained.unwrap('default', { wrappedKey: generated.wrappedKey, context: { job: 'export' } })
+    const recorded = () => server.stdout().split('\n').filter((line) => line.includes('"callerReason":"nightly export #7"'))
+    const deadline = Date.now() + 5000
+    while (recorded().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.deepEqual(recorded().map((line) => JSON.parse(line).operation), ['generateDataKey', 'unwrap'])
+    for (const reason of ['', 'x'.repeat(257), 'line\nbreak']) {
+      assert.throws(() => new kw.KeywrapClient({ baseUrl: server.baseUrl, token, reason }), /reason must be 1 to 256 printable ASCII characters/)
+    }
   })
 
   test('round trips: empty, small, 1 MiB and over; the context in any key order', async () => {
@@ -253,7 +308,7 @@ describe('against npm start (embedded default)', () => {
     })
   })
 
-  describe('streams of several segments', () => {
+  for (const way of STREAM_WAYS) describe(`streams of several segments: ${way.name}`, () => {
     const context = { file: 'backup.tar' }
     const segmentSize = 1024
     let encryptor: Encryptor
@@ -265,7 +320,7 @@ describe('against npm start (embedded default)', () => {
     before(async () => {
       encryptor = new kw.EnvelopeEncryptor({ client, alias: 'default', segmentSize })
       plaintext = randomBytes(segmentSize * 10 + 100)
-      const encrypted = await throughStream(encryptor.encryptStream(context), plaintext, 700)
+      const encrypted = await way.encrypt(encryptor, context, plaintext, 700)
       assert.equal(encrypted.error, undefined)
       envelope = encrypted.output
       headerLength = envelope.length - plaintext.length - 11 * 16
@@ -273,27 +328,28 @@ describe('against npm start (embedded default)', () => {
     const segment = (index: number) => envelope.subarray(headerLength + index * stride, headerLength + (index + 1) * stride)
     const header = () => envelope.subarray(0, headerLength)
 
-    test('round trip through decryptStream and decrypt(), in chunks of any size', async () => {
+    test('round trip in chunks of any size; decrypt() and the other way read it too', async () => {
       for (const chunkSize of [1, 100, 1040, 1 << 20]) {
-        const { output, error } = await throughStream(encryptor.decryptStream(context), envelope, chunkSize)
+        const { output, error } = await way.decrypt(encryptor, context, envelope, chunkSize)
         assert.equal(error, undefined)
         assert.deepEqual(output, plaintext)
       }
       assert.deepEqual(await encryptor.decrypt(envelope, context), plaintext)
+      for (const other of STREAM_WAYS) assert.deepEqual((await other.decrypt(encryptor, context, envelope, 333)).output, plaintext, other.name)
     })
 
     test('exact multiples of the segment size, and nothing at all', async () => {
       for (const size of [0, segmentSize, segmentSize * 3]) {
         const data = randomBytes(size)
-        const sealed = (await throughStream(encryptor.encryptStream(), data)).output
-        assert.deepEqual((await throughStream(encryptor.decryptStream(), sealed)).output, data)
+        const sealed = (await way.encrypt(encryptor, undefined, data)).output
+        assert.deepEqual((await way.decrypt(encryptor, undefined, sealed)).output, data)
         assert.deepEqual(await encryptor.decrypt(sealed), data)
       }
     })
 
     test('truncated at a segment boundary or inside one: an error, and only verified segments before it', async () => {
       for (const length of [headerLength + 3 * stride, headerLength + 10 * stride, headerLength + 5 * stride + 100, envelope.length - 1, headerLength, headerLength - 1]) {
-        const { output, error } = await throughStream(encryptor.decryptStream(context), envelope.subarray(0, length))
+        const { output, error } = await way.decrypt(encryptor, context, envelope.subarray(0, length))
         assert.equal(error?.code, 'cannot_decrypt', `cut to ${length}`)
         assert.deepEqual(output, plaintext.subarray(0, output.length))
         assert.ok(output.length < plaintext.length)
@@ -310,7 +366,7 @@ describe('against npm start (embedded default)', () => {
       }
       for (const [name, order] of Object.entries(attacks)) {
         const attacked = Buffer.concat([header(), ...order.map(segment)])
-        const { output, error } = await throughStream(encryptor.decryptStream(context), attacked)
+        const { output, error } = await way.decrypt(encryptor, context, attacked)
         assert.equal(error?.code, 'cannot_decrypt', name)
         assert.deepEqual(output, plaintext.subarray(0, output.length), name)
         await rejectsCannotDecrypt(encryptor.decrypt(attacked, context), name)
@@ -318,20 +374,20 @@ describe('against npm start (embedded default)', () => {
     })
 
     test('extended: bytes, a segment of its own or of another stream after the final one', async () => {
-      const other = (await throughStream(encryptor.encryptStream(context), randomBytes(segmentSize * 2))).output
+      const other = (await way.encrypt(encryptor, context, randomBytes(segmentSize * 2))).output
       for (const tail of [Buffer.alloc(1), segment(9), other.subarray(other.length - stride), randomBytes(stride)]) {
-        const { error } = await throughStream(encryptor.decryptStream(context), Buffer.concat([envelope, tail]))
+        const { error } = await way.decrypt(encryptor, context, Buffer.concat([envelope, tail]))
         assert.equal(error?.code, 'cannot_decrypt')
         await rejectsCannotDecrypt(encryptor.decrypt(Buffer.concat([envelope, tail]), context))
       }
     })
 
     test('the wrong context, and a header larger than the reader accepts', async () => {
-      const { output, error } = await throughStream(encryptor.decryptStream({ file: 'other.tar' }), envelope)
+      const { output, error } = await way.decrypt(encryptor, { file: 'other.tar' }, envelope)
       assert.equal(error?.code, 'cannot_decrypt')
       assert.equal(output.length, 0)
       const strict = new kw.EnvelopeEncryptor({ client, alias: 'default', maxStreamSegmentSize: 512 })
-      assert.match((await throughStream(strict.decryptStream(context), envelope)).error?.detail, /larger than this reader's limit of 512/)
+      assert.match((await way.decrypt(strict, context, envelope)).error?.detail, /larger than this reader's limit of 512/)
     })
   })
 

@@ -42,8 +42,16 @@ test('production defaults: listen on all interfaces, no development issuer, no i
       policy: { grants: [{ principals: ['svc'], keys: ['pay'], operations: ['unwrap'] }] },
     }),
   )
-  const config = loadConfig({ NODE_ENV: 'production', KEYWRAP_CONFIG: path, GOOGLE_CLOUD_PROJECT: 'p', KEYWRAP_AUDIT_FINGERPRINT_KEY: Buffer.alloc(32, 9).toString('base64') })
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    KEYWRAP_CONFIG: path,
+    GOOGLE_CLOUD_PROJECT: 'p',
+    KEYWRAP_AUDIT_FINGERPRINT_KEY: Buffer.alloc(32, 9).toString('base64'),
+    KEYWRAP_AUDIT_SIGNING_KEY: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit/cryptoKeyVersions/1',
+  })
   assert.equal(config.host, '0.0.0.0')
+  assert.equal(config.audit.signingKey, 'projects/p/locations/l/keyRings/r/cryptoKeys/audit/cryptoKeyVersions/1')
+  assert.equal(config.audit.checkpointSeconds, 60)
   assert.equal(config.auth.devIssuer, false)
   assert.deepEqual(config.keys, { pay: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' })
   assert.equal(config.http.trustProxy, true)
@@ -87,6 +95,7 @@ test('production refuses development parts, each with what to change', async () 
     'auth.issuers: production needs at least one token issuer (e.g. {"preset": "google", "audience": "https://SERVICE_URL"})',
     'policy.grants: production needs at least one grant (deny by default would refuse every call)',
     'KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet',
+    'KEYWRAP_AUDIT_SIGNING_KEY: set the Cloud KMS key version that signs audit checkpoints (gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N, purpose asymmetric-signing, EC_SIGN_P256_SHA256); production does not sign with a key kept on disk',
     'GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)',
   ])
   const path = await configFile(JSON.stringify({ keys: { default: 'local://default' }, auth: { devIssuer: true }, policy: { grants: [] } }))
@@ -98,8 +107,18 @@ test('production refuses development parts, each with what to change', async () 
     'auth.issuers: production needs at least one token issuer (e.g. {"preset": "google", "audience": "https://SERVICE_URL"})',
     'policy.grants: production needs at least one grant (deny by default would refuse every call)',
     'KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet',
+    'KEYWRAP_AUDIT_SIGNING_KEY: set the Cloud KMS key version that signs audit checkpoints (gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N, purpose asymmetric-signing, EC_SIGN_P256_SHA256); production does not sign with a key kept on disk',
   ])
   assert.match(violations[0]!, /^KEYWRAP_AUDIT_FINGERPRINT_KEY .*32/)
+})
+
+test('KEYWRAP_AUDIT_SIGNING_KEY names a Cloud KMS key version; KEYWRAP_AUDIT_CHECKPOINT_SECONDS is 1 to 86400', () => {
+  assert.equal(loadConfig({}).audit.signingKey, undefined)
+  assert.deepEqual(violationsOf({ KEYWRAP_AUDIT_SIGNING_KEY: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit', KEYWRAP_AUDIT_CHECKPOINT_SECONDS: '0' }), [
+    'KEYWRAP_AUDIT_SIGNING_KEY="gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit" must be a Cloud KMS key version: gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
+    'KEYWRAP_AUDIT_CHECKPOINT_SECONDS="0" must be a whole number from 1 to 86400',
+  ])
+  assert.equal(loadConfig({ KEYWRAP_AUDIT_CHECKPOINT_SECONDS: '5' }).audit.checkpointSeconds, 5)
 })
 
 test('with several token issuers every grant names its issuer', async () => {
@@ -139,4 +158,44 @@ test('NODE_ENV: production, development and test only; test runs as development,
       `NODE_ENV="${value}" must be one of production, development, test (test runs as development); use production for a deployed service`,
     ])
   }
+})
+
+test('grant conditions: context patterns and claims, requireReason, read as given', async () => {
+  const grant = {
+    principals: ['svc-*'],
+    keys: ['payments'],
+    operations: ['unwrap'],
+    context: { tenant: { claim: 'tenant' }, env: 'prod-*' },
+    requireReason: true,
+  }
+  const path = await configFile(JSON.stringify({ keys: { payments: 'local://payments' }, policy: { grants: [grant] } }))
+  assert.deepEqual(loadConfig({ KEYWRAP_CONFIG: path }).policy, { grants: [grant] })
+})
+
+test('malformed grant conditions are violations, each named', async () => {
+  const grants = [
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: '' } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: { claim: '' } } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: { claim: 'tenant', default: 'acme' } } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: { value: 'acme' } } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: { tenant: 7 } },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: ['tenant'] },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], context: {} },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], requireReason: 'yes' },
+    { principals: ['a'], keys: ['k'], operations: ['unwrap'], condition: {} },
+  ]
+  const violations = violationsOf({ KEYWRAP_CONFIG: await configFile(JSON.stringify({ policy: { grants } })) })
+  const expected = [
+    /^policy\.grants\[0\]\.context\.tenant is an empty pattern \(use "\*" for any value\)$/,
+    /^policy\.grants\[1\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[2\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[3\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[4\]\.context\.tenant must be a non-empty pattern or \{"claim": "NAME"\}/,
+    /^policy\.grants\[5\]\.context must be an object mapping at least one context key/,
+    /^policy\.grants\[6\]\.context must be an object mapping at least one context key/,
+    /^policy\.grants\[7\]\.requireReason must be true or false$/,
+    /^policy\.grants\[8\]\.condition is not a grant field \(known: principals, keys, operations, issuer, context, requireReason\)$/,
+  ]
+  assert.equal(violations.length, expected.length, violations.join('\n'))
+  expected.forEach((pattern, index) => assert.match(violations[index]!, pattern))
 })

@@ -16,13 +16,16 @@ test('docs/deploy.md config.json + cloudbuild.yaml deploy environment: no violat
   const configPath = join(directory, 'config.json')
   await writeFile(configPath, json.replaceAll('PROJECT', 'my-project').replaceAll('REGION', 'europe-west1'))
 
-  const pipeline = parse(await readFile(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8')) as { steps: { id: string; args?: string[] }[] }
+  const pipeline = parse(await readFile(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8')) as { steps: { id: string; args?: string[] }[]; substitutions: Record<string, string> }
   const args = pipeline.steps.find((step) => step.id === 'deploy')!.args!
   const listOf = (flag: string) => (args.find((arg) => arg.startsWith(flag)) ?? '').slice(flag.length).split(',')
+  // Cloud Build's substitutions, their defaults included (which may name others).
+  const substitute = (text: string): string =>
+    text.replace(/\$\{(\w+)\}/g, (_, name: string) => (name === 'PROJECT_ID' ? 'my-project' : substitute(pipeline.substitutions[name] ?? `\${${name}}`)))
   const env: Record<string, string> = {}
   for (const pair of listOf('--set-env-vars=')) {
     const [name, value] = pair.split('=') as [string, string]
-    env[name] = value.replace('${PROJECT_ID}', 'my-project')
+    env[name] = substitute(value)
   }
   env.KEYWRAP_CONFIG = configPath
   const secrets = listOf('--set-secrets=').map((pair) => pair.split('=')[0]!)
@@ -40,6 +43,9 @@ test('docs/deploy.md config.json + cloudbuild.yaml deploy environment: no violat
   assert.deepEqual(Object.keys(config.keys).sort(), ['cache', 'payments'])
   assert.equal(config.redis?.kekAlias, 'cache')
   assert.equal(config.auth.issuers.length, 1)
+  assert.equal(config.audit.signingKey, 'projects/my-project/locations/europe-west1/keyRings/keywrap/cryptoKeys/audit-checkpoints/cryptoKeyVersions/1')
+  assert.match(guide, /--purpose=asymmetric-signing --default-algorithm=ec-sign-p256-sha256/)
+  assert.match(guide, /roles\/cloudkms\.signerVerifier/)
 })
 
 interface DeployStep {

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/app.js'
 import { loadDevIssuer, mintDevToken } from '../../src/auth/dev-issuer.js'
 import { composeDependencies } from '../../src/compose.js'
 import { loadConfig } from '../../src/config/load-config.js'
-import { requestLoggerOptions } from '../../src/http/request-logger.js'
+import { REQUEST_LOG_LIMITS, requestLoggerOptions } from '../../src/http/request-logger.js'
 import { RecordingAuditSink } from '../support/recording-audit-sink.js'
 
 async function requestLines(env: Record<string, string>): Promise<{ lines: Record<string, any>[]; requestIds: string[] }> {
@@ -71,4 +71,29 @@ test('at the default level (info) a success leaves no request line, a refusal or
   // The failure's own line (problem-replies) names the request too.
   const failure = all.find((line) => line.message === 'request failed')
   assert.equal(failure?.reqId, requestIds[2])
+})
+
+test('what the client chose (path, User-Agent, forwarded address) is bounded in its request line', async () => {
+  const home = await mkdtemp(join(tmpdir(), 'keywrap-request-log-'))
+  const config = loadConfig({ KEYWRAP_HOME: home, KEYWRAP_TRUST_PROXY: 'true' })
+  const lines: string[] = []
+  const deps = await composeDependencies(config, { audit: new RecordingAuditSink(), logger: requestLoggerOptions(config.logLevel, { write: (line: string) => lines.push(line) }) })
+  const app = await buildApp(deps)
+  const userAgent = `agent/${'u'.repeat(10_000)}`
+  try {
+    const forwarded = `${'f'.repeat(3000)}`
+    const path = `/v1/${'p'.repeat(6000)}`
+    const response = await app.inject({ method: 'POST', url: path, headers: { 'user-agent': userAgent, 'x-forwarded-for': forwarded }, payload: {} })
+    assert.equal(response.statusCode, 404)
+  } finally {
+    await app.close()
+    await deps.registry.close()
+  }
+  const [line] = completed(lines.map((text) => JSON.parse(text)))
+  assert.ok(line, 'the refusal has its line')
+  const raw = lines.find((text) => text.includes('request completed'))!
+  assert.ok(raw.length < 2000, `the line is ${raw.length} characters for a 19 KB request`)
+  assert.equal(line.httpRequest.userAgent, `${userAgent.slice(0, REQUEST_LOG_LIMITS.userAgent)}…[+${userAgent.length - REQUEST_LOG_LIMITS.userAgent} chars]`)
+  assert.match(line.httpRequest.requestUrl, /^\/v1\/p+…\[\+\d+ chars\]$/)
+  assert.ok(line.httpRequest.remoteIp.length <= REQUEST_LOG_LIMITS.remoteIp + 20)
 })

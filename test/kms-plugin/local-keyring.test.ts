@@ -164,7 +164,7 @@ describe('keywrap kms-plugin on the local keyring', () => {
   })
 })
 
-test('SIGTERM: the plugin removes its socket and exits 0', async () => {
+test('SIGTERM: the plugin removes its socket, seals its audit chain with a shutdown checkpoint and exits 0', async () => {
   const { home, env } = await pluginHome({ kubernetes: 'local://kubernetes' })
   const plugin = await startPlugin(join(home, 'kms.sock'), ['--alias', 'kubernetes'], env)
   const client = kmsClient(plugin.socket)
@@ -176,4 +176,9 @@ test('SIGTERM: the plugin removes its socket and exits 0', async () => {
     client.close()
   }
   await assert.rejects(stat(plugin.socket), { code: 'ENOENT' })
+  const trail = plugin.stdout().split('\n').filter((line) => line.includes('"audit":"true"')).map((line) => JSON.parse(line))
+  assert.deepEqual(
+    trail.map((entry) => entry.checkpoint?.event ?? entry.operation),
+    ['start', 'wrap', 'unwrap', 'shutdown'],
+  )
 })

@@ -191,7 +191,7 @@ function againstTheStandIn(): void {
       for (let i = 0; i < 20; i++) await provider.decrypt(ciphertext, aad, version)
       assert.deepEqual(
         { ...standIn.calls },
-        { Encrypt: 1, Decrypt: 20, GetCryptoKey: 0, ListCryptoKeyVersions: 0, GetCryptoKeyVersion: 0 },
+        { Encrypt: 1, Decrypt: 20, GetCryptoKey: 0, ListCryptoKeyVersions: 0, GetCryptoKeyVersion: 0, AsymmetricSign: 0, GetPublicKey: 0 },
       )
       await provider.refresh()
       assert.equal(standIn.calls.GetCryptoKey, 1)

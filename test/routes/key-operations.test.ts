@@ -82,22 +82,50 @@ describe('wrap and unwrap', () => {
     }
   })
 
-  test('tampered and malformed wrapped keys are refused alike', async () => {
+  test('tampered wrapped keys fail authentication (422); ones not in the format are bad input (400), audited as failed', async () => {
     const { json } = await t.call('generateDataKey', { body: {} })
     const key: string = json.wrappedKey
-    const candidates = [
+    const tampered = [
       key.slice(0, -2) + (key.endsWith('AA') ? 'BB' : 'AA'),
       key.replace(/^kw1\.1\./, 'kw1.2.'),
-      key.replace(/^kw1/, 'kw9'),
       key.slice(0, 30),
-      'not-a-wrapped-key',
       `kw1.1.${Buffer.alloc(60).toString('base64url')}`,
     ]
-    for (const wrappedKey of candidates) {
+    for (const wrappedKey of tampered) {
       const response = await t.call('unwrap', { body: { wrappedKey } })
       assert.equal(response.statusCode, 422, wrappedKey)
       assert.equal(response.json.code, 'cannot_unwrap')
     }
+    const malformed = [
+      key.replace(/^kw1/, 'kw9'),
+      'not-a-wrapped-key',
+      '%%%not base64',
+      'kw1.1.',
+      'kw1.x.AAAA',
+      'kw1.01.AAAA',
+      'kw1.0.AAAA',
+      'kw1.1234567890.AAAA',
+      'kw1.1.AAAA=',
+      'kw1.1.AAAAA',
+      'kw1.1.AB',
+      `kw1.1.${'A'.repeat(20)}+/`,
+      ` ${key}`,
+      `${key}\n`,
+    ]
+    const before = t.audit.entries.length
+    for (const wrappedKey of malformed) {
+      for (const operation of ['unwrap', 'rewrap']) {
+        const response = await t.call(operation, { body: { wrappedKey } })
+        assert.equal(response.statusCode, 400, `${operation} ${JSON.stringify(wrappedKey)}`)
+        assert.equal(response.json.code, 'invalid_wrapped_key')
+        assert.equal(response.json.type, 'urn:keywrap:problem:invalid_wrapped_key')
+        assert.equal(response.headers['content-type'], 'application/problem+json')
+        assert.ok(!response.body.includes(wrappedKey.trim() || '\0'), 'the reply does not echo the wrapped key')
+      }
+    }
+    const entries = t.audit.entries.slice(before)
+    assert.equal(entries.length, 2 * malformed.length)
+    assert.ok(entries.every((entry) => entry.outcome === 'failed' && entry.errorCode === 'invalid_wrapped_key' && entry.wrappedKeyFingerprint !== undefined))
   })
 
   test('plaintext must be canonical base64 of 1 to 64 bytes', async () => {
@@ -134,7 +162,7 @@ describe('rewrap and rotation', () => {
   test('a no-op rewrap still authenticates: a tampered key or a wrong context is refused', async () => {
     const { json } = await t.call('generateDataKey', { body: { context: { a: '1' } } })
     const tampered = json.wrappedKey.slice(0, -3) + (json.wrappedKey.endsWith('AAA') ? 'BBB' : 'AAA')
-    for (const body of [{ wrappedKey: tampered, context: { a: '1' } }, { wrappedKey: json.wrappedKey, context: { a: '2' } }, { wrappedKey: 'kw1.1.AAAA' }]) {
+    for (const body of [{ wrappedKey: tampered, context: { a: '1' } }, { wrappedKey: json.wrappedKey, context: { a: '2' } }, { wrappedKey: 'kw1.1.AAAAAAAA' }]) {
       const response = await t.call('rewrap', { body })
       assert.equal(response.statusCode, 422, JSON.stringify(body))
       assert.equal(response.json.code, 'cannot_unwrap')
@@ -197,7 +225,8 @@ describe('batches', () => {
     assert.equal(results[0].plaintext, one.json.plaintext)
     assert.equal(results[1].error.code, 'cannot_unwrap')
     assert.equal(results[1].error.status, 422)
-    assert.equal(results[2].error.code, 'cannot_unwrap')
+    assert.equal(results[2].error.code, 'invalid_wrapped_key')
+    assert.equal(results[2].error.status, 400)
     assert.equal(results[3].plaintext, two.json.plaintext)
 
     await rotate()
@@ -205,7 +234,7 @@ describe('batches', () => {
     const rewrapResults = rewrapped.json.results
     assert.equal(rewrapResults[0].rewrapped, true)
     assert.equal(rewrapResults[1].error.code, 'cannot_unwrap')
-    assert.equal(rewrapResults[2].error.code, 'cannot_unwrap')
+    assert.equal(rewrapResults[2].error.code, 'invalid_wrapped_key')
     assert.equal(rewrapResults[3].rewrapped, true)
   })
 

@@ -1,4 +1,8 @@
-/** The audit lines a server under test wrote to stdout since `from` (a length of its stdout), as raw lines. */
+/**
+ * The audit lines of key accesses a server under test wrote to stdout since `from` (a length of its
+ * stdout), as raw lines; the chain's checkpoints (operation audit.checkpoint, written on their own
+ * timer) are left out.
+ */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RunningServer } from './processes.js'
 
@@ -9,5 +13,5 @@ export async function auditLinesSince(server: RunningServer, from: number): Prom
     .stdout()
     .slice(from)
     .split('\n')
-    .filter((line) => line.includes('"logging.googleapis.com/labels":{"audit":"true"}'))
+    .filter((line) => line.includes('"logging.googleapis.com/labels":{"audit":"true"}') && !line.includes('"operation":"audit.checkpoint"'))
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { KeyManagementServiceClient } from '@google-cloud/kms';
 import { grpc, type CallOptions } from 'google-gax';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { crc32c } from '../../src/crypto/crc32c.js';
 import { KmsStandIn, type RunningKmsStandIn } from './kms-stand-in.js';
 
@@ -394,6 +395,56 @@ describe('KMS stand-in with the real @google-cloud/kms client', () => {
     });
   });
 
+  describe('AsymmetricSign / GetPublicKey (EC_SIGN_P256_SHA256)', () => {
+    const digestOf = (data: Buffer) => createHash('sha256').update(data).digest();
+
+    it('signs the SHA-256 digest with a real P-256 key: node:crypto verifies it over the data with the served public key', async () => {
+      const version = standIn.createSigningKey(uniqueKeyName());
+      const data = Buffer.from('checkpoint statement');
+      const digest = digestOf(data);
+      const [signed] = await client.asymmetricSign({ name: version, digest: { sha256: digest }, digestCrc32c: { value: crc32c(digest) } }, once());
+      const signature = Buffer.from(signed.signature as Uint8Array);
+      assert.equal(signed.verifiedDigestCrc32c, true);
+      assert.equal(signed.name, version);
+      assert.equal(crcValue(signed.signatureCrc32c), crc32c(signature));
+      const [publicKey] = await client.getPublicKey({ name: version }, once());
+      assert.equal(publicKey.algorithm, 'EC_SIGN_P256_SHA256');
+      assert.equal(crcValue(publicKey.pemCrc32c), crc32c(Buffer.from(publicKey.pem!, 'utf8')));
+      const key = createPublicKey(publicKey.pem!);
+      assert.equal(key.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+      assert.equal(verify('sha256', data, key, signature), true);
+      assert.equal(verify('sha256', Buffer.from('another statement'), key, signature), false);
+      assert.deepEqual([standIn.calls.AsymmetricSign, standIn.calls.GetPublicKey], [1, 1]);
+    });
+
+    it('each version has its own key pair; no digest checksum: verifiedDigestCrc32c false', async () => {
+      const name = uniqueKeyName();
+      standIn.createSigningKey(name, 2);
+      const pems = await Promise.all([1, 2].map(async (v) => (await client.getPublicKey({ name: `${name}/cryptoKeyVersions/${v}` }, once()))[0].pem));
+      assert.notEqual(pems[0], pems[1]);
+      const [signed] = await client.asymmetricSign({ name: `${name}/cryptoKeyVersions/2`, digest: { sha256: digestOf(Buffer.from('x')) } }, once());
+      assert.equal(signed.verifiedDigestCrc32c, false);
+      assert.equal(verify('sha256', Buffer.from('x'), createPublicKey(pems[1]!), Buffer.from(signed.signature as Uint8Array)), true);
+    });
+
+    it('refuses a wrong checksum, a digest of another size, a disabled version, an unknown one and a denied key', async () => {
+      const name = uniqueKeyName();
+      const version = standIn.createSigningKey(name);
+      const digest = digestOf(Buffer.from('x'));
+      await assertGrpcError(
+        client.asymmetricSign({ name: version, digest: { sha256: digest }, digestCrc32c: { value: crc32c(digest) ^ 1 } }, once()),
+        status.INVALID_ARGUMENT,
+        /digest_crc32c/,
+      );
+      await assertGrpcError(client.asymmetricSign({ name: version, digest: { sha384: Buffer.alloc(48) } }, once()), status.INVALID_ARGUMENT, /digest\.sha256/);
+      await assertGrpcError(client.asymmetricSign({ name: `${name}/cryptoKeyVersions/2`, digest: { sha256: digest } }, once()), status.NOT_FOUND);
+      standIn.setSigningKeyState(name, 1, 'DISABLED');
+      await assertGrpcError(client.asymmetricSign({ name: version, digest: { sha256: digest } }, once()), status.FAILED_PRECONDITION, /is not enabled, current state is: DISABLED/);
+      standIn.deniedKeys.add(name);
+      await assertGrpcError(client.getPublicKey({ name: version }, once()), status.PERMISSION_DENIED, /cloudkms\.cryptoKeyVersions\.viewPublicKey/);
+    });
+  });
+
   describe('errors', () => {
     it('NOT_FOUND for an unknown key', async () => {
       const key = uniqueKeyName();
@@ -635,7 +686,7 @@ describe('KMS stand-in with the real @google-cloud/kms client', () => {
 
       assert.deepEqual(
         { ...standIn.calls },
-        { Encrypt: 1, Decrypt: 2, GetCryptoKey: 0, ListCryptoKeyVersions: 1, GetCryptoKeyVersion: 0 },
+        { Encrypt: 1, Decrypt: 2, GetCryptoKey: 0, ListCryptoKeyVersions: 1, GetCryptoKeyVersion: 0, AsymmetricSign: 0, GetPublicKey: 0 },
       );
       assert.deepEqual(
         standIn.requests.map((r) => [r.method, r.name]),

@@ -40,6 +40,7 @@ import type {
   VersionState,
 } from './kms-stand-in/messages.js';
 import * as rpc from './kms-stand-in/rpc-handlers.js';
+import * as signing from './kms-stand-in/signing-keys.js';
 import { keyManagementServiceDefinition } from './kms-stand-in/service-definition.js';
 
 export { crc32c } from '../../src/crypto/crc32c.js';
@@ -84,6 +85,7 @@ export class KmsStandIn {
   readonly requests: RecordedRequest[] = [];
 
   readonly #store = new KeyStore();
+  readonly #signingKeys = new signing.SigningKeyStore();
   readonly #random: () => number;
   #faultSets: Faults[] = [{}];
   #server: Server | undefined;
@@ -120,6 +122,19 @@ export class KmsStandIn {
 
   keyNames(): string[] {
     return this.#store.keyNames();
+  }
+
+  /**
+   * Creates an ASYMMETRIC_SIGN key (EC_SIGN_P256_SHA256, a real P-256 key pair per version) for
+   * AsymmetricSign and GetPublicKey; returns the name of its version 1.
+   */
+  createSigningKey(name: string, versions = 1): string {
+    return this.#signingKeys.create(name, versions);
+  }
+
+  /** Disables, re-enables or destroys a signing key's version (AsymmetricSign then answers FAILED_PRECONDITION). */
+  setSigningKeyState(name: string, version: number, state: VersionState): void {
+    this.#signingKeys.setState(name, version, state);
   }
 
   // ---- faults ----------------------------------------------------------------
@@ -234,7 +249,22 @@ export class KmsStandIn {
         return rpc.getCryptoKeyVersion(ctx, request as GetRequest);
       case 'ListCryptoKeyVersions':
         return rpc.listCryptoKeyVersions(ctx, request as ListCryptoKeyVersionsRequest);
+      case 'AsymmetricSign': {
+        const req = request as signing.AsymmetricSignRequest;
+        return signing.asymmetricSign(this.#signingVersion(req.name, 'cloudkms.cryptoKeyVersions.useToSign'), req, ctx.verifyChecksums);
+      }
+      case 'GetPublicKey': {
+        const { name } = request as GetRequest;
+        return signing.getPublicKey(this.#signingVersion(name, 'cloudkms.cryptoKeyVersions.viewPublicKey'), name);
+      }
     }
+  }
+
+  /** Permission before existence, as for the other keys. */
+  #signingVersion(name: string, permission: string) {
+    const keyName = name.replace(/\/cryptoKeyVersions\/[^/]*$/, '');
+    if (this.deniedKeys.has(keyName)) throw KmsError.permissionDenied(permission, name);
+    return this.#signingKeys.find(name);
   }
 
   #record(method: string, request: unknown): RecordedRequest {

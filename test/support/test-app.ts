@@ -24,7 +24,8 @@ export interface TestApp {
   readonly config: Config
   readonly home: string
   readonly audit: RecordingAuditSink
-  token(subject?: string): Promise<string>
+  /** A development token; `claims` adds string claims (those grants' context conditions compare with). */
+  token(subject?: string, claims?: Record<string, string>): Promise<string>
   call(operationId: string, request?: CallRequest): Promise<CallResponse>
   close(): Promise<void>
 }
@@ -68,7 +69,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const deps = await composeDependencies(config, options.configuredAudit ? {} : { audit })
   const app = await buildApp(deps)
   const issuer = await loadDevIssuer(home)
-  const token = (subject = 'dev') => mintDevToken(issuer, { subject, audience: config.auth.audience, ttlSeconds: 600 })
+  const token = (subject = 'dev', claims?: Record<string, string>) =>
+    mintDevToken(issuer, { subject, audience: config.auth.audience, ttlSeconds: 600, ...(claims && { claims }) })
 
   const call = async (operationId: string, request: CallRequest = {}): Promise<CallResponse> => {
     const operation = contract.operations.get(operationId)

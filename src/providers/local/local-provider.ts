@@ -3,7 +3,7 @@
  * that made it (as Cloud KMS ciphertexts do), authenticated together with the caller's AAD:
  *   uint32 version | 12-byte IV | ciphertext | 16-byte tag
  */
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import { randomBytesPooled } from '../../crypto/random-pool.js'
 import { KeywrapError } from '../../errors.js'
 import { assertUsableVersion, type DecryptResult, type EncryptResult, type KeyDescription, type KeyProvider, type KeyVersionInfo } from '../key-provider.js'
@@ -17,7 +17,10 @@ const HEADER_BYTES = 4
 interface LoadedKey {
   readonly description: KeyDescription
   readonly secrets: ReadonlyMap<number, KeyObject>
+  readonly identity: string
 }
+
+const IDENTITY_LABEL = 'keywrap/local/key-identity/v1'
 
 export class LocalKeyProvider implements KeyProvider {
   readonly uri: string
@@ -73,6 +76,14 @@ export class LocalKeyProvider implements KeyProvider {
     return this.current().description
   }
 
+  /**
+   * The URI and a keyed fingerprint (an HMAC of a fixed label under the key's oldest version that
+   * still has material): two development keyrings each have a local://default, with different keys.
+   */
+  identity(): string {
+    return this.current().identity
+  }
+
   async refresh(): Promise<KeyDescription> {
     const read = this.refreshes.begin()
     const stored = await this.keyring.readKey(this.name)
@@ -123,7 +134,10 @@ export class LocalKeyProvider implements KeyProvider {
     for (const v of stored.versions) {
       if (v.material) secrets.set(v.version, createSecretKey(Buffer.from(v.material, 'base64')))
     }
+    const oldest = [...secrets.keys()].sort((a, b) => a - b)[0]
+    const fingerprint = oldest === undefined ? 'none' : createHmac('sha256', secrets.get(oldest)!).update(IDENTITY_LABEL).digest('base64url').slice(0, 22)
     return {
+      identity: `${this.uri}#${fingerprint}`,
       description: {
         uri: this.uri,
         provider: 'local',

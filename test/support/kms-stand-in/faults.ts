@@ -8,6 +8,8 @@ export const KMS_METHODS = [
   'GetCryptoKey',
   'ListCryptoKeyVersions',
   'GetCryptoKeyVersion',
+  'AsymmetricSign',
+  'GetPublicKey',
 ] as const;
 export type KmsMethod = (typeof KMS_METHODS)[number];
 
@@ -16,8 +18,8 @@ export function isKmsMethod(method: string): method is KmsMethod {
 }
 
 /**
- * One set of faults. Every fault in the set applies only to `methods` (all five
- * implemented RPCs when omitted); `*Next` counters count down only on those calls.
+ * One set of faults. Every fault in the set applies only to `methods` (every
+ * implemented RPC when omitted); `*Next` counters count down only on those calls.
  */
 export interface Faults {
   methods?: KmsMethod[];
