@@ -75,7 +75,7 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     await writeLines(input, generated.map((answer, id) => JSON.stringify({ id, wrappedKey: answer.wrappedKey })))
     const version = kms.rotate(context.kmsKey)
     await sleep(1500)
-    const run = (out: string, extra: string[] = [], killAfterBytes?: number) => runCampaign(keywrap, context, ['--in', input, '--out', out, ...extra], killAfterBytes)
+    const run = (out: string, extra: string[] = [], killAfterBytes?: number, file = input) => runCampaign(keywrap, context, ['--in', file, '--out', out, ...extra], killAfterBytes)
     const inputBytes = (await stat(input)).size
 
     kms.setFaults({ latencyMs: KMS_LATENCY_MS })
@@ -118,7 +118,7 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     const tenth = join(context.home, 'campaign-tenth.jsonl')
     await writeFile(tenth, (await readFile(input, 'utf8')).split('\n').slice(0, keys / 10).join('\n') + '\n')
     kms.setFaults({ latencyMs: KMS_LATENCY_MS })
-    const small = await run(join(context.home, 'campaign-tenth-out.jsonl'), [], undefined)
+    const small = await run(join(context.home, 'campaign-tenth-out.jsonl'), [], undefined, tenth)
     kms.clearFaults()
     facts[`campaignCliPeakRssMiB${keys / 10}Lines`] = small.peakRssMiB
     const tenfold = join(context.home, 'campaign-tenfold.jsonl')
