@@ -1,30 +1,50 @@
 /**
  * The rewrap campaign of issue 20: wrapped keys of a Cloud KMS alias (the stand-in at 50 ms a call,
  * the DEK cache off, so each rewrap is a Decrypt and an Encrypt) rewrapped by `keywrap rewrap`
- * (compiled, as the image runs it) through one keywrap. Timed against the floor the limits imply;
- * once with --rate; once killed twice and resumed, its output checked line by line; and the CLI's
- * peak RSS for a small and a large input (memory must not grow with the input).
+ * (compiled, as the image runs it) through one keywrap. Timed against the floor the configured limits
+ * imply; once with --rate; once killed twice and resumed, its output checked line by line; and the
+ * CLI's peak RSS for a small and a large input (memory must not grow with the input).
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { DEFAULT_CHUNK, DEFAULT_CONCURRENCY } from '../src/cli/rewrap.js'
+import { DEFAULTS } from '../src/config/load-config.js'
+import { BATCH_PARALLELISM } from '../src/keys/key-service.js'
 import type { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { post } from './load.js'
 import { ROOT, type BenchProcess } from './processes.js'
 
-/** The service's limit: items of one batch request in flight at once (src/keys/key-service.ts). */
-const SERVER_BATCH_PARALLELISM = 64
 const KMS_LATENCY_MS = 50
+/** The CLI as a user runs it: its default requests in flight and chunk size. */
+const CONCURRENCY = DEFAULT_CONCURRENCY
+const CHUNK = DEFAULT_CHUNK
+/** The keywrap of the campaign runs with the default provider-call limits (src/keys/provider-gate.ts). */
+const PROVIDER_MAX_CONCURRENT = DEFAULTS.KEYWRAP_PROVIDER_MAX_CONCURRENT
+const PROVIDER_MAX_QUEUED = DEFAULTS.KEYWRAP_PROVIDER_MAX_QUEUED
+
 /**
- * Requests the CLI keeps in flight. 2 rather than the default 4: at 4 the limits would allow 2,560
- * keys/s, more than one keywrap's event loop does (about 0.4 ms of CPU a provider call, two a
- * rewrap), and the figure would measure the CPU rather than the limits.
+ * What the configured limits allow. An item is two provider calls one after the other (a Decrypt,
+ * then an Encrypt), each holding a call slot for the stand-in's latency. Items in flight: the service
+ * runs up to BATCH_PARALLELISM of a request at once, the CLI keeps `concurrency` requests in flight;
+ * provider calls at once: at most PROVIDER_MAX_CONCURRENT, whatever the items in flight. The smaller
+ * of the two binds.
  */
-const CONCURRENCY = 2
-const CHUNK = 500
+export function campaignFloor(keys: number, concurrency: number, chunk: number): { callSlots: number; binding: string; seconds: number } {
+  const itemsInFlight = Math.min(BATCH_PARALLELISM, chunk) * concurrency
+  const callSlots = Math.min(itemsInFlight, PROVIDER_MAX_CONCURRENT)
+  const cli = `the CLI's ${concurrency} requests (--concurrency) × ${Math.min(BATCH_PARALLELISM, chunk)} items the service runs of each = ${itemsInFlight} items in flight`
+  const gate = `the service's ${PROVIDER_MAX_CONCURRENT} provider calls at once (KEYWRAP_PROVIDER_MAX_CONCURRENT)`
+  const binding =
+    itemsInFlight < PROVIDER_MAX_CONCURRENT
+      ? `${cli}, fewer than ${gate}`
+      : `${gate}; ${cli}, ${itemsInFlight - PROVIDER_MAX_CONCURRENT} of them queued (KEYWRAP_PROVIDER_MAX_QUEUED ${PROVIDER_MAX_QUEUED})`
+  return { callSlots, binding: `${binding}; 2 calls × ${KMS_LATENCY_MS} ms a rewrap`, seconds: (keys * 2 * KMS_LATENCY_MS) / 1000 / callSlots }
+}
 
 export interface CampaignContext {
   readonly home: string
@@ -55,29 +75,30 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     await writeLines(input, generated.map((answer, id) => JSON.stringify({ id, wrappedKey: answer.wrappedKey })))
     const version = kms.rotate(context.kmsKey)
     await sleep(1500)
-    const run = (out: string, extra: string[] = [], killAfterBytes?: number) => runCampaign(keywrap, context, ['--in', input, '--out', out, ...extra], killAfterBytes)
+    const run = (out: string, extra: string[] = [], killAfterBytes?: number, file = input) => runCampaign(keywrap, context, ['--in', file, '--out', out, ...extra], killAfterBytes)
     const inputBytes = (await stat(input)).size
 
     kms.setFaults({ latencyMs: KMS_LATENCY_MS })
-    // Each item is two sequential provider calls; the service runs 64 items of a request at once and the
-    // CLI keeps CONCURRENCY requests in flight: at most 64 × CONCURRENCY calls in flight.
-    const floorSeconds = (keys * 2 * KMS_LATENCY_MS) / 1000 / (SERVER_BATCH_PARALLELISM * CONCURRENCY)
+    const floor = campaignFloor(keys, CONCURRENCY, CHUNK)
     facts.campaignKeys = keys
-    facts.campaignBindingLimit = `${SERVER_BATCH_PARALLELISM} items in flight per request (service) × ${CONCURRENCY} requests (CLI --concurrency), 2 × ${KMS_LATENCY_MS} ms a rewrap`
-    facts.campaignFloorSeconds = round(floorSeconds)
-    const free = await run(join(context.home, 'campaign-out.jsonl'))
+    facts.campaignCli = `--concurrency ${CONCURRENCY} --chunk ${CHUNK} (the defaults)`
+    facts.campaignBindingLimit = floor.binding
+    facts.campaignFloorSeconds = round(floor.seconds)
+    const free = await measured(keywrap, context, floor.callSlots, () => run(join(context.home, 'campaign-out.jsonl')))
     await assertComplete(join(context.home, 'campaign-out.jsonl'), keys, version, free)
     facts.campaignSeconds = round(free.seconds)
-    facts.campaignTimesFloor = round(free.seconds / floorSeconds)
+    facts.campaignTimesFloor = round(free.seconds / floor.seconds)
     facts.campaignCliPeakRssMiB = free.peakRssMiB
+    facts.campaignServer = free.server
 
     const rate = quick ? 500 : 1000
-    const rated = await run(join(context.home, 'campaign-rated.jsonl'), ['--rate', String(rate)])
+    const rated = await measured(keywrap, context, floor.callSlots, () => run(join(context.home, 'campaign-rated.jsonl'), ['--rate', String(rate)]))
     await assertComplete(join(context.home, 'campaign-rated.jsonl'), keys, version, rated)
     facts.campaignRate = rate
     facts.campaignRateFloorSeconds = round(keys / rate)
     facts.campaignRatedSeconds = round(rated.seconds)
     facts.campaignRatedTimesFloor = round(rated.seconds / (keys / rate))
+    facts.campaignRatedServer = rated.server
 
     const resumed = join(context.home, 'campaign-resumed.jsonl')
     // Output lines are a little longer than input lines: killed before 30 % and 60 % of the lines.
@@ -97,7 +118,7 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     const tenth = join(context.home, 'campaign-tenth.jsonl')
     await writeFile(tenth, (await readFile(input, 'utf8')).split('\n').slice(0, keys / 10).join('\n') + '\n')
     kms.setFaults({ latencyMs: KMS_LATENCY_MS })
-    const small = await run(join(context.home, 'campaign-tenth-out.jsonl'), [], undefined)
+    const small = await run(join(context.home, 'campaign-tenth-out.jsonl'), [], undefined, tenth)
     kms.clearFaults()
     facts[`campaignCliPeakRssMiB${keys / 10}Lines`] = small.peakRssMiB
     const tenfold = join(context.home, 'campaign-tenfold.jsonl')
@@ -134,6 +155,33 @@ async function generateKeys(keywrap: BenchProcess, context: CampaignContext, cou
   }
   await Promise.all(Array.from({ length: 50 }, worker))
   return keys
+}
+
+/**
+ * A campaign run with what the service did meanwhile: its CPU time, the provider calls' mean latency
+ * as it saw them and how busy its call slots were (call time over slots × wall time; the floor
+ * assumes 100 % at 50 ms a call), and the machine's load average (1 min) before and after.
+ */
+async function measured(keywrap: BenchProcess, context: CampaignContext, callSlots: number, body: () => Promise<CliRun>): Promise<CliRun & { server: string }> {
+  const [cpuBefore, callsBefore, loadBefore] = [await keywrap.cpuSeconds(), await providerCalls(keywrap, context.token), loadavg()[0]!]
+  const result = await body()
+  const [cpuAfter, callsAfter, loadAfter] = [await keywrap.cpuSeconds(), await providerCalls(keywrap, context.token), loadavg()[0]!]
+  const calls = callsAfter.count - callsBefore.count
+  const callSeconds = callsAfter.seconds - callsBefore.seconds
+  const server =
+    `${round(cpuAfter - cpuBefore)} s of keywrap CPU; ${calls} provider calls of ${round((callSeconds / calls) * 1000)} ms on average, ` +
+    `call slots ${Math.round((callSeconds / (callSlots * result.seconds)) * 100)} % busy; load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`
+  return { ...result, server }
+}
+
+/** Encrypt and Decrypt calls so far and their summed latency, from keywrap's /metrics. */
+async function providerCalls(keywrap: BenchProcess, token: string): Promise<{ count: number; seconds: number }> {
+  const response = await fetch(`${keywrap.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  if (!response.ok) throw new Error(`/metrics: ${response.status}`)
+  const text = await response.text()
+  const total = (suffix: string) =>
+    [...text.matchAll(new RegExp(`^keywrap_provider_call_seconds_${suffix}\\{[^}]*method="(?:Encrypt|Decrypt)"[^}]*\\} (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0)
+  return { count: total('count'), seconds: total('sum') }
 }
 
 /** A campaign run; with `killAfterBytes`, SIGKILLed once its output has that many bytes. */

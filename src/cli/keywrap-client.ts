@@ -36,7 +36,9 @@ export interface BatchRewrapItem {
 }
 
 /** Codes of item problems and whole-request failures that a later attempt may not have. */
-const TRANSIENT_CODES = new Set(['rate_limited', 'internal', 'provider_unavailable', 'issuer_unavailable', 'cache_unavailable', 'audit_unavailable'])
+// overloaded: the service's provider calls and their queue were full (KEYWRAP_PROVIDER_MAX_CONCURRENT
+// and _QUEUED), e.g. while it still finishes the requests of a run that was killed.
+const TRANSIENT_CODES = new Set(['rate_limited', 'overloaded', 'internal', 'provider_unavailable', 'issuer_unavailable', 'cache_unavailable', 'audit_unavailable'])
 
 export function isTransient(problem: ItemProblem): boolean {
   return TRANSIENT_CODES.has(problem.code)

@@ -10,6 +10,14 @@ import { appendLines, assertReadable, completeLines, countLines, readLines, stdo
 import { duration, Progress } from './rewrap/progress.js'
 
 const MAX_CHUNK = 1000
+/**
+ * Requests in flight by default: 4 × 64 items is twice the provider calls a keywrap runs at once by
+ * default (KEYWRAP_PROVIDER_MAX_CONCURRENT, 128), so its slots stay busy while a request's last items
+ * finish and the next request arrives, and within the calls it queues (KEYWRAP_PROVIDER_MAX_QUEUED,
+ * 256), so none is refused.
+ */
+export const DEFAULT_CONCURRENCY = 4
+export const DEFAULT_CHUNK = 500
 
 export const rewrapCommand: Command = {
   name: 'rewrap',
@@ -33,8 +41,11 @@ out as an object. Blank lines stay blank.
   --dry-run            count the keys not under the primary version, per version; change nothing
   --rate N             at most N keys a second (keep inside the Cloud KMS quota: each rewrap of an
                        uncached key costs a Decrypt and an Encrypt)
-  --concurrency N      requests in flight at once (default 4); each runs up to 64 items in parallel
-  --chunk N            keys per request, 1 to ${MAX_CHUNK} (default 500)
+  --concurrency N      requests in flight at once (default ${DEFAULT_CONCURRENCY}); the service runs up to 64 items of
+                       each at once, and at most KEYWRAP_PROVIDER_MAX_CONCURRENT provider calls (128
+                       by default) with KEYWRAP_PROVIDER_MAX_QUEUED (256) waiting: the default keeps
+                       its call slots busy without overflowing its queue
+  --chunk N            keys per request, 1 to ${MAX_CHUNK} (default ${DEFAULT_CHUNK})
   --attempts N         tries per request and per item before an item is written as failed (default 8)
   --progress-every S   seconds between progress lines when standard error is not a terminal (default 5)
 
@@ -54,8 +65,8 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       resume: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       rate: { type: 'string' },
-      concurrency: { type: 'string', default: '4' },
-      chunk: { type: 'string', default: '500' },
+      concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
+      chunk: { type: 'string', default: String(DEFAULT_CHUNK) },
       attempts: { type: 'string', default: '8' },
       'progress-every': { type: 'string', default: '5' },
     })

@@ -111,7 +111,7 @@ interface AccessRecord {
 }
 
 /** Items of one batch in flight at once: enough to hide provider latency, few enough to respect KMS quota. */
-const BATCH_PARALLELISM = 64
+export const BATCH_PARALLELISM = 64
 const FRESHEN_INTERVAL_MS = 5000
 
 /** An item of a batch: the batch operation and the item's place in it. */

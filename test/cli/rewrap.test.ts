@@ -162,6 +162,24 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     }
   })
 
+  test('items the service refuses as overloaded (its provider calls and queue full) are sent again, and succeed', async () => {
+    // 32 provider calls at once and none queued: of a request's 64 items at once, 32 are refused.
+    const narrow = await startServer({ ...env, KEYWRAP_PROVIDER_MAX_CONCURRENT: '32', KEYWRAP_PROVIDER_MAX_QUEUED: '0' })
+    try {
+      const file = join(home, 'first-64.jsonl')
+      await writeFile(file, (await readFile(input, 'utf8')).split('\n').slice(0, 64).join('\n') + '\n')
+      const out = newOutput()
+      const run = await runCli(['rewrap', '--url', narrow.baseUrl, '--alias', 'campaign', '--in', file, '--out', out, '--token', token, '--attempts', '20'], env)
+      assert.equal(run.code, 0, run.stderr)
+      assert.match(run.stderr, /64 rewrapped, 0 already current, 0 failed; [1-9]\d* retries/)
+      const lines = await readOutput(out)
+      assert.deepEqual(lines.map((line) => line.id), generated.slice(0, 64).map((g) => g.id))
+      await assertSameDeks(lines)
+    } finally {
+      await narrow.stop()
+    }
+  })
+
   test('items that fail for good are written with their problem, and the run exits 1 with a summary', async () => {
     const file = join(home, 'bad.jsonl')
     const [first, second, third] = generated
