@@ -59,7 +59,10 @@ async function encryptBesideRawAesGcm(client: KeywrapClient, quick: boolean): Pr
   const slices = quick ? 2 : 12
   const wallMs = { raw: 0, rawIntoEnvelope: 0, client: 0 }
   const cpuMs = { raw: 0, rawIntoEnvelope: 0, client: 0 }
-  const orders = [['raw', 'rawIntoEnvelope', 'client'], ['client', 'rawIntoEnvelope', 'raw']] as const
+  const orders = [
+    ['raw', 'rawIntoEnvelope', 'client'],
+    ['client', 'rawIntoEnvelope', 'raw'],
+  ] as const
   for (let slice = 0; slice < slices; slice++) {
     // ABBA, so that no side always runs first on a machine whose speed drifts.
     for (const side of orders[slice % 2]!) {
@@ -87,7 +90,8 @@ async function encryptBesideRawAesGcm(client: KeywrapClient, quick: boolean): Pr
 /** 10,000 small messages, all at once, with maxMessages 1000; then all their decryptions by another encryptor, shuffled. */
 async function serviceCallsOf10kMessages(client: KeywrapClient, auditFile: string): Promise<Record<string, number>> {
   const limits = { maxMessages: 1000 }
-  const count = async (operation: string) => (await readFile(auditFile, 'utf8').catch(() => '')).split('\n').filter((line) => line.includes(`"operation":"${operation}"`)).length
+  const count = async (operation: string) =>
+    (await readFile(auditFile, 'utf8').catch(() => '')).split('\n').filter((line) => line.includes(`"operation":"${operation}"`)).length
   const encryptor = new EnvelopeEncryptor({ client, alias: 'default', cache: limits })
   const generatedBefore = await count('generateDataKey')
   let started = performance.now()
@@ -119,7 +123,8 @@ async function serviceCallsOf10kMessages(client: KeywrapClient, auditFile: strin
 async function streamThroughCli(keywrap: BenchProcess, options: ClientBenchOptions): Promise<Record<string, number>> {
   const total = (options.quick ? 128 : 1024) * MiB
   const env = { ...process.env, KEYWRAP_URL: keywrap.url, KEYWRAP_TOKEN: options.token }
-  const cli = (args: string[], stdin: 'pipe' | NodeJS.ReadableStream) => spawn(process.execPath, ['dist/src/cli/main.js', ...args], { cwd: ROOT, env, stdio: [stdin, 'pipe', 'inherit'] as any })
+  const cli = (args: string[], stdin: 'pipe' | NodeJS.ReadableStream) =>
+    spawn(process.execPath, ['dist/src/cli/main.js', ...args], { cwd: ROOT, env, stdio: [stdin, 'pipe', 'inherit'] as any })
   const encrypt = cli(['encrypt', '--alias', 'default', '--in', '-', '--out', '-', '--context', 'bench=stream'], 'pipe')
   // The envelope goes from one process to the other through a pipe of their own, not through this one.
   const decrypt = cli(['decrypt', '--in', '-', '--out', '-', '--context', 'bench=stream'], encrypt.stdout!)
@@ -130,10 +135,11 @@ async function streamThroughCli(keywrap: BenchProcess, options: ClientBenchOptio
   const checking = (async () => {
     let received = 0
     for await (const chunk of decrypt.stdout! as AsyncIterable<Buffer>) {
-      for (let offset = 0; offset < chunk.length; ) {
+      for (let offset = 0; offset < chunk.length;) {
         const at = (received + offset) % MiB
         const length = Math.min(chunk.length - offset, MiB - at)
-        if (!chunk.subarray(offset, offset + length).equals(pattern.subarray(at, at + length))) throw new Error(`decrypted bytes differ at ${received + offset}`)
+        if (!chunk.subarray(offset, offset + length).equals(pattern.subarray(at, at + length)))
+          throw new Error(`decrypted bytes differ at ${received + offset}`)
         offset += length
       }
       received += chunk.length

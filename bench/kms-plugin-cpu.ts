@@ -63,7 +63,7 @@ async function startBuild(dist: string, index: number): Promise<Server> {
     })
     child.once('exit', (code) => fail(new Error(`${dist} exited with ${code}: ${output}`)))
   })
-  return { name: dist, pid: child.pid!, client: clientOf(`unix://${socket}`), stop: () => child.kill("SIGTERM") }
+  return { name: dist, pid: child.pid!, client: clientOf(`unix://${socket}`), stop: () => child.kill('SIGTERM') }
 }
 
 async function cpuTicks(pid: number): Promise<number> {
@@ -90,7 +90,9 @@ const median = (values: number[]) => {
 
 const servers: Server[] = []
 for (const [index, dist] of builds.entries()) servers.push(await startBuild(dist, index))
-const bareOptions: Record<string, string> = process.env.PLUGIN_NODE_OPTIONS ? { NODE_OPTIONS: `${(await keywrapEnvironment({})).NODE_OPTIONS} ${process.env.PLUGIN_NODE_OPTIONS}` } : {}
+const bareOptions: Record<string, string> = process.env.PLUGIN_NODE_OPTIONS
+  ? { NODE_OPTIONS: `${(await keywrapEnvironment({})).NODE_OPTIONS} ${process.env.PLUGIN_NODE_OPTIONS}` }
+  : {}
 const bare = await startKmsPluginProcess(join(home, 'bare.sock'), [], bareOptions, true)
 servers.push({ name: 'bare', pid: bare.pid, client: clientOf(bare.url), stop: () => void bare.stop() })
 try {
@@ -116,7 +118,9 @@ try {
   }
   for (const [server, result] of results) {
     const range = (values: number[]) => `${median(values)} (${Math.min(...values)}–${Math.max(...values)})`
-    process.stdout.write(`${server.name}: CPU µs/call ${range(result.cpuUs)}, calls/s ${range(result.perSecond)}, the client's CPU µs/call ${range(result.clientCpuUs)}\n`)
+    process.stdout.write(
+      `${server.name}: CPU µs/call ${range(result.cpuUs)}, calls/s ${range(result.perSecond)}, the client's CPU µs/call ${range(result.clientCpuUs)}\n`,
+    )
   }
 } finally {
   for (const server of servers) {

@@ -39,7 +39,13 @@ function call(client: Client, method: string, request: unknown): Promise<any> {
   return new Promise((resolve, reject) => client[method]!(request, (error, response) => (error ? reject(error) : resolve(response))))
 }
 
-async function calls(client: Client, method: string, count: number, concurrency: number, request: (index: number) => unknown): Promise<Calls & { latencies: number[] }> {
+async function calls(
+  client: Client,
+  method: string,
+  count: number,
+  concurrency: number,
+  request: (index: number) => unknown,
+): Promise<Calls & { latencies: number[] }> {
   const latencies: number[] = []
   let next = 0
   let errors = 0
@@ -69,8 +75,16 @@ interface Served {
 }
 
 /** ABBA rounds of the plugin and the bare server, pooled: throughput of the totals, p50/p99 of all calls, CPU per call of the totals. */
-async function besideBaseline(plugin: Served, bare: Served, rounds: number, run: (client: Client) => Promise<Calls & { latencies: number[] }>): Promise<{ plugin: Calls; bare: Calls }> {
-  const pooled = { plugin: { latencies: [] as number[], ms: 0, errors: 0, cpuSeconds: 0 }, bare: { latencies: [] as number[], ms: 0, errors: 0, cpuSeconds: 0 } }
+async function besideBaseline(
+  plugin: Served,
+  bare: Served,
+  rounds: number,
+  run: (client: Client) => Promise<Calls & { latencies: number[] }>,
+): Promise<{ plugin: Calls; bare: Calls }> {
+  const pooled = {
+    plugin: { latencies: [] as number[], ms: 0, errors: 0, cpuSeconds: 0 },
+    bare: { latencies: [] as number[], ms: 0, errors: 0, cpuSeconds: 0 },
+  }
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? (['plugin', 'bare'] as const) : (['bare', 'plugin'] as const)
     for (const which of order) {
@@ -95,7 +109,10 @@ const SEED = Buffer.alloc(32, 7)
 export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string> {
   const { home, kms, quick } = bench
   const grants = [{ principals: ['kube-apiserver@*'], keys: ['kubernetes*'], operations: ['wrap', 'unwrap'], issuer: KMS_PLUGIN_ISSUER }]
-  await writeFile(join(home, 'kms-plugin.json'), JSON.stringify({ keys: { kubernetes: 'local://kubernetes', 'kubernetes-kms': `gcp-kms://${bench.kmsKey}` }, policy: { grants } }))
+  await writeFile(
+    join(home, 'kms-plugin.json'),
+    JSON.stringify({ keys: { kubernetes: 'local://kubernetes', 'kubernetes-kms': `gcp-kms://${bench.kmsKey}` }, policy: { grants } }),
+  )
   const env = { KEYWRAP_HOME: home, KEYWRAP_CONFIG: join(home, 'kms-plugin.json'), KMS_EMULATOR_HOST: bench.kmsAddress, GOOGLE_CLOUD_PROJECT: 'bench' }
   const rounds = quick ? 1 : 4
   const rows: string[] = []
@@ -119,9 +136,21 @@ export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string>
     const bareServed = { client: bareClient, process: bare }
     // Warm both (connections, JIT) before measuring.
     for (const client of [pluginClient, bareClient]) await calls(client, 'Decrypt', 500, 16, () => decrypt)
-    row('Decrypt, cached DEK, 16 concurrent (1,000 calls a round)', await besideBaseline(served, bareServed, rounds, (client) => calls(client, 'Decrypt', 1000, 16, () => decrypt)), '≥ 0.8 × bare; p99 ≤ 1.5 × bare')
-    row('Decrypt, cached DEK, one at a time (1,000 calls a round)', await besideBaseline(served, bareServed, rounds, (client) => calls(client, 'Decrypt', 1000, 1, () => decrypt)), 'p50 within 0.3 ms of bare')
-    row('Status, one at a time (200 calls a round)', await besideBaseline(served, bareServed, rounds, (client) => calls(client, 'Status', 200, 1, () => ({}))), '')
+    row(
+      'Decrypt, cached DEK, 16 concurrent (1,000 calls a round)',
+      await besideBaseline(served, bareServed, rounds, (client) => calls(client, 'Decrypt', 1000, 16, () => decrypt)),
+      '≥ 0.8 × bare; p99 ≤ 1.5 × bare',
+    )
+    row(
+      'Decrypt, cached DEK, one at a time (1,000 calls a round)',
+      await besideBaseline(served, bareServed, rounds, (client) => calls(client, 'Decrypt', 1000, 1, () => decrypt)),
+      'p50 within 0.3 ms of bare',
+    )
+    row(
+      'Status, one at a time (200 calls a round)',
+      await besideBaseline(served, bareServed, rounds, (client) => calls(client, 'Status', 200, 1, () => ({}))),
+      '',
+    )
   } finally {
     pluginClient.close()
     bareClient.close()
@@ -137,11 +166,15 @@ export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string>
   try {
     kms.setFaults({ latencyMs: 50 })
     const encrypts = await calls(firstClient, 'Encrypt', quick ? 64 : 320, 16, (index) => ({ plaintext: SEED, uid: `encrypt-${index}` }))
-    rows.push(`| Encrypt, Cloud KMS stand-in at 50 ms, 16 concurrent (${quick ? 64 : 320} calls) | ${encrypts.perSecond} | | | ${encrypts.p50Ms} | | ${encrypts.p99Ms} | | | | ${encrypts.errors} | p99 ≤ 100 ms |`)
+    rows.push(
+      `| Encrypt, Cloud KMS stand-in at 50 ms, 16 concurrent (${quick ? 64 : 320} calls) | ${encrypts.perSecond} | | | ${encrypts.p50Ms} | | ${encrypts.p99Ms} | | | | ${encrypts.errors} | p99 ≤ 100 ms |`,
+    )
     kms.clearFaults()
     ciphertexts = []
     for (let index = 0; index < 1000; index += 16) {
-      const batch = Array.from({ length: Math.min(16, 1000 - index) }, (_, offset) => call(firstClient, 'Encrypt', { plaintext: Buffer.alloc(32, (index + offset) % 256), uid: `seed-${index + offset}` }))
+      const batch = Array.from({ length: Math.min(16, 1000 - index) }, (_, offset) =>
+        call(firstClient, 'Encrypt', { plaintext: Buffer.alloc(32, (index + offset) % 256), uid: `seed-${index + offset}` }),
+      )
       ciphertexts.push(...(await Promise.all(batch)))
     }
   } finally {

@@ -72,10 +72,14 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
   await context.withKeywrap({ KEYWRAP_CACHE_MAX_ENTRIES: '0', KEYWRAP_KEY_REFRESH_SECONDS: '1' }, async (keywrap) => {
     kms.clearFaults()
     const generated = await generateKeys(keywrap, context, keys)
-    await writeLines(input, generated.map((answer, id) => JSON.stringify({ id, wrappedKey: answer.wrappedKey })))
+    await writeLines(
+      input,
+      generated.map((answer, id) => JSON.stringify({ id, wrappedKey: answer.wrappedKey })),
+    )
     const version = kms.rotate(context.kmsKey)
     await sleep(1500)
-    const run = (out: string, extra: string[] = [], killAfterBytes?: number, file = input) => runCampaign(keywrap, context, ['--in', file, '--out', out, ...extra], killAfterBytes)
+    const run = (out: string, extra: string[] = [], killAfterBytes?: number, file = input) =>
+      runCampaign(keywrap, context, ['--in', file, '--out', out, ...extra], killAfterBytes)
     const inputBytes = (await stat(input)).size
 
     kms.setFaults({ latencyMs: KMS_LATENCY_MS })
@@ -116,16 +120,25 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     // Peak RSS of the CLI: a campaign over a tenth of the input beside the whole one, and --dry-run
     // (the reader alone) over the input and ten times it.
     const tenth = join(context.home, 'campaign-tenth.jsonl')
-    await writeFile(tenth, (await readFile(input, 'utf8')).split('\n').slice(0, keys / 10).join('\n') + '\n')
+    await writeFile(
+      tenth,
+      (await readFile(input, 'utf8'))
+        .split('\n')
+        .slice(0, keys / 10)
+        .join('\n') + '\n',
+    )
     kms.setFaults({ latencyMs: KMS_LATENCY_MS })
     const small = await run(join(context.home, 'campaign-tenth-out.jsonl'), [], undefined, tenth)
     kms.clearFaults()
     facts[`campaignCliPeakRssMiB${keys / 10}Lines`] = small.peakRssMiB
     const tenfold = join(context.home, 'campaign-tenfold.jsonl')
-    await writeLines(tenfold, (function* () {
-      const lines = generated.map((answer, id) => JSON.stringify({ id, wrappedKey: answer.wrappedKey }))
-      for (let copy = 0; copy < 10; copy++) yield* lines
-    })())
+    await writeLines(
+      tenfold,
+      (function* () {
+        const lines = generated.map((answer, id) => JSON.stringify({ id, wrappedKey: answer.wrappedKey }))
+        for (let copy = 0; copy < 10; copy++) yield* lines
+      })(),
+    )
     const dryRuns = [input, tenfold].map((file) => runCli(keywrap, context, ['--in', file, '--dry-run']))
     const [dryInput, dryTenfold] = [await dryRuns[0]!, await dryRuns[1]!]
     facts[`dryRunPeakRssMiB${keys}Lines`] = dryInput.peakRssMiB
@@ -180,7 +193,10 @@ async function providerCalls(keywrap: BenchProcess, token: string): Promise<{ co
   if (!response.ok) throw new Error(`/metrics: ${response.status}`)
   const text = await response.text()
   const total = (suffix: string) =>
-    [...text.matchAll(new RegExp(`^keywrap_provider_call_seconds_${suffix}\\{[^}]*method="(?:Encrypt|Decrypt)"[^}]*\\} (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0)
+    [...text.matchAll(new RegExp(`^keywrap_provider_call_seconds_${suffix}\\{[^}]*method="(?:Encrypt|Decrypt)"[^}]*\\} (\\S+)$`, 'gm'))].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    )
   return { count: total('count'), seconds: total('sum') }
 }
 
@@ -230,10 +246,16 @@ async function linesAfterKill(run: CliRun, file: string): Promise<number> {
 
 /** Unwraps a sample of input keys and of their rewrapped output keys: the same DEKs. */
 async function sameDeks(keywrap: BenchProcess, context: CampaignContext, input: string, output: string): Promise<string> {
-  const sample = async (file: string) => (await readFile(file, 'utf8')).trimEnd().split('\n').filter((_, index) => index % 100 === 0).slice(0, 1000)
+  const sample = async (file: string) =>
+    (await readFile(file, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .filter((_, index) => index % 100 === 0)
+      .slice(0, 1000)
   const [before, after] = [await sample(input), await sample(output)]
   const unwrap = async (lines: string[]) =>
-    (await post(keywrap, `/v1/keys/${context.alias}:batchUnwrap`, context.token, { items: lines.map((line) => ({ wrappedKey: JSON.parse(line).wrappedKey })) })).results
+    (await post(keywrap, `/v1/keys/${context.alias}:batchUnwrap`, context.token, { items: lines.map((line) => ({ wrappedKey: JSON.parse(line).wrappedKey })) }))
+      .results
   const [plain, rewrapped] = [await unwrap(before), await unwrap(after)]
   const same = plain.filter((result: any, index: number) => result.plaintext !== undefined && result.plaintext === rewrapped[index]?.plaintext).length
   if (same !== plain.length) throw new Error(`only ${same} of ${plain.length} sampled rewrapped keys unwrap to their original DEK`)
@@ -247,7 +269,8 @@ async function assertComplete(file: string, keys: number, version: number, run: 
   if (lines.pop() !== '' || lines.length !== keys) throw new Error(`${file}: ${lines.length} lines for ${keys} keys`)
   lines.forEach((text, id) => {
     const line = JSON.parse(text)
-    if (line.id !== id || line.rewrapped !== true || !line.wrappedKey.startsWith(`kw1.${version}.`) || line.error) throw new Error(`${file} line ${id + 1}: ${text}`)
+    if (line.id !== id || line.rewrapped !== true || !line.wrappedKey.startsWith(`kw1.${version}.`) || line.error)
+      throw new Error(`${file} line ${id + 1}: ${text}`)
   })
 }
 
@@ -261,4 +284,3 @@ async function writeLines(file: string, lines: Iterable<string>): Promise<void> 
 function round(value: number): number {
   return Math.round(value * 100) / 100
 }
-

@@ -113,20 +113,25 @@ async function main(): Promise<void> {
     if (!only || only === 'overload') {
       await overloadScenario(context)
       await providerOverloadScenario(context)
-      if (only) context.sections.push(Object.entries(context.facts).map(([name, value]) => `- ${name}: ${value}`).join('\n'))
+      if (only)
+        context.sections.push(
+          Object.entries(context.facts)
+            .map(([name, value]) => `- ${name}: ${value}`)
+            .join('\n'),
+        )
     }
     if (!only || clientOnly) await clientScenarios(context)
     if (!only || onlyCampaign)
       await rewrapCampaign({
-      home,
-      token: context.token,
-      kms,
-      kmsKey: KMS_KEY,
-      alias: 'kms',
-      quick,
-      facts: context.facts,
-      withKeywrap: (env, body) => withKeywrap(context, env, body),
-    })
+        home,
+        token: context.token,
+        kms,
+        kmsKey: KMS_KEY,
+        alias: 'kms',
+        quick,
+        facts: context.facts,
+        withKeywrap: (env, body) => withKeywrap(context, env, body),
+      })
     if (!only || only === 'kms-plugin') {
       context.sections.push(await kmsPluginScenarios({ home, kms, kmsKey: KMS_KEY, kmsAddress: kmsServer.address, quick }))
     }
@@ -141,7 +146,9 @@ async function main(): Promise<void> {
 async function reportCampaign(context: Context): Promise<void> {
   const cpu = cpus()
   const header = `keywrap rewrap campaign, ${new Date().toISOString().slice(0, 10)}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`
-  const markdown = `${header}\n\n${Object.entries(context.facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')}\n`
+  const markdown = `${header}\n\n${Object.entries(context.facts)
+    .map(([name, value]) => `- ${name}: ${value}`)
+    .join('\n')}\n`
   process.stdout.write(`\n${markdown}`)
   if (!quick) await writeFile(`${await resultFileStem(new Date(), process.versions.node, undefined, 'rewrap-campaign')}.md`, markdown)
 }
@@ -174,7 +181,9 @@ async function targetScenario(context: Context, scenario: string, keywrap: Bench
 
 /** p50 and p99 at fixed offered rates (open loop, 50 connections), beside the baseline at the same rates. */
 async function fixedRateLatency(context: Context, scenario: string, keywrap: BenchProcess, request: LoadRequest): Promise<void> {
-  context.latencyRows.push(...(await latencyBesideBaseline(scenario, keywrap, request, context.baseline, withoutToken(request), LATENCY_RATES, LATENCY_SECONDS)))
+  context.latencyRows.push(
+    ...(await latencyBesideBaseline(scenario, keywrap, request, context.baseline, withoutToken(request), LATENCY_RATES, LATENCY_SECONDS)),
+  )
 }
 
 async function localScenarios(context: Context): Promise<void> {
@@ -246,7 +255,11 @@ async function redisScenarios(context: Context): Promise<void> {
   await withKeywrap(context, env, async (keywrap) => {
     const generated = await post(keywrap, '/v1/keys/default:generateDataKey', context.token, {})
     context.rows.push(
-      await targetScenario(context, 'unwrap, L2 hit (L1 off, local Redis)', keywrap, { path: '/v1/keys/default:unwrap', body: { wrappedKey: generated.wrappedKey }, token: context.token }),
+      await targetScenario(context, 'unwrap, L2 hit (L1 off, local Redis)', keywrap, {
+        path: '/v1/keys/default:unwrap',
+        body: { wrappedKey: generated.wrappedKey },
+        token: context.token,
+      }),
     )
   })
   const redis = new Redis(context.redisUrl)
@@ -398,7 +411,11 @@ async function report(context: Context): Promise<void> {
   const sections = context.sections.map((section) => `\n${section}\n`).join('')
   if (clientOnly) {
     // Its figures only, printed: the help promises that this section alone writes nothing.
-    process.stdout.write(`\n${Object.entries(context.facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')}\n`)
+    process.stdout.write(
+      `\n${Object.entries(context.facts)
+        .map(([name, value]) => `- ${name}: ${value}`)
+        .join('\n')}\n`,
+    )
     return
   }
   if (only) {
@@ -441,7 +458,9 @@ async function report(context: Context): Promise<void> {
         `${both(r.baselineRuns, (run) => run.p50Ms)} | ${both(r.baselineRuns, (run) => run.p99Ms)} | ${r.runs[0].errors + r.runs[1].errors} |`,
     ),
   ].join('\n')
-  const factLines = Object.entries(facts).map(([name, value]) => `- ${name}: ${value}`).join('\n')
+  const factLines = Object.entries(facts)
+    .map(([name, value]) => `- ${name}: ${value}`)
+    .join('\n')
   const markdown = `${header}\n\n${table}\n\n${latencyHeader}\n\n${latencyTable}\n\n${factLines}\n${sections}`
   process.stdout.write(`\n${markdown}`)
   if (!quick && !clientOnly) {

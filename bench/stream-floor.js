@@ -15,7 +15,7 @@ const key = createSecretKey(randomBytes(32))
 const buffer = Buffer.allocUnsafeSlow(SEGMENT_BYTES)
 
 async function writeAll(bytes) {
-  for (let written = 0; written < bytes.length; ) written += (await writeOut(1, bytes, written, bytes.length - written, null)).bytesWritten
+  for (let written = 0; written < bytes.length;) written += (await writeOut(1, bytes, written, bytes.length - written, null)).bytesWritten
 }
 
 for (;;) {

@@ -46,7 +46,6 @@ export interface AppDependencies {
   readonly logger?: FastifyServerOptions['logger']
 }
 
-
 function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | undefined): FastifyServerOptions {
   return {
     logger: logger ?? false,
@@ -107,7 +106,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(refusalAudit, { keys })
   await app.register(responseHeaders)
   await app.register(requestMetrics, { metrics })
-  await app.register(authentication, { authenticator: deps.authenticator, projectId: config.googleProjectId ?? LOCAL_PROJECT_ID, ...(failures && { failures }) })
+  await app.register(authentication, {
+    authenticator: deps.authenticator,
+    projectId: config.googleProjectId ?? LOCAL_PROJECT_ID,
+    ...(failures && { failures }),
+  })
   if (config.rateLimit) {
     const shared = deps.rateLimitRedis && config.redis && { client: deps.rateLimitRedis, keyPrefix: config.redis.keyPrefix }
     await app.register(rateLimit, { ...config.rateLimit, shared, keys, metrics })

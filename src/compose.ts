@@ -60,7 +60,10 @@ export async function composeKeyAccess(
   const registry = await createKeyRegistry(config, { metrics, logger: operatorLog })
   const failed = await registry.refreshAll()
   if (failed.length > 0) {
-    const reasons = registry.status().filter((s) => !s.ready).map((s) => `keys.${s.alias}: ${s.lastError}`)
+    const reasons = registry
+      .status()
+      .filter((s) => !s.ready)
+      .map((s) => `keys.${s.alias}: ${s.lastError}`)
     await registry.close()
     throw new Error(`keywrap cannot read its keys:\n  - ${reasons.join('\n  - ')}`)
   }
@@ -79,7 +82,13 @@ export async function composeKeyAccess(
  * The configured sink, its chains checkpointed and signed. A Cloud KMS signing key is read once first,
  * so that a wrong name, a missing permission or a key of another purpose stops the start.
  */
-async function checkpointedAuditSink(config: Config, metrics: Metrics, operatorLog: Logger, stdout: LineStream | undefined, batchWithinTurn: boolean): Promise<AuditSink> {
+async function checkpointedAuditSink(
+  config: Config,
+  metrics: Metrics,
+  operatorLog: Logger,
+  stdout: LineStream | undefined,
+  batchWithinTurn: boolean,
+): Promise<AuditSink> {
   const signer = await createCheckpointSigner(config)
   try {
     await signer.publicKeyPem()

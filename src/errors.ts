@@ -42,11 +42,7 @@ export class KeywrapError extends Error {
   /** Field-level validation errors (400). */
   readonly errors: readonly ProblemFieldError[] | undefined
 
-  constructor(
-    code: ErrorCode,
-    detail?: string,
-    options: { cause?: unknown; retryAfterSeconds?: number; errors?: readonly ProblemFieldError[] } = {},
-  ) {
+  constructor(code: ErrorCode, detail?: string, options: { cause?: unknown; retryAfterSeconds?: number; errors?: readonly ProblemFieldError[] } = {}) {
     super(detail ?? errorCatalogue[code].title, { cause: options.cause })
     this.name = 'KeywrapError'
     this.code = code

@@ -69,7 +69,9 @@ let stdoutErrorReported = false
 function reportStdoutError(error: Error): void {
   if (stdoutErrorReported) return
   stdoutErrorReported = true
-  process.stderr.write(`${JSON.stringify({ severity: 'CRITICAL', message: 'stdout cannot be written: audit entries fail and key accesses answer 503', error: error.message })}\n`)
+  process.stderr.write(
+    `${JSON.stringify({ severity: 'CRITICAL', message: 'stdout cannot be written: audit entries fail and key accesses answer 503', error: error.message })}\n`,
+  )
 }
 
 function printWelcome(config: Config, port: number): void {

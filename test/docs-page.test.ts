@@ -14,7 +14,16 @@ import { runCli, startServer } from './support/processes.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 // The closed network refuses Chromium's own connections; these keep it from making any.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 
 test('/docs: Authorize with a token, Try it out on generateDataKey, 200', async (t) => {
   if (!existsSync(CHROMIUM)) {

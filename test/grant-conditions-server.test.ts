@@ -44,11 +44,18 @@ describe('grant conditions in the server process', () => {
     const unexplained = await call({ tenant: 'acme' })
     assert.deepEqual([unexplained.status, unexplained.json.code], [403, 'reason_required'])
 
-    const audit = server.stdout().split('\n').filter((line) => line.includes('"callerReason":"TICKET-9')).map((line) => JSON.parse(line))
-    assert.deepEqual(audit.map((entry) => [entry.outcome, entry.errorCode, entry.callerReason]), [
-      ['allowed', undefined, 'TICKET-9 reissue'],
-      ['denied', 'context_not_allowed', 'TICKET-9 reissue'],
-    ])
+    const audit = server
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes('"callerReason":"TICKET-9'))
+      .map((line) => JSON.parse(line))
+    assert.deepEqual(
+      audit.map((entry) => [entry.outcome, entry.errorCode, entry.callerReason]),
+      [
+        ['allowed', undefined, 'TICKET-9 reissue'],
+        ['denied', 'context_not_allowed', 'TICKET-9 reissue'],
+      ],
+    )
   })
 
   test('keywrap rewrap and encrypt send --reason; a grant with requireReason refuses them without one', async () => {
@@ -61,7 +68,8 @@ describe('grant conditions in the server process', () => {
       body: '{}',
     }).then((response) => response.json() as Promise<{ wrappedKey: string }>)
     await writeFile(join(work, 'keys.jsonl'), `${JSON.stringify(generated.wrappedKey)}\n`)
-    const rewrap = (more: string[]) => runCli(['rewrap', '--url', server.baseUrl, '--alias', 'default', '--in', join(work, 'keys.jsonl'), '--token', ops, ...more], env)
+    const rewrap = (more: string[]) =>
+      runCli(['rewrap', '--url', server.baseUrl, '--alias', 'default', '--in', join(work, 'keys.jsonl'), '--token', ops, ...more], env)
 
     const unexplained = await rewrap(['--dry-run'])
     assert.equal(unexplained.code, 1)
@@ -71,16 +79,41 @@ describe('grant conditions in the server process', () => {
     assert.equal(explained.code, 0, explained.stderr)
 
     await writeFile(join(work, 'plain.txt'), 'hello')
-    const encrypted = await runCli(['encrypt', '--alias', 'default', '--in', join(work, 'plain.txt'), '--out', join(work, 'plain.kw'), '--url', server.baseUrl, '--token', admin, '--reason', 'export for audit'], env)
+    const encrypted = await runCli(
+      [
+        'encrypt',
+        '--alias',
+        'default',
+        '--in',
+        join(work, 'plain.txt'),
+        '--out',
+        join(work, 'plain.kw'),
+        '--url',
+        server.baseUrl,
+        '--token',
+        admin,
+        '--reason',
+        'export for audit',
+      ],
+      env,
+    )
     assert.equal(encrypted.code, 0, encrypted.stderr)
 
-    const recorded = () => server.stdout().split('\n').filter((line) => /"callerReason":"(CHG-12 rotation|export for audit)"/.test(line)).map((line) => JSON.parse(line))
+    const recorded = () =>
+      server
+        .stdout()
+        .split('\n')
+        .filter((line) => /"callerReason":"(CHG-12 rotation|export for audit)"/.test(line))
+        .map((line) => JSON.parse(line))
     const deadline = Date.now() + 5000
     while (recorded().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.deepEqual(recorded().map((entry) => [entry.operation, entry.principal, entry.callerReason]), [
-      ['rewrap', 'ops', 'CHG-12 rotation'],
-      ['generateDataKey', 'admin', 'export for audit'],
-    ])
+    assert.deepEqual(
+      recorded().map((entry) => [entry.operation, entry.principal, entry.callerReason]),
+      [
+        ['rewrap', 'ops', 'CHG-12 rotation'],
+        ['generateDataKey', 'admin', 'export for audit'],
+      ],
+    )
   })
 
   test('keywrap token --claim refuses what is not NAME=VALUE and the claims the issuer sets', async () => {

@@ -107,7 +107,8 @@ test('the Cloud KMS walkthrough (docs/how-it-works.md) waits for readiness, work
   const [kmsPort, keywrapPort] = [await freePort(), await freePort()]
   // `set -m` gives each background job its own process group, as in the interactive shell it is pasted into.
   // After the block: give its jobs 10 s to end; any still running fails the script and is stopped here.
-  const afterwards = 'for _ in $(seq 100); do [ -z "$(jobs -rp)" ] && exit 0; sleep 0.1; done\n' +
+  const afterwards =
+    'for _ in $(seq 100); do [ -z "$(jobs -rp)" ] && exit 0; sleep 0.1; done\n' +
     'echo "still running after the walkthrough: $(jobs -rp)"; for pid in $(jobs -rp); do kill -- "-$pid"; done; exit 1\n'
   const script = `set -euo pipefail\nset -m\n${block.replaceAll('8085', String(kmsPort)).replaceAll('8081', String(keywrapPort))}${afterwards}`
   const { code, output } = await runAsPasted(script, home)

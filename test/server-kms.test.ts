@@ -90,7 +90,10 @@ describe('npm start against Cloud KMS (the stand-in)', () => {
       await sleep(300)
       const stopping = server.stop('SIGTERM')
       const answers = await Promise.all(inFlight)
-      assert.deepEqual(answers.map((a) => a.status), Array(20).fill(200))
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        Array(20).fill(200),
+      )
       assert.ok(answers.every((a) => a.json.plaintext === generated.json.plaintext))
       const { code, elapsedMs } = await stopping
       assert.equal(code, 0)

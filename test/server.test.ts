@@ -97,7 +97,11 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
 
   test('stdout carries one structured audit line per key access, and no secret anywhere', async () => {
     await sleep(100)
-    const lines = server.stdout().trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>)
+    const lines = server
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, any>)
     const trail = lines.filter((line) => line['logging.googleapis.com/labels']?.audit === 'true')
     // The chain's signed checkpoints share the trail; the start checkpoint comes first.
     assert.deepEqual([trail[0]?.operation, trail[0]?.checkpoint?.event], ['audit.checkpoint', 'start'])
@@ -117,7 +121,11 @@ describe('npm start on an empty KEYWRAP_HOME', () => {
     const { code, elapsedMs } = await server.stop('SIGTERM')
     assert.equal(code, 0)
     assert.ok(elapsedMs < 5000, `took ${elapsedMs} ms`)
-    const trail = server.stdout().trim().split('\n').filter((line) => line.includes('"audit":"true"'))
+    const trail = server
+      .stdout()
+      .trim()
+      .split('\n')
+      .filter((line) => line.includes('"audit":"true"'))
     assert.equal(JSON.parse(trail.at(-1)!).checkpoint?.event, 'shutdown')
   })
 })
@@ -180,7 +188,7 @@ describe('start-up cost', () => {
     return [...new Set(packages)].filter((name): name is string => name !== undefined)
   }
 
-  test('the embedded default loads no Redis client and none of Google\'s client libraries; a Redis URL loads ioredis', async () => {
+  test("the embedded default loads no Redis client and none of Google's client libraries; a Redis URL loads ioredis", async () => {
     const embedded = await packagesLoadedAtReady({})
     assert.ok(embedded.includes('fastify'), `the listing sees CommonJS packages: ${embedded.join(' ')}`)
     for (const unused of ['ioredis', '@google-cloud/kms', '@google-cloud/logging', 'google-gax', '@grpc/grpc-js']) {
@@ -190,7 +198,7 @@ describe('start-up cost', () => {
     assert.ok(withRedis.includes('ioredis'), `ioredis was not loaded with REDIS_URL: ${withRedis.join(' ')}`)
   })
 
-  test('a Cloud KMS key loads its one client, not the package\'s other clients nor its static message classes', async () => {
+  test("a Cloud KMS key loads its one client, not the package's other clients nor its static message classes", async () => {
     const standIn = new KmsStandIn()
     const keyName = 'projects/p/locations/global/keyRings/r/cryptoKeys/k'
     standIn.createKey(keyName)

@@ -59,7 +59,11 @@ test('misspelled settings and an unreachable Redis: one warning line each, and t
 
 test('a reachable Redis and known settings: no warning', async () => {
   const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
-  const server = await startServer({ KEYWRAP_HOME: home, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', KEYWRAP_REDIS_KEY_PREFIX: `kw-warn-${process.pid}:` })
+  const server = await startServer({
+    KEYWRAP_HOME: home,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    KEYWRAP_REDIS_KEY_PREFIX: `kw-warn-${process.pid}:`,
+  })
   try {
     await sleep(500)
     assert.doesNotMatch(server.stdout(), /"WARNING"/)

@@ -13,7 +13,8 @@ export function encodeContext(context: EncryptionContext | undefined): Buffer {
   const entries = Object.entries(context ?? {}).map(([name, value]) => {
     if (typeof value !== 'string') throw new KeywrapError('invalid_request', { detail: `context value of "${name}" is not a string` })
     // A lone surrogate would encode as U+FFFD, like another string: refused, as the service does.
-    if (LONE_SURROGATE.test(name) || LONE_SURROGATE.test(value)) throw new KeywrapError('invalid_request', { detail: 'context holds a string that is not well-formed UTF-16' })
+    if (LONE_SURROGATE.test(name) || LONE_SURROGATE.test(value))
+      throw new KeywrapError('invalid_request', { detail: 'context holds a string that is not well-formed UTF-16' })
     return [Buffer.from(name, 'utf8'), Buffer.from(value, 'utf8')] as const
   })
   entries.sort(([a], [b]) => Buffer.compare(a, b))

@@ -58,9 +58,12 @@ export class DataKeyCache {
       }
       if (slot && this.#take(slot, bytes)) return slot
       if (slot) this.#entries.delete(id)
-      const pending = fetch().then(
-        (key): CachedKey => ({ ...key, expiresAt: this.#now() + this.#limits.maxAgeMs, messagesLeft: this.#limits.maxMessages, bytesLeft: this.#limits.maxBytes }),
-      )
+      const pending = fetch().then((key): CachedKey => ({
+        ...key,
+        expiresAt: this.#now() + this.#limits.maxAgeMs,
+        messagesLeft: this.#limits.maxMessages,
+        bytesLeft: this.#limits.maxBytes,
+      }))
       this.#store(id, pending)
       let entry: CachedKey
       try {

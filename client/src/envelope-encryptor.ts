@@ -162,7 +162,8 @@ export class EnvelopeEncryptor {
       try {
         plaintext = (await this.#client.unwrap(header.alias, { wrappedKey: header.wrappedKey, ...contextForService(context) })).plaintext
       } catch (error) {
-        if (error instanceof KeywrapError && (error.code === 'cannot_unwrap' || error.code === 'invalid_wrapped_key')) throw cannotDecrypt(undefined, { status: error.status, requestId: error.requestId, cause: error })
+        if (error instanceof KeywrapError && (error.code === 'cannot_unwrap' || error.code === 'invalid_wrapped_key'))
+          throw cannotDecrypt(undefined, { status: error.status, requestId: error.requestId, cause: error })
         throw error
       }
       const key = Buffer.from(plaintext, 'base64')

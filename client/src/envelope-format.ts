@@ -62,7 +62,8 @@ export function newHeader(alias: string, wrappedKey: string, segmentSize: number
  * that cannot be a header is `cannot_decrypt`.
  */
 export function parseHeader(bytes: Buffer): EnvelopeHeader | undefined {
-  if (bytes.length < MAGIC.length + 2) return bytes.length > 0 && !MAGIC.subarray(0, bytes.length).equals(bytes.subarray(0, MAGIC.length)) ? notAnEnvelope() : undefined
+  if (bytes.length < MAGIC.length + 2)
+    return bytes.length > 0 && !MAGIC.subarray(0, bytes.length).equals(bytes.subarray(0, MAGIC.length)) ? notAnEnvelope() : undefined
   if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) return notAnEnvelope()
   if (bytes[MAGIC.length] !== FORMAT_VERSION) throw cannotDecrypt(`envelope format version ${bytes[MAGIC.length]} is not one this client reads`)
   const aliasLength = bytes[MAGIC.length + 1]!

@@ -45,7 +45,12 @@ export async function pumpEncrypt(source: ByteSource, sink: ByteSink, segmentSiz
   }
 }
 
-export async function pumpDecrypt(source: ByteSource, sink: ByteSink, maxSegmentSize: number, open: (header: EnvelopeHeader) => Promise<OpenedEnvelope>): Promise<void> {
+export async function pumpDecrypt(
+  source: ByteSource,
+  sink: ByteSink,
+  maxSegmentSize: number,
+  open: (header: EnvelopeHeader) => Promise<OpenedEnvelope>,
+): Promise<void> {
   const headerBytes = Buffer.allocUnsafe(MAX_HEADER_BYTES)
   let filled = 0
   let header: EnvelopeHeader | undefined
@@ -54,7 +59,8 @@ export async function pumpDecrypt(source: ByteSource, sink: ByteSink, maxSegment
     if (read === 0) throw cannotDecrypt('the envelope ends inside its header')
     filled += read
   }
-  if (header.segmentSize > maxSegmentSize) throw cannotDecrypt(`its segments of ${header.segmentSize} bytes are larger than this reader's limit of ${maxSegmentSize}`)
+  if (header.segmentSize > maxSegmentSize)
+    throw cannotDecrypt(`its segments of ${header.segmentSize} bytes are larger than this reader's limit of ${maxSegmentSize}`)
   const { cipher, charge } = await open(header)
   const stride = header.segmentSize + TAG_BYTES
   let current = Buffer.allocUnsafeSlow(stride)

@@ -50,7 +50,8 @@ async function fetchIdToken(options: GoogleIdTokenOptions): Promise<string> {
   const host = options.metadataHost ?? process.env.GCE_METADATA_HOST ?? 'metadata.google.internal'
   const url = `http://${host}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(options.audience)}&format=full`
   const response = await fetch(url, { headers: { 'metadata-flavor': 'Google' }, signal: AbortSignal.timeout(METADATA_TIMEOUT_MS) })
-  if (!response.ok) throw new KeywrapError('token_unavailable', { status: response.status, detail: `the metadata server answered ${response.status} for an ID token` })
+  if (!response.ok)
+    throw new KeywrapError('token_unavailable', { status: response.status, detail: `the metadata server answered ${response.status} for an ID token` })
   return (await response.text()).trim()
 }
 

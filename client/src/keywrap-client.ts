@@ -151,7 +151,11 @@ async function readJson(response: Response): Promise<unknown> {
   try {
     return JSON.parse(text)
   } catch {
-    throw new KeywrapError('unexpected_response', { status: response.status, detail: 'the answer is not JSON', requestId: response.headers.get('x-request-id') ?? undefined })
+    throw new KeywrapError('unexpected_response', {
+      status: response.status,
+      detail: 'the answer is not JSON',
+      requestId: response.headers.get('x-request-id') ?? undefined,
+    })
   }
 }
 
@@ -165,8 +169,18 @@ async function problemError(response: Response): Promise<KeywrapError> {
   } catch {
     // not problem details
   }
-  if (!problem) return new KeywrapError('unexpected_response', { status: response.status, detail: `HTTP ${response.status} ${response.statusText}`.trim(), requestId: headerRequestId })
-  return new KeywrapError(problem.code, { status: response.status, detail: problem.detail ?? problem.title, requestId: problem.requestId ?? headerRequestId, problem })
+  if (!problem)
+    return new KeywrapError('unexpected_response', {
+      status: response.status,
+      detail: `HTTP ${response.status} ${response.statusText}`.trim(),
+      requestId: headerRequestId,
+    })
+  return new KeywrapError(problem.code, {
+    status: response.status,
+    detail: problem.detail ?? problem.title,
+    requestId: problem.requestId ?? headerRequestId,
+    problem,
+  })
 }
 
 function asKeywrapError(error: unknown, signal: AbortSignal, what: string): KeywrapError {

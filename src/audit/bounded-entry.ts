@@ -62,7 +62,8 @@ function withinBounds(entry: AuditEntry): boolean {
 function contextWithinBounds(context: Readonly<Record<string, string>>): boolean {
   let count = 0
   for (const key in context) {
-    if (++count > AUDIT_FIELD_LIMITS.contextEntries || key.length > AUDIT_FIELD_LIMITS.contextKey || context[key]!.length > AUDIT_FIELD_LIMITS.contextValue) return false
+    if (++count > AUDIT_FIELD_LIMITS.contextEntries || key.length > AUDIT_FIELD_LIMITS.contextKey || context[key]!.length > AUDIT_FIELD_LIMITS.contextValue)
+      return false
   }
   return true
 }

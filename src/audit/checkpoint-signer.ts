@@ -46,7 +46,9 @@ export class Ed25519CheckpointSigner implements CheckpointSigner {
 
 /** `ed25519:` and the SHA-256 of the public key's SPKI DER, hex. */
 export function ed25519KeyId(publicKey: KeyObject): string {
-  return `ed25519:${createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`
+  return `ed25519:${createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')}`
 }
 
 /**

@@ -129,9 +129,12 @@ export class CheckpointVerifier {
     const expectedPrevious = previous?.hash ?? GENESIS_HASH
     if (checkpoint.previousCheckpoint !== expectedPrevious) {
       const before = previous ? `the checkpoint before it (seq ${previous.seq}, line ${previous.line})` : 'no checkpoint before it in the chain'
-      this.report(`${where} does not follow the one before it: it names previous checkpoint ${checkpoint.previousCheckpoint.slice(0, 12)}…, but there is ${before}`)
+      this.report(
+        `${where} does not follow the one before it: it names previous checkpoint ${checkpoint.previousCheckpoint.slice(0, 12)}…, but there is ${before}`,
+      )
     }
-    if (previous === undefined && checkpoint.event === 'interval') this.report(`${where} is an interval checkpoint, but the chain's first: the ones before it are missing`)
+    if (previous === undefined && checkpoint.event === 'interval')
+      this.report(`${where} is an interval checkpoint, but the chain's first: the ones before it are missing`)
     if (previous !== undefined && checkpoint.event === 'start') this.report(`${where} is a second start checkpoint (the first at line ${previous.line})`)
     if (previous?.checkpoint.event === 'shutdown') this.report(`${where} comes after the shutdown checkpoint (line ${previous.line})`)
     if (previous !== undefined && Date.parse(checkpoint.time) < Date.parse(previous.checkpoint.time)) {
@@ -145,7 +148,9 @@ export class CheckpointVerifier {
     const sealed = checkpoint.lastSeq === 0 ? { hash: GENESIS_HASH } : links.entryAt(checkpoint.lastSeq)
     // A missing entry is reported as a gap already.
     if (sealed !== undefined && sealed.hash !== checkpoint.lastHash) {
-      this.report(`${where} seals seq ${checkpoint.lastSeq} with hash ${checkpoint.lastHash.slice(0, 12)}…, but the entry there has ${sealed.hash.slice(0, 12)}…`)
+      this.report(
+        `${where} seals seq ${checkpoint.lastSeq} with hash ${checkpoint.lastHash.slice(0, 12)}…, but the entry there has ${sealed.hash.slice(0, 12)}…`,
+      )
     }
     return true
   }

@@ -116,7 +116,11 @@ export class Checkpointer {
     }
     try {
       const signature = await this.signer.sign(signedBytes(statement), this.signTimeoutMs)
-      const entry: CheckpointEntry = { time: statement.time, operation: CHECKPOINT_OPERATION, checkpoint: { ...statement, signature: signature.toString('base64') } }
+      const entry: CheckpointEntry = {
+        time: statement.time,
+        operation: CHECKPOINT_OPERATION,
+        checkpoint: { ...statement, signature: signature.toString('base64') },
+      }
       const written = await this.target.appendCheckpoint(entry, head.chain)
       this.last = { chain: written.chain, seq: written.seq, hash: written.hash }
       if (this.failing) {

@@ -41,7 +41,7 @@ class AppendWriter implements BatchWriter<string> {
     try {
       this.handle ??= open(this.path, 'a', 0o600)
       const handle = await this.handle
-      for (let offset = 0; offset < data.length; ) {
+      for (let offset = 0; offset < data.length;) {
         const { bytesWritten } = await handle.write(data, offset, data.length - offset)
         offset += bytesWritten
       }

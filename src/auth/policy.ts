@@ -108,7 +108,11 @@ export class GrantPolicy implements Policy {
    * the first grant's unmet condition (NO_GRANT when no grant names the call). On every key access:
    * a loop, no array.
    */
-  private firstRefusal(names: (grant: CompiledGrant) => boolean, principal: Principal, circumstances: AccessCircumstances): Refusal | typeof NO_GRANT | undefined {
+  private firstRefusal(
+    names: (grant: CompiledGrant) => boolean,
+    principal: Principal,
+    circumstances: AccessCircumstances,
+  ): Refusal | typeof NO_GRANT | undefined {
     let first: Refusal | typeof NO_GRANT = NO_GRANT
     for (const grant of this.grants) {
       if (!names(grant)) continue
@@ -120,10 +124,7 @@ export class GrantPolicy implements Policy {
   }
 
   private matchesPrincipal(grant: CompiledGrant, principal: Principal): boolean {
-    return (
-      (grant.issuer === undefined || grant.issuer === principal.issuer) &&
-      grant.principals.some((pattern) => pattern.test(principal.id))
-    )
+    return (grant.issuer === undefined || grant.issuer === principal.issuer) && grant.principals.some((pattern) => pattern.test(principal.id))
   }
 }
 
@@ -131,7 +132,6 @@ export class GrantPolicy implements Policy {
 export function developmentPolicy(devIssuer: string): Policy {
   return new GrantPolicy([{ principals: ['*'], keys: ['*'], operations: ['*'], issuer: devIssuer }])
 }
-
 
 /** Context conditions first: a grant refused for want of a reason is one a reason would satisfy. */
 function unmetCondition(grant: CompiledGrant, principal: Principal, { context, reason }: AccessCircumstances): Refusal | undefined {

@@ -102,7 +102,13 @@ export function decodeEpochRecord(record: Buffer): { version: number; ciphertext
 }
 
 export function entryName(keys: EpochKeys, key: DekCacheKey, generation: Buffer): string {
-  return mac(keys.entryMac, [Buffer.from('dek'), lengthPrefixed(key.alias), lengthPrefixed(key.wrappedKey), lengthPrefixed(key.aad), lengthPrefixed(generation)])
+  return mac(keys.entryMac, [
+    Buffer.from('dek'),
+    lengthPrefixed(key.alias),
+    lengthPrefixed(key.wrappedKey),
+    lengthPrefixed(key.aad),
+    lengthPrefixed(generation),
+  ])
 }
 
 export function generationName(keys: EpochKeys, alias: string): string {
@@ -130,7 +136,9 @@ export function openGenerationRecord(keys: EpochKeys, redisKey: string, value: B
 }
 
 function generationRecordMac(keys: EpochKeys, redisKey: string, body: Buffer): Buffer {
-  return createHmac('sha256', keys.generationRecordMac).update(Buffer.concat([GENERATION_RECORD_DOMAIN, lengthPrefixed(redisKey), body])).digest()
+  return createHmac('sha256', keys.generationRecordMac)
+    .update(Buffer.concat([GENERATION_RECORD_DOMAIN, lengthPrefixed(redisKey), body]))
+    .digest()
 }
 
 function mac(key: KeyObject, parts: readonly Buffer[]): string {

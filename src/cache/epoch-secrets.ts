@@ -28,10 +28,7 @@ export interface EpochState {
  * `online` false: Redis could not be reached just now, and the state is the last one read (within the
  * grace). `cause`: Redis could not be reached, or it could and the KEK could not give the epoch's secret.
  */
-export type EpochReading =
-  | { kind: 'found'; state: EpochState; online: boolean }
-  | { kind: 'absent' }
-  | { kind: 'unavailable'; cause: 'redis' | 'epoch_secret' }
+export type EpochReading = { kind: 'found'; state: EpochState; online: boolean } | { kind: 'absent' } | { kind: 'unavailable'; cause: 'redis' | 'epoch_secret' }
 
 /** Why the KEK gives no epoch secret: it refuses the record in Redis, or it cannot be reached. */
 export type KekTrouble = 'cache_kek_refused' | 'cache_kek_unavailable'
@@ -126,7 +123,8 @@ export class EpochSecrets {
     const started = this.options.now()
     const key = this.key(epoch)
     const known = this.epochs.get(epoch)
-    const offline = (): EpochReading => (known && started - known.confirmedAt < this.options.graceMs ? { kind: 'found', state: known, online: false } : REDIS_UNAVAILABLE)
+    const offline = (): EpochReading =>
+      known && started - known.confirmedAt < this.options.graceMs ? { kind: 'found', state: known, online: false } : REDIS_UNAVAILABLE
 
     const read = await this.redis.run('epoch', (redis) => redis.getBuffer(key))
     if (!read.ok) return offline()
@@ -207,7 +205,8 @@ export class EpochSecrets {
     this.epochs.set(epoch, state)
     this.unusableRecords.delete(epoch)
     this.secretFailedAt = undefined
-    if (this.trouble) this.options.logger?.info({ kekAlias: this.options.kekAlias }, 'The cache KEK opens the shared cache’s epoch secret again: L2 (Redis) is back in use.')
+    if (this.trouble)
+      this.options.logger?.info({ kekAlias: this.options.kekAlias }, 'The cache KEK opens the shared cache’s epoch secret again: L2 (Redis) is back in use.')
     this.trouble = undefined
     for (const old of this.epochs.keys()) if (old < epoch - 1) this.epochs.delete(old)
     for (const old of this.unusableRecords.keys()) if (old < epoch - 1) this.unusableRecords.delete(old)

@@ -93,7 +93,16 @@ export class RedisDekStore implements SharedDekStore {
     this.redis = new GuardedRedis(options.redis, { now, ...(metrics && { metrics }), ...(options.breaker && { breaker: options.breaker }) })
     const providerRetryMs = options.providerRetryMs ?? 5000
     const observers = { ...(metrics && { metrics }), ...(logger && { logger }) }
-    this.epochs = new EpochSecrets(this.redis, options.kek, { prefix, epochMs, memoMs, graceMs, providerRetryMs, now, ...observers, ...(kekAlias && { kekAlias }) })
+    this.epochs = new EpochSecrets(this.redis, options.kek, {
+      prefix,
+      epochMs,
+      memoMs,
+      graceMs,
+      providerRetryMs,
+      now,
+      ...observers,
+      ...(kekAlias && { kekAlias }),
+    })
     this.generations = new Generations(this.redis, { prefix, memoMs, graceMs, recordTtlMs: this.epochs.recordTtlMs(), now, ...observers })
     this.localOnly = { localOnly: true, maxAgeMs: graceMs }
     this.entryOptions = { prefix, ttlMs: this.ttlMs, now, ...(metrics && { metrics }) }

@@ -6,7 +6,7 @@ import { parseCommandLine, UsageError, type Command } from './command.js'
 
 export const auditPublicKeyCommand: Command = {
   name: 'audit public-key',
-  summary: 'print the public key (PEM) that verifies the audit trail\'s signed checkpoints',
+  summary: "print the public key (PEM) that verifies the audit trail's signed checkpoints",
   arguments: '',
   help: `Reads the configuration like the server. With KEYWRAP_AUDIT_SIGNING_KEY (a Cloud KMS key version,
 gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N) the key comes from Cloud

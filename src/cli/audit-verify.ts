@@ -100,7 +100,9 @@ export async function verifyAuditTrail(lines: Iterable<string> | AsyncIterable<s
     // Severity is presentation, outside the hash; it must still say what the outcome says.
     const expectedSeverity = checkpoint ? CHECKPOINT_SEVERITY : AUDIT_SEVERITY[fields.outcome as AuditOutcome]
     if (parsed.severity !== undefined && expectedSeverity !== undefined && parsed.severity !== expectedSeverity) {
-      report(`line ${lineNumber}: chain ${chainId} seq ${seq}: severity ${parsed.severity} does not match ${checkpoint ? 'a checkpoint' : `outcome ${String(fields.outcome)}`} (edited?)`)
+      report(
+        `line ${lineNumber}: chain ${chainId} seq ${seq}: severity ${parsed.severity} does not match ${checkpoint ? 'a checkpoint' : `outcome ${String(fields.outcome)}`} (edited?)`,
+      )
     }
     let chain = chains.get(chainId)
     if (!chain) chains.set(chainId, (chain = new ChainState(chainId)))

@@ -40,7 +40,17 @@ export async function versionUses(files: readonly string[], options: { byPrincip
       let row = rows.get(id)
       if (!row) {
         const number = VERSION_NUMBER.exec(keyVersion)?.[1]
-        row = { alias, version: number === undefined ? undefined : Number(number), keyVersion, ...(who !== undefined && { principal: who }), unwraps: 0, rewraps: 0, failed: 0, firstSeen: time, lastSeen: time }
+        row = {
+          alias,
+          version: number === undefined ? undefined : Number(number),
+          keyVersion,
+          ...(who !== undefined && { principal: who }),
+          unwraps: 0,
+          rewraps: 0,
+          failed: 0,
+          firstSeen: time,
+          lastSeen: time,
+        }
         rows.set(id, row)
       }
       if (outcome !== 'allowed') row.failed++
@@ -51,7 +61,11 @@ export async function versionUses(files: readonly string[], options: { byPrincip
     }
   }
   return [...rows.values()].sort(
-    (a, b) => a.alias.localeCompare(b.alias) || (a.version ?? 0) - (b.version ?? 0) || a.keyVersion.localeCompare(b.keyVersion) || (a.principal ?? '').localeCompare(b.principal ?? ''),
+    (a, b) =>
+      a.alias.localeCompare(b.alias) ||
+      (a.version ?? 0) - (b.version ?? 0) ||
+      a.keyVersion.localeCompare(b.keyVersion) ||
+      (a.principal ?? '').localeCompare(b.principal ?? ''),
   )
 }
 
@@ -68,7 +82,14 @@ function table(rows: readonly VersionUseRow[], byPrincipal: boolean): string {
     row.lastSeen,
   ])
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => line[column]!.length)))
-  return [header, ...cells].map((line) => line.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')
+  return [header, ...cells]
+    .map((line) =>
+      line
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 export const auditVersionsCommand: Command = {
@@ -95,7 +116,9 @@ seen. A rewrap counts for the version of the key it was given.
       process.stderr.write(`keywrap audit versions: cannot read the trail (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
       return EXIT.noInput
     }
-    process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length === 0 ? 'no unwrap or rewrap in the trail\n' : `${table(rows, byPrincipal)}\n`)
+    process.stdout.write(
+      values.json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length === 0 ? 'no unwrap or rewrap in the trail\n' : `${table(rows, byPrincipal)}\n`,
+    )
     return EXIT.ok
   },
 }

@@ -107,7 +107,8 @@ export async function runThrough(job: EnvelopeJob, run: EnvelopeRun, label: stri
     }
   }
   try {
-    if (size !== undefined && size >= PROGRESS_FROM_BYTES && process.stderr.isTTY) input = withProgress(input, new ProgressBar(`keywrap ${label}`, size, process.stderr))
+    if (size !== undefined && size >= PROGRESS_FROM_BYTES && process.stderr.isTTY)
+      input = withProgress(input, new ProgressBar(`keywrap ${label}`, size, process.stderr))
     if (job.output === '-') {
       await run(input, standardOutput())
       return EXIT.ok
@@ -139,7 +140,7 @@ function fileSource(handle: FileHandle): ByteSource {
 function fileSink(handle: FileHandle): ByteSink {
   return {
     async write(bytes) {
-      for (let written = 0; written < bytes.length; ) written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten
+      for (let written = 0; written < bytes.length;) written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten
     },
   }
 }

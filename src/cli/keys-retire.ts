@@ -74,12 +74,17 @@ service as x-keywrap-reason (grants with requireReason ask for one).`,
 
     const since = new Date(windowStart).toISOString()
     if (described.lastUsedAt !== undefined && Date.parse(described.lastUsedAt) >= windowStart) {
-      const uses = Object.entries(described.uses ?? {}).filter(([, count]) => count > 0).map(([operation, count]) => `${count} ${operation}`).join(', ')
+      const uses = Object.entries(described.uses ?? {})
+        .filter(([, count]) => count > 0)
+        .map(([operation, count]) => `${count} ${operation}`)
+        .join(', ')
       return refuse(`the service used it at ${described.lastUsedAt}, after ${since} (${uses} since ${key.usesSince})`)
     }
     const usesSince = key.usesSince
     if (trails.length === 0 && (usesSince === undefined || Date.parse(usesSince) > windowStart)) {
-      return refuse(`the service counts uses only since ${usesSince ?? 'an unknown time'}, after ${since}; give audit trails covering the window with --audit, or a shorter --since`)
+      return refuse(
+        `the service counts uses only since ${usesSince ?? 'an unknown time'}, after ${since}; give audit trails covering the window with --audit, or a shorter --since`,
+      )
     }
     if (trails.length > 0) {
       let rows
@@ -91,7 +96,9 @@ service as x-keywrap-reason (grants with requireReason ask for one).`,
       }
       const recent = rows.filter((row) => row.alias === alias && row.version === version && Date.parse(row.lastSeen) >= windowStart)
       if (recent.length > 0) {
-        const who = recent.map((row) => `${row.principal || 'unknown principal'} (${row.unwraps} unwraps, ${row.rewraps} rewraps, ${row.failed} failed; last ${row.lastSeen})`)
+        const who = recent.map(
+          (row) => `${row.principal || 'unknown principal'} (${row.unwraps} unwraps, ${row.rewraps} rewraps, ${row.failed} failed; last ${row.lastSeen})`,
+        )
         return refuse(`the audit trail shows uses after ${since}: ${who.join('; ')}`)
       }
     }

@@ -38,7 +38,15 @@ export interface BatchRewrapItem {
 /** Codes of item problems and whole-request failures that a later attempt may not have. */
 // overloaded: the service's provider calls and their queue were full (KEYWRAP_PROVIDER_MAX_CONCURRENT
 // and _QUEUED), e.g. while it still finishes the requests of a run that was killed.
-const TRANSIENT_CODES = new Set(['rate_limited', 'overloaded', 'internal', 'provider_unavailable', 'issuer_unavailable', 'cache_unavailable', 'audit_unavailable'])
+const TRANSIENT_CODES = new Set([
+  'rate_limited',
+  'overloaded',
+  'internal',
+  'provider_unavailable',
+  'issuer_unavailable',
+  'cache_unavailable',
+  'audit_unavailable',
+])
 
 export function isTransient(problem: ItemProblem): boolean {
   return TRANSIENT_CODES.has(problem.code)
@@ -96,7 +104,11 @@ export class KeywrapClient {
     const body = (await this.request('POST', `/v1/keys/${encodeURIComponent(alias)}:batchRewrap`, { items })) as { results?: unknown }
     const results = body.results
     if (!Array.isArray(results) || results.length !== items.length) {
-      throw new ServiceError({ code: 'invalid_response', detail: `the service answered ${Array.isArray(results) ? results.length : 'no'} results for ${items.length} items` }, 502, undefined)
+      throw new ServiceError(
+        { code: 'invalid_response', detail: `the service answered ${Array.isArray(results) ? results.length : 'no'} results for ${items.length} items` },
+        502,
+        undefined,
+      )
     }
     return results.map((result: any) =>
       result && typeof result.error === 'object' && result.error !== null
@@ -119,7 +131,11 @@ export class KeywrapClient {
       })
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause
-      throw new ServiceError({ code: 'unreachable', detail: `${this.baseUrl}: ${cause?.code ?? cause?.message ?? (error as Error).message}` }, undefined, undefined)
+      throw new ServiceError(
+        { code: 'unreachable', detail: `${this.baseUrl}: ${cause?.code ?? cause?.message ?? (error as Error).message}` },
+        undefined,
+        undefined,
+      )
     }
     const text = await response.text()
     let json: unknown

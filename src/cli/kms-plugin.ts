@@ -37,7 +37,8 @@ is removed and the plugin exits 0. See docs/kubernetes.md.`,
     if (!values.listen) throw new UsageError('--listen PATH is required')
     if (!isAbsolute(values.listen)) throw new UsageError('--listen must be an absolute path')
     if (!values.alias) throw new UsageError('--alias ALIAS is required')
-    if (values.upstream !== undefined && values.principal !== undefined) throw new UsageError('--principal goes without --upstream (upstream, the token names the caller)')
+    if (values.upstream !== undefined && values.principal !== undefined)
+      throw new UsageError('--principal goes without --upstream (upstream, the token names the caller)')
     const principal = values.principal ?? `kube-apiserver@${hostname()}`
     if (!principal || principal.length > 256) throw new UsageError('--principal must be 1 to 256 characters')
     if (values.upstream === undefined && (values['token-file'] !== undefined || values.refresh !== undefined)) {
@@ -67,7 +68,7 @@ function upstreamOf(url: string, tokenFile: string | undefined, refresh: string 
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopback(parsed.hostname))) {
     throw new UsageError('--upstream must be https:// (http:// only to a loopback address)')
   }
-  if (parsed.search || parsed.hash || parsed.username) throw new UsageError('--upstream takes the service\'s base URL, without query, fragment or credentials')
+  if (parsed.search || parsed.hash || parsed.username) throw new UsageError("--upstream takes the service's base URL, without query, fragment or credentials")
   return { url: parsed.href.replace(/\/+$/, ''), tokenFile, refreshSeconds: refresh === undefined ? 60 : seconds('--refresh', refresh) }
 }
 

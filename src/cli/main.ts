@@ -121,7 +121,12 @@ function showHelp(words: string[]): number {
 
 function unknown(words: string[]): number {
   const group = groupOf(words[0])
-  const what = group.length === 0 ? `unknown command "${words.join(' ')}"` : words[1] === undefined ? `${words[0]} needs an action` : `unknown ${words[0]} action "${words[1]}"`
+  const what =
+    group.length === 0
+      ? `unknown command "${words.join(' ')}"`
+      : words[1] === undefined
+        ? `${words[0]} needs an action`
+        : `unknown ${words[0]} action "${words[1]}"`
   process.stderr.write(`keywrap: ${what}\n\n${group.length > 0 ? groupHelp(words[0]!, group) : overview()}\n`)
   return EXIT.usage
 }

@@ -25,7 +25,10 @@ both the same KEYWRAP_HOME, or the server will not trust the token. Off in produ
     if (!/^\d+$/.test(values.ttl) || ttl < 1 || ttl > 86_400) throw new UsageError('--ttl must be 1 to 86400 seconds')
     if (!values.sub || values.sub.length > 256) throw new UsageError('--sub must be 1 to 256 characters')
     // Loaded when run, not with the command list (jose, the configuration).
-    const [{ loadDevIssuer, mintDevToken, REGISTERED_CLAIMS }, { loadConfig }] = await Promise.all([import('../auth/dev-issuer.js'), import('../config/load-config.js')])
+    const [{ loadDevIssuer, mintDevToken, REGISTERED_CLAIMS }, { loadConfig }] = await Promise.all([
+      import('../auth/dev-issuer.js'),
+      import('../config/load-config.js'),
+    ])
     const claims = parseClaims(values.claim, REGISTERED_CLAIMS)
     const config = loadConfig()
     if (!config.auth.devIssuer) throw new UsageError('the development issuer is off (production mode or auth.devIssuer: false)')

@@ -2,17 +2,7 @@
  * The signature algorithms a token may use: asymmetric ones only (RFC 8725 §3.1). `none` and the HMAC
  * family are never accepted: with HS256 the issuer's public key would become a shared secret.
  */
-export const ASYMMETRIC_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'EdDSA',
-] as const
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const
 
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number]
 

@@ -4,12 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path'
 import { createPublicKey } from 'node:crypto'
-import {
-  algorithmsForKeyType,
-  ASYMMETRIC_ALGORITHMS,
-  isAsymmetricAlgorithm,
-  type AsymmetricAlgorithm,
-} from './algorithms.js'
+import { algorithmsForKeyType, ASYMMETRIC_ALGORITHMS, isAsymmetricAlgorithm, type AsymmetricAlgorithm } from './algorithms.js'
 import type { TokenType } from './token-types.js'
 import { DEFAULT_AUDIENCE, DEV_ISSUER, type Mode } from './config.js'
 
@@ -78,16 +73,7 @@ export function defaultAuthSettings(mode: Mode): AuthSettings {
   }
 }
 
-const AUTH_FIELDS = [
-  'devIssuer',
-  'audience',
-  'maxTokenBytes',
-  'maxTokenLifetimeSeconds',
-  'clockToleranceSeconds',
-  'tokenCacheEntries',
-  'jwks',
-  'issuers',
-]
+const AUTH_FIELDS = ['devIssuer', 'audience', 'maxTokenBytes', 'maxTokenLifetimeSeconds', 'clockToleranceSeconds', 'tokenCacheEntries', 'jwks', 'issuers']
 const JWKS_FIELDS = ['timeoutSeconds', 'cooldownSeconds', 'cacheMaxAgeSeconds', 'staleIfErrorSeconds']
 const ISSUER_FIELDS = ['issuer', 'audience', 'jwksUri', 'jwksFile', 'publicKeyPem', 'algorithms', 'principalClaim', 'typ']
 const GOOGLE_FIELDS = ['preset', 'audience', 'jwksUri']
@@ -109,8 +95,7 @@ export function readAuthSettings(section: unknown, mode: Mode, violations: strin
   for (const field of Object.keys(section)) {
     if (!AUTH_FIELDS.includes(field)) violations.push(`auth.${field} is not a setting (known: ${AUTH_FIELDS.join(', ')})`)
   }
-  const number = (field: string, fallback: number, min: number, max: number) =>
-    wholeNumber(section[field], `auth.${field}`, fallback, min, max, violations)
+  const number = (field: string, fallback: number, min: number, max: number) => wholeNumber(section[field], `auth.${field}`, fallback, min, max, violations)
 
   let devIssuer = defaults.devIssuer
   if (section.devIssuer !== undefined) {
@@ -301,7 +286,9 @@ function readPem(value: unknown, where: string, violations: string[]): readonly 
   }
   const algorithms = algorithmsForKeyType(key.asymmetricKeyType, details?.namedCurve)
   if (algorithms.length === 0) {
-    violations.push(`${where} is an unsupported key (${key.asymmetricKeyType}${details?.namedCurve ? ` ${details.namedCurve}` : ''}); use RSA, EC P-256/P-384 or Ed25519`)
+    violations.push(
+      `${where} is an unsupported key (${key.asymmetricKeyType}${details?.namedCurve ? ` ${details.namedCurve}` : ''}); use RSA, EC P-256/P-384 or Ed25519`,
+    )
     return undefined
   }
   return algorithms
@@ -325,9 +312,11 @@ function readAlgorithms(
   const problems: string[] = []
   for (const algorithm of value) {
     if (isAsymmetricAlgorithm(algorithm)) {
-      if (keyAlgorithms && !keyAlgorithms.includes(algorithm)) problems.push(`"${algorithm}" does not fit the publicKeyPem key (it fits ${keyAlgorithms.join(', ')})`)
+      if (keyAlgorithms && !keyAlgorithms.includes(algorithm))
+        problems.push(`"${algorithm}" does not fit the publicKeyPem key (it fits ${keyAlgorithms.join(', ')})`)
     } else if (typeof algorithm === 'string' && algorithm.toLowerCase() === 'none') problems.push('"none" is no signature at all')
-    else if (typeof algorithm === 'string' && /^HS\d+$/i.test(algorithm)) problems.push(`"${algorithm}" is symmetric: the issuer's public key would be the secret`)
+    else if (typeof algorithm === 'string' && /^HS\d+$/i.test(algorithm))
+      problems.push(`"${algorithm}" is symmetric: the issuer's public key would be the secret`)
     else problems.push(`"${String(algorithm)}" is not accepted`)
   }
   if (problems.length > 0) {

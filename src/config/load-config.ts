@@ -172,7 +172,9 @@ function ambiguousGrants(config: Config): string[] {
     // The KMS plugin's principal (npx keywrap kms-plugin) has an issuer of its own, never a token's.
     return known.includes(grant.issuer) || grant.issuer === KMS_PLUGIN_ISSUER
       ? []
-      : [`policy.grants[${index}].issuer: "${grant.issuer}" is not a configured issuer, so the grant would match nobody (configured: ${known.join(', ') || 'none'})`]
+      : [
+          `policy.grants[${index}].issuer: "${grant.issuer}" is not a configured issuer, so the grant would match nobody (configured: ${known.join(', ') || 'none'})`,
+        ]
   })
 }
 
@@ -190,7 +192,9 @@ function productionViolations(config: Config): string[] {
     violations.push('policy.grants: production needs at least one grant (deny by default would refuse every call)')
   }
   if (!config.audit.fingerprintKey) {
-    violations.push('KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet')
+    violations.push(
+      'KEYWRAP_AUDIT_FINGERPRINT_KEY: set a base64 secret of 32 bytes or more (from Secret Manager), the same on every instance, so audit fingerprints correlate across the fleet',
+    )
   }
   if (!config.audit.signingKey) {
     violations.push(
@@ -199,7 +203,8 @@ function productionViolations(config: Config): string[] {
   }
   if (config.audit.emulatorHost) violations.push(`LOGGING_EMULATOR_HOST=${config.audit.emulatorHost}: production writes to Cloud Logging itself; unset it`)
   if (config.kms.emulatorHost) violations.push(`KMS_EMULATOR_HOST=${config.kms.emulatorHost}: production talks to Cloud KMS itself; unset it`)
-  if (!config.googleProjectId) violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
+  if (!config.googleProjectId)
+    violations.push('GOOGLE_CLOUD_PROJECT: set the Google Cloud project id (Cloud Run does not set it, and keywrap never probes for it)')
   return violations
 }
 
@@ -248,7 +253,9 @@ function readSigningKey(raw: string | undefined, violations: string[]): string |
   if (!raw) return undefined
   const match = GCP_KMS_VERSION_URI.exec(raw.trim())
   if (!match) {
-    violations.push(`KEYWRAP_AUDIT_SIGNING_KEY="${raw}" must be a Cloud KMS key version: gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N`)
+    violations.push(
+      `KEYWRAP_AUDIT_SIGNING_KEY="${raw}" must be a Cloud KMS key version: gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N`,
+    )
     return undefined
   }
   return match[1]
@@ -376,7 +383,8 @@ function readKeys(section: unknown, mode: Mode, violations: string[]): Record<st
   }
   // The embedded default always serves alias `default`, so the README's first curl works on any config.
   if (mode === 'development' && !('default' in (section ?? {}))) keys.default = 'local://default'
-  if (Object.keys(keys).length === 0) violations.push(`keys must name at least one alias (KEYWRAP_CONFIG ${mode === 'production' ? 'is required in production' : 'has none'})`)
+  if (Object.keys(keys).length === 0)
+    violations.push(`keys must name at least one alias (KEYWRAP_CONFIG ${mode === 'production' ? 'is required in production' : 'has none'})`)
   return keys
 }
 

@@ -21,8 +21,16 @@ function isWellFormed(text: string): boolean {
 }
 
 export function encodeAad(alias: string, version: number, context: EncryptionContext | undefined): Buffer {
-  const entries = !context ? [] : Object.entries(context)
-    .map(([name, value]) => [Buffer.from(name, 'utf8'), Buffer.from(value, 'utf8')] as const)
-    .sort(([a], [b]) => Buffer.compare(a, b))
-  return Buffer.concat([DOMAIN, lengthPrefixed(alias), uint32(version), uint32(entries.length), ...entries.flatMap(([name, value]) => [lengthPrefixed(name), lengthPrefixed(value)])])
+  const entries = !context
+    ? []
+    : Object.entries(context)
+        .map(([name, value]) => [Buffer.from(name, 'utf8'), Buffer.from(value, 'utf8')] as const)
+        .sort(([a], [b]) => Buffer.compare(a, b))
+  return Buffer.concat([
+    DOMAIN,
+    lengthPrefixed(alias),
+    uint32(version),
+    uint32(entries.length),
+    ...entries.flatMap(([name, value]) => [lengthPrefixed(name), lengthPrefixed(value)]),
+  ])
 }

@@ -58,7 +58,9 @@ export class FailedAuthentications<R> {
     const window = this.current(address, false)
     if (!window || window.failures < this.limit.max) return undefined
     const retryAfterSeconds = Math.max(1, Math.ceil((window.resetAt - Date.now()) / 1000))
-    const refusal = new KeywrapError('rate_limited', `Too many failed authentications from this address; try again in ${retryAfterSeconds} s.`, { retryAfterSeconds })
+    const refusal = new KeywrapError('rate_limited', `Too many failed authentications from this address; try again in ${retryAfterSeconds} s.`, {
+      retryAfterSeconds,
+    })
     // The first refusal of the window is recorded like any other; the later ones are counted.
     if (window.failures > this.limit.max) {
       UNRECORDED.add(refusal)

@@ -48,7 +48,11 @@ export function parseJsonBody(text: string): unknown {
   // Each member has one ':' outside strings; JSON.parse kept one member of each name in an object.
   if (countColons(text) !== members && structuralColons(text) !== members) {
     const duplicate = firstDuplicateMember(text)
-    if (duplicate) throw new KeywrapError('invalid_request', `The body names the member ${JSON.stringify(duplicate.name)} twice in the object at ${duplicate.pointer || '/'}.`)
+    if (duplicate)
+      throw new KeywrapError(
+        'invalid_request',
+        `The body names the member ${JSON.stringify(duplicate.name)} twice in the object at ${duplicate.pointer || '/'}.`,
+      )
   }
   return value
 }

@@ -13,7 +13,10 @@ const INVALID_JSON = 'The body is not valid JSON.'
 
 const FASTIFY_CODES: Readonly<Record<string, (request: FastifyRequest) => KeywrapError>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: (request) =>
-    new KeywrapError('payload_too_large', `The body is larger than this service accepts: at most ${request.routeOptions.bodyLimit} bytes (KEYWRAP_BODY_LIMIT_BYTES).`),
+    new KeywrapError(
+      'payload_too_large',
+      `The body is larger than this service accepts: at most ${request.routeOptions.bodyLimit} bytes (KEYWRAP_BODY_LIMIT_BYTES).`,
+    ),
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new KeywrapError('unsupported_media_type'),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => new KeywrapError('invalid_request', 'The body is empty; send a JSON object.'),
   FST_ERR_CTP_INVALID_JSON_BODY: () => new KeywrapError('invalid_request', INVALID_JSON),
@@ -46,7 +49,10 @@ export default fp(problemReplies, { name: 'problem-replies' })
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: KeywrapError): FastifyReply {
   if (error.code === 'unauthenticated') {
     const hasToken = request.headers.authorization !== undefined
-    reply.header('www-authenticate', hasToken ? `Bearer realm="keywrap", error="invalid_token", error_description="${errorDescription(error)}"` : 'Bearer realm="keywrap"')
+    reply.header(
+      'www-authenticate',
+      hasToken ? `Bearer realm="keywrap", error="invalid_token", error_description="${errorDescription(error)}"` : 'Bearer realm="keywrap"',
+    )
   }
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
   return reply

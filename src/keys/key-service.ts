@@ -318,12 +318,7 @@ export class KeyService {
    * Authorise, run and audit one key access. Authorisation comes before the alias lookup so that a
    * caller learns nothing about aliases it holds no grant on.
    */
-  private async access<T>(
-    caller: Caller,
-    alias: string,
-    request: AccessRequest,
-    run: (provider: KeyProvider, record: AccessRecord) => Promise<T>,
-  ): Promise<T> {
+  private async access<T>(caller: Caller, alias: string, request: AccessRequest, run: (provider: KeyProvider, record: AccessRecord) => Promise<T>): Promise<T> {
     const { context, batchIndex } = request
     const operation = request.operation.audit
     const started = performance.now()
@@ -411,7 +406,8 @@ export class KeyService {
   private async usableWrappedKey(provider: KeyProvider, text: string, record: AccessRecord): Promise<UsableWrappedKey> {
     const wrapped = parseWrappedKey(text)
     // Its format is known without any key: not one is bad input, told apart from a failed authentication.
-    if (!wrapped) throw new KeywrapError('invalid_wrapped_key', 'A wrapped key is kw1.<version>.<ciphertext in unpadded base64url>, as wrap and generateDataKey return it.')
+    if (!wrapped)
+      throw new KeywrapError('invalid_wrapped_key', 'A wrapped key is kw1.<version>.<ciphertext in unpadded base64url>, as wrap and generateDataKey return it.')
     const description = provider.describe()
     if (description.versions.some((v) => v.version >= wrapped.version)) return this.usableVersion(wrapped, description, true, record)
     const freshened = await this.freshen(provider)
@@ -450,13 +446,7 @@ export class KeyService {
     }
   }
 
-  private async unwrapCached(
-    alias: string,
-    provider: KeyProvider,
-    wrapped: WrappedKey,
-    input: WrappedKeyInput,
-    record: AccessRecord,
-  ): Promise<Buffer> {
+  private async unwrapCached(alias: string, provider: KeyProvider, wrapped: WrappedKey, input: WrappedKeyInput, record: AccessRecord): Promise<Buffer> {
     const key: DekCacheKey = { alias, wrappedKey: input.wrappedKey, aad: encodeAad(alias, wrapped.version, input.context) }
     const hit = await this.deps.cache.get(key)
     if (hit && hit.version === wrapped.version) {
@@ -475,10 +465,12 @@ export class KeyService {
       this.deps.metrics?.providerCallsSaved.inc()
     }
     const { plaintext } = await this.unwrapFlights.run(flightKey, async () => {
-      const decrypted = await this.gate.run(() => provider.decrypt(wrapped.ciphertext, key.aad, wrapped.version)).catch((error: unknown) => {
-        if (isKeywrapError(error) && error.code === 'cannot_unwrap') this.failedUnwraps.remember(alias, input.wrappedKey, key.aad)
-        throw error
-      })
+      const decrypted = await this.gate
+        .run(() => provider.decrypt(wrapped.ciphertext, key.aad, wrapped.version))
+        .catch((error: unknown) => {
+          if (isKeywrapError(error) && error.code === 'cannot_unwrap') this.failedUnwraps.remember(alias, input.wrappedKey, key.aad)
+          throw error
+        })
       if (decrypted.version !== undefined && decrypted.version !== wrapped.version) {
         this.failedUnwraps.remember(alias, input.wrappedKey, key.aad)
         throw new KeywrapError('cannot_unwrap')

@@ -34,7 +34,8 @@ export class VersionUses {
     let versions = this.tallies.get(alias)
     if (!versions) this.tallies.set(alias, (versions = new Map()))
     let tally = versions.get(version)
-    if (!tally) versions.set(version, (tally = { uses: { generateDataKey: 0, generateDataKeyWithoutPlaintext: 0, wrap: 0, unwrap: 0, rewrap: 0 }, lastUsedMs: 0 }))
+    if (!tally)
+      versions.set(version, (tally = { uses: { generateDataKey: 0, generateDataKeyWithoutPlaintext: 0, wrap: 0, unwrap: 0, rewrap: 0 }, lastUsedMs: 0 }))
     tally.uses[operation]++
     tally.lastUsedMs = Date.now()
     this.metrics?.keyVersionUses.inc({ alias, key_version: String(version), operation })

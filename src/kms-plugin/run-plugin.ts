@@ -67,7 +67,10 @@ async function localBackend(options: PluginOptions): Promise<{ backend: KeyBacke
   return { backend, refreshSeconds: config.keyRefreshSeconds }
 }
 
-async function upstreamBackend(options: PluginOptions, upstream: NonNullable<PluginOptions['upstream']>): Promise<{ backend: KeyBackend; refreshSeconds: number }> {
+async function upstreamBackend(
+  options: PluginOptions,
+  upstream: NonNullable<PluginOptions['upstream']>,
+): Promise<{ backend: KeyBackend; refreshSeconds: number }> {
   const token = upstream.tokenFile ? new FileBearerToken(upstream.tokenFile) : new GoogleIdToken(metadataServerHost(), upstream.url)
   const backend = new UpstreamKeyBackend({ url: upstream.url, alias: options.alias, token, refreshSeconds: upstream.refreshSeconds, log: logLine })
   await backend.start()

@@ -21,7 +21,6 @@ export interface UpstreamOptions {
   readonly log: (message: string, details: object) => void
 }
 
-
 export class UpstreamKeyBackend implements KeyBackend {
   readonly alias: string
   private readonly options: UpstreamOptions
@@ -108,7 +107,10 @@ export class UpstreamKeyBackend implements KeyBackend {
     } catch (error) {
       throw new KeywrapError('unauthenticated', `the plugin has no token for keywrap: ${(error as Error).message}`)
     }
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'user-agent': `keywrap-kms-plugin${request?.userAgent ? ` (${request.userAgent})` : ''}` }
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      'user-agent': `keywrap-kms-plugin${request?.userAgent ? ` (${request.userAgent})` : ''}`,
+    }
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (request && CLIENT_REQUEST_ID.test(request.uid)) headers['x-request-id'] = request.uid
     try {

@@ -26,10 +26,7 @@ export async function createKeyRegistry(config: Config, options: { metrics?: Met
 
 /** Loaded only when a gcp-kms:// key is configured: the Cloud KMS client takes ~300 ms to import. */
 async function createCloudKmsProvider(config: Config, uri: string, options: { metrics?: Metrics; logger?: Logger }): Promise<KeyProvider> {
-  const [{ GcpKmsKeyProvider }, { createKmsClient }] = await Promise.all([
-    import('./gcp-kms/gcp-kms-provider.js'),
-    import('./gcp-kms/kms-client.js'),
-  ])
+  const [{ GcpKmsKeyProvider }, { createKmsClient }] = await Promise.all([import('./gcp-kms/gcp-kms-provider.js'), import('./gcp-kms/kms-client.js')])
   return new GcpKmsKeyProvider({
     keyName: uri.slice('gcp-kms://'.length),
     // One client per key: a provider closes the client it was given.

@@ -27,7 +27,13 @@ describe('the cost of key accesses on Cloud KMS (the stand-in)', () => {
     running = await kms.start()
     const home = await mkdtemp(join(tmpdir(), 'keywrap-abuse-'))
     await writeFile(join(home, 'config.json'), JSON.stringify({ keys: { payments: `gcp-kms://${KEY}` } }))
-    env = { KEYWRAP_HOME: home, KEYWRAP_CONFIG: join(home, 'config.json'), KMS_EMULATOR_HOST: running.address, GOOGLE_CLOUD_PROJECT: 'test', KEYWRAP_LOG_LEVEL: 'warn' }
+    env = {
+      KEYWRAP_HOME: home,
+      KEYWRAP_CONFIG: join(home, 'config.json'),
+      KMS_EMULATOR_HOST: running.address,
+      GOOGLE_CLOUD_PROJECT: 'test',
+      KEYWRAP_LOG_LEVEL: 'warn',
+    }
     token = (await runCli(['token', '--sub', 'ops'], env)).stdout.trim()
   })
   after(() => running.close())
@@ -124,7 +130,10 @@ describe('the cost of key accesses on Cloud KMS (the stand-in)', () => {
       assert.equal(answers.filter((a) => a.status === 200).length, 4)
       assert.equal(refused.length, 6)
       assert.ok(refused.every((a) => a.code === 'overloaded' && a.retryAfter === '1'))
-      assert.ok(refused.every((a) => a.ms < 550), `refusals waited: ${refused.map((a) => Math.round(a.ms))}`)
+      assert.ok(
+        refused.every((a) => a.ms < 550),
+        `refusals waited: ${refused.map((a) => Math.round(a.ms))}`,
+      )
     } finally {
       kms.clearFaults()
       await server.stop()
@@ -143,7 +152,10 @@ describe('the cost of key accesses on Cloud KMS (the stand-in)', () => {
       assert.equal(answers.filter((a) => a.status === 200).length, 3)
       assert.equal(refused.length, 7)
       assert.ok(refused.every((a) => a.code === 'overloaded' && a.retryAfter === '1'))
-      assert.ok(refused.every((a) => a.ms < 550), `refusals waited: ${refused.map((a) => Math.round(a.ms))}`)
+      assert.ok(
+        refused.every((a) => a.ms < 550),
+        `refusals waited: ${refused.map((a) => Math.round(a.ms))}`,
+      )
     } finally {
       kms.clearFaults()
       await server.stop()

@@ -22,7 +22,13 @@ describe('refusals on key routes are audited (npm start)', () => {
 
   before(async () => {
     const home = await mkdtemp(join(tmpdir(), 'keywrap-refusals-'))
-    const env = { KEYWRAP_HOME: home, KEYWRAP_LOG_LEVEL: 'warn', KEYWRAP_BODY_LIMIT_BYTES: '4096', KEYWRAP_AUTH_FAILURE_LIMIT: '3', KEYWRAP_AUTH_FAILURE_WINDOW_SECONDS: '3' }
+    const env = {
+      KEYWRAP_HOME: home,
+      KEYWRAP_LOG_LEVEL: 'warn',
+      KEYWRAP_BODY_LIMIT_BYTES: '4096',
+      KEYWRAP_AUTH_FAILURE_LIMIT: '3',
+      KEYWRAP_AUTH_FAILURE_WINDOW_SECONDS: '3',
+    }
     token = (await runCli(['token', '--sub', 'alice'], env)).stdout.trim()
     const [header, payload, signature] = token.split('.') as [string, string, string]
     forged = `${header}.${payload}.${signature.slice(0, -4)}AAAA`
@@ -31,22 +37,34 @@ describe('refusals on key routes are audited (npm start)', () => {
   after(() => server.stop())
 
   const unwrap = (bearer: string, body: string, contentType = 'application/json') =>
-    fetch(`${server.baseUrl}/v1/keys/default:unwrap`, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': contentType }, body }).then(async (r) => {
+    fetch(`${server.baseUrl}/v1/keys/default:unwrap`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': contentType },
+      body,
+    }).then(async (r) => {
       await r.arrayBuffer()
       return r.status
     })
 
   test('400 (JSON, schema), 413 and 415: one entry each, operation and alias from the route, outcome failed', async () => {
     const from = server.stdout().length
-    const statuses = [await unwrap(token, '{"wrappedKey":'), await unwrap(token, '{"surprise":1}'), await unwrap(token, JSON.stringify({ wrappedKey: 'A'.repeat(5000) })), await unwrap(token, 'x', 'text/plain')]
+    const statuses = [
+      await unwrap(token, '{"wrappedKey":'),
+      await unwrap(token, '{"surprise":1}'),
+      await unwrap(token, JSON.stringify({ wrappedKey: 'A'.repeat(5000) })),
+      await unwrap(token, 'x', 'text/plain'),
+    ]
     assert.deepEqual(statuses, [400, 400, 413, 415])
     const entries = (await auditLinesSince(server, from)).map((line) => JSON.parse(line))
-    assert.deepEqual(entries.map((e) => [e.operation, e.alias, e.outcome, e.errorCode, e.principal]), [
-      ['unwrap', 'default', 'failed', 'invalid_request', 'alice'],
-      ['unwrap', 'default', 'failed', 'invalid_request', 'alice'],
-      ['unwrap', 'default', 'failed', 'payload_too_large', 'alice'],
-      ['unwrap', 'default', 'failed', 'unsupported_media_type', 'alice'],
-    ])
+    assert.deepEqual(
+      entries.map((e) => [e.operation, e.alias, e.outcome, e.errorCode, e.principal]),
+      [
+        ['unwrap', 'default', 'failed', 'invalid_request', 'alice'],
+        ['unwrap', 'default', 'failed', 'invalid_request', 'alice'],
+        ['unwrap', 'default', 'failed', 'payload_too_large', 'alice'],
+        ['unwrap', 'default', 'failed', 'unsupported_media_type', 'alice'],
+      ],
+    )
     assert.ok(entries.every((e) => e.remoteAddress === '127.0.0.1' && typeof e.reason === 'string'))
   })
 
@@ -59,7 +77,10 @@ describe('refusals on key routes are audited (npm start)', () => {
     assert.equal(await unwrap(token, '{"wrappedKey":"kw1.1.AAAA"}'), 422, 'a token verified before still goes through')
     const entries = (await auditLinesSince(server, from)).map((line) => JSON.parse(line))
     const refusals = entries.filter((e) => e.errorCode !== 'cannot_unwrap')
-    assert.deepEqual(refusals.map((e) => [e.outcome, e.errorCode]), [...Array(3).fill(['denied', 'unauthenticated']), ['denied', 'rate_limited']])
+    assert.deepEqual(
+      refusals.map((e) => [e.outcome, e.errorCode]),
+      [...Array(3).fill(['denied', 'unauthenticated']), ['denied', 'rate_limited']],
+    )
     assert.equal(refusals[0].principal, undefined)
     assert.match(refusals[0].reason, /^bearer token refused: /)
     assert.equal(refusals[0].issuer, JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).iss)
@@ -69,7 +90,10 @@ describe('refusals on key routes are audited (npm start)', () => {
     while ((await auditLinesSince(server, summaryFrom)).length === 0 && Date.now() < deadline) await sleep(250)
     const [summary, ...others] = (await auditLinesSince(server, summaryFrom)).map((line) => JSON.parse(line))
     assert.equal(others.length, 0)
-    assert.deepEqual([summary.operation, summary.alias, summary.outcome, summary.errorCode, summary.unrecorded, summary.remoteAddress], ['unwrap', 'default', 'denied', 'rate_limited', 6, '127.0.0.1'])
+    assert.deepEqual(
+      [summary.operation, summary.alias, summary.outcome, summary.errorCode, summary.unrecorded, summary.remoteAddress],
+      ['unwrap', 'default', 'denied', 'rate_limited', 6, '127.0.0.1'],
+    )
     assert.equal(await unwrap(forged, '{}'), 401, 'a new window')
   })
 })
@@ -83,7 +107,9 @@ describe('an early refusal closes the connection (npm start)', () => {
       const socket = connect(Number(port), '127.0.0.1')
       await once(socket, 'connect')
       const started = performance.now()
-      socket.write('POST /v1/keys/default:unwrap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a.b.c\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"wrapp')
+      socket.write(
+        'POST /v1/keys/default:unwrap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a.b.c\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"wrapp',
+      )
       let response = ''
       socket.on('data', (chunk: Buffer) => (response += chunk.toString()))
       // The client keeps dribbling; the server must not wait for it.

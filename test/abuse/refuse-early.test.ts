@@ -86,7 +86,10 @@ describe('the request log of npm start (info)', () => {
       const deadline = Date.now() + 5000
       let line: string | undefined
       while (!line && Date.now() < deadline) {
-        line = server.stdout().split('\n').find((text) => text.includes('"request completed"'))
+        line = server
+          .stdout()
+          .split('\n')
+          .find((text) => text.includes('"request completed"'))
         if (!line) await new Promise((resolve) => setTimeout(resolve, 100))
       }
       assert.ok(line, 'the refusal has a request line')

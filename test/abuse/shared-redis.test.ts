@@ -141,7 +141,10 @@ describe('two deployments on Cloud KMS (stand-ins) whose keys share a name but n
       assert.equal(kmsTwo.calls.Decrypt, 21, '20 keys, and one try at the epoch secret')
       const ready = await readiness(second)
       assert.deepEqual([ready.cache, ready.cacheReason], ['degraded', 'cache_kek_refused'])
-      const errors = second.stderr().split('\n').filter((line) => line.includes('"severity":"ERROR"'))
+      const errors = second
+        .stderr()
+        .split('\n')
+        .filter((line) => line.includes('"severity":"ERROR"'))
       assert.equal(errors.length, 1, second.stderr())
       assert.match(errors[0]!, /KEYWRAP_CACHE_KEK_ALIAS=payments/)
       assert.deepEqual(await raw.getBuffer(record!), recordBefore, 'the first deployment’s record is left alone')
@@ -158,7 +161,11 @@ describe('an old generation put back in Redis after a purge (two instances on on
   let env: Record<string, string>
 
   before(async () => {
-    ;({ running, env } = await kmsKeyEnvironment(kms, KEY, 'payments', { KEYWRAP_CACHE_KEK_ALIAS: 'payments', KEYWRAP_CACHE_PURGE_BOUND_MS: '0', ...sharedRedis('replay') }))
+    ;({ running, env } = await kmsKeyEnvironment(kms, KEY, 'payments', {
+      KEYWRAP_CACHE_KEK_ALIAS: 'payments',
+      KEYWRAP_CACHE_PURGE_BOUND_MS: '0',
+      ...sharedRedis('replay'),
+    }))
   })
   after(() => running.close())
 

@@ -74,9 +74,11 @@ describe('verifyAuditTrail', () => {
 
   test('reads an async iterable too', async () => {
     const lines = await trail(5)
-    const result = await verifyAuditTrail((async function* () {
-      yield* lines
-    })())
+    const result = await verifyAuditTrail(
+      (async function* () {
+        yield* lines
+      })(),
+    )
     assert.equal(result.ok, true)
     assert.equal(result.entries, 5)
   })
@@ -141,11 +143,10 @@ describe('verifyAuditTrail', () => {
     lines[3] = lines[6]!
     lines[6] = moved
     const result = await verifyAuditTrail(lines)
-    assert.deepEqual(result.problems.map((problem) => problem.replace(/chain \S+ /, '')), [
-      'line 5: seq 5 comes after seq 7 (out of order)',
-      'line 6: seq 6 comes after seq 7 (out of order)',
-      'line 7: seq 4 comes after seq 7 (out of order)',
-    ])
+    assert.deepEqual(
+      result.problems.map((problem) => problem.replace(/chain \S+ /, '')),
+      ['line 5: seq 5 comes after seq 7 (out of order)', 'line 6: seq 6 comes after seq 7 (out of order)', 'line 7: seq 4 comes after seq 7 (out of order)'],
+    )
     assert.equal((await verifyAuditTrail(lines, { ordered: false })).ok, true)
     assert.equal((await verifyAuditTrail([...lines].reverse(), { ordered: false })).ok, true)
   })
@@ -167,7 +168,10 @@ describe('verifyAuditTrail', () => {
     const victim = lines.findIndex((line) => JSON.parse(line).chain === chains[1] && seqOf(line) === 4)
     lines.splice(victim, 1)
     const result = await verifyAuditTrail(lines)
-    assert.deepEqual(result.problems.map((problem) => problem.replace(/ \(.*\)$/, '')), [`chain ${chains[1]}: seq 4 is missing`])
+    assert.deepEqual(
+      result.problems.map((problem) => problem.replace(/ \(.*\)$/, '')),
+      [`chain ${chains[1]}: seq 4 is missing`],
+    )
   })
 
   test('reads entries exported from Cloud Logging after Cloud Run ingested stdout (time moved into timestamp)', async () => {

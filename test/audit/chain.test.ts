@@ -31,13 +31,27 @@ describe('canonical JSON', () => {
   test('matches its definition for any JSON value, sorted or not, with keys that look like indices', () => {
     const key = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.nat(20).map(String))
     const json = fc.letrec((tie) => ({
-      value: fc.oneof({ depthSize: 'small' }, fc.string({ unit: 'binary', maxLength: 8 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), tie('array'), tie('object')),
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.string({ unit: 'binary', maxLength: 8 }),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.boolean(),
+        fc.constant(null),
+        tie('array'),
+        tie('object'),
+      ),
       array: fc.array(tie('value'), { maxLength: 4 }),
       object: fc.dictionary(key, tie('value'), { maxKeys: 6 }),
     }))
-    fc.assert(fc.property(json.value, (value) => assert.equal(canonicalJson(value), referenceCanonicalJson(value))), { numRuns: 500 })
+    fc.assert(
+      fc.property(json.value, (value) => assert.equal(canonicalJson(value), referenceCanonicalJson(value))),
+      { numRuns: 500 },
+    )
     // Sorted objects take the fast path; they must give the same text.
-    fc.assert(fc.property(json.object, (value) => assert.equal(canonicalJson(JSON.parse(referenceCanonicalJson(value))), referenceCanonicalJson(value))), { numRuns: 300 })
+    fc.assert(
+      fc.property(json.object, (value) => assert.equal(canonicalJson(JSON.parse(referenceCanonicalJson(value))), referenceCanonicalJson(value))),
+      { numRuns: 300 },
+    )
   })
 
   test('escapes strings as JSON does', () => {
@@ -51,10 +65,7 @@ describe('AuditChain', () => {
     const first = chain.seal({ alias: 'default' })
     assert.equal(first.seq, 1)
     assert.deepEqual(first.fields, { alias: 'default', chain: 'chain-a', seq: 1 })
-    const expected = createHash('sha256')
-      .update(Buffer.from(GENESIS_HASH, 'hex'))
-      .update('{"alias":"default","chain":"chain-a","seq":1}')
-      .digest('hex')
+    const expected = createHash('sha256').update(Buffer.from(GENESIS_HASH, 'hex')).update('{"alias":"default","chain":"chain-a","seq":1}').digest('hex')
     assert.equal(first.hash, expected)
   })
 

@@ -54,7 +54,11 @@ function ed25519Signer(): Ed25519CheckpointSigner {
   return new Ed25519CheckpointSigner(generateKeyPairSync('ed25519').privateKey)
 }
 
-const lines = (stream: MemoryLineStream) => stream.lines.join('').split('\n').filter((line) => line !== '')
+const lines = (stream: MemoryLineStream) =>
+  stream.lines
+    .join('')
+    .split('\n')
+    .filter((line) => line !== '')
 const parsed = (stream: MemoryLineStream) => lines(stream).map((line) => JSON.parse(line) as Record<string, any>)
 
 /** Writes `count` key accesses at the clock's time. */
@@ -145,7 +149,10 @@ describe('checkpoints written', () => {
     const file = join(await mkdtemp(join(tmpdir(), 'keywrap-checkpoints-')), 'trail.jsonl')
     await writeFile(file, `${(await oneInstance(ed25519Signer(), new Clock())).join('\n')}\n`)
     const rows = await versionUses([file])
-    assert.deepEqual(rows.map((row) => [row.keyVersion, row.unwraps]), [['local://default/versions/1', 5]])
+    assert.deepEqual(
+      rows.map((row) => [row.keyVersion, row.unwraps]),
+      [['local://default/versions/1', 5]],
+    )
   })
 
   test('a signer that fails: key accesses go on, the failure is logged once, the next interval takes the checkpoint', async () => {
@@ -169,24 +176,37 @@ describe('checkpoints written', () => {
     await accesses(sink, clock, 2)
     clock.advance(INTERVAL)
     await checkpointer.checkpoint()
-    assert.deepEqual(logged.map((entry) => entry.level), ['error'], 'one error for two failures')
+    assert.deepEqual(
+      logged.map((entry) => entry.level),
+      ['error'],
+      'one error for two failures',
+    )
     assert.match(logged[0]!.message, /audit checkpoint not written; retrying at the next interval/)
     assert.match(JSON.stringify(logged[0]!.details), /Cloud KMS is unreachable/)
 
     failing = false
     clock.advance(INTERVAL + 1)
     await checkpointer.checkpoint()
-    assert.deepEqual(logged.map((entry) => entry.level), ['error', 'info'])
+    assert.deepEqual(
+      logged.map((entry) => entry.level),
+      ['error', 'info'],
+    )
     await sink.close()
 
     const written = parsed(stream)
-    assert.deepEqual(written.map((line) => line.checkpoint?.event ?? line.operation), ['unwrap', 'unwrap', 'start', 'shutdown'])
+    assert.deepEqual(
+      written.map((line) => line.checkpoint?.event ?? line.operation),
+      ['unwrap', 'unwrap', 'start', 'shutdown'],
+    )
     // The entries waited two intervals for their first checkpoint: verify shows the gap.
     const result = await verifyAuditTrail(lines(stream), { publicKeys: await publicKeysOf(real) })
     assert.equal(result.ok, false)
-    assert.deepEqual(result.problems.map((problem) => problem.replace(/chain \S+: /, 'chain C: ')), [
-      'chain C: sealed late: 2 entries (seq 1-2) waited 121.0 s for the checkpoint at line 3 (more than two intervals of 60 s: checkpoints were not written meanwhile)',
-    ])
+    assert.deepEqual(
+      result.problems.map((problem) => problem.replace(/chain \S+: /, 'chain C: ')),
+      [
+        'chain C: sealed late: 2 entries (seq 1-2) waited 121.0 s for the checkpoint at line 3 (more than two intervals of 60 s: checkpoints were not written meanwhile)',
+      ],
+    )
   })
 
   test('a slow signer holds up no key access', async () => {
@@ -208,18 +228,24 @@ describe('checkpoints written', () => {
     const { sink, checkpointer } = checkpointedSink(stream, signer, clock)
     const start = checkpointer.checkpoint()
     await accesses(sink, clock, 3)
-    assert.deepEqual(parsed(stream).map((line) => line.operation), ['unwrap', 'unwrap', 'unwrap'])
+    assert.deepEqual(
+      parsed(stream).map((line) => line.operation),
+      ['unwrap', 'unwrap', 'unwrap'],
+    )
     release()
     await start
     await sink.close()
     const written = parsed(stream)
-    assert.deepEqual(written.map((line) => [line.seq, line.checkpoint?.event ?? line.operation, line.checkpoint?.lastSeq]), [
-      [1, 'unwrap', undefined],
-      [2, 'unwrap', undefined],
-      [3, 'unwrap', undefined],
-      [4, 'start', 0],
-      [5, 'shutdown', 4],
-    ])
+    assert.deepEqual(
+      written.map((line) => [line.seq, line.checkpoint?.event ?? line.operation, line.checkpoint?.lastSeq]),
+      [
+        [1, 'unwrap', undefined],
+        [2, 'unwrap', undefined],
+        [3, 'unwrap', undefined],
+        [4, 'start', 0],
+        [5, 'shutdown', 4],
+      ],
+    )
     assert.equal((await verifyAuditTrail(lines(stream), { publicKeys: await publicKeysOf(real) })).ok, true)
   })
 
@@ -239,14 +265,20 @@ describe('checkpoints written', () => {
     const written = parsed(stream)
     const chains = [...new Set(written.map((line) => line.chain))]
     assert.equal(chains.length, 2)
-    assert.deepEqual(written.map((line) => [chains.indexOf(line.chain), line.seq, line.checkpoint?.event ?? line.operation]), [
-      [0, 1, 'start'],
-      [1, 1, 'unwrap'],
-      [1, 2, 'start'],
-      [1, 3, 'shutdown'],
-    ])
+    assert.deepEqual(
+      written.map((line) => [chains.indexOf(line.chain), line.seq, line.checkpoint?.event ?? line.operation]),
+      [
+        [0, 1, 'start'],
+        [1, 1, 'unwrap'],
+        [1, 2, 'start'],
+        [1, 3, 'shutdown'],
+      ],
+    )
     const result = await verifyAuditTrail(lines(stream), { publicKeys: await publicKeysOf(signer) })
-    assert.deepEqual(result.problems.map((problem) => problem.replace(/ \(line.*$/, '')), [`chain ${chains[0]}: chain ends without shutdown: its last checkpoint`])
+    assert.deepEqual(
+      result.problems.map((problem) => problem.replace(/ \(line.*$/, '')),
+      [`chain ${chains[0]}: chain ends without shutdown: its last checkpoint`],
+    )
   })
 
   test('the embedded default keeps its Ed25519 key in KEYWRAP_HOME, 0600, the same for every process', async () => {
@@ -276,7 +308,10 @@ describe('audit verify --public-key', () => {
     const result = await verifyAuditTrail(trail.slice(0, -2), { publicKeys: await publicKeysOf(signer) })
     assert.equal(result.ok, false)
     assert.equal(result.problems.length, 1)
-    assert.match(result.problems[0]!, /^chain \S+: chain ends without shutdown: its last checkpoint \(line 5, seq 5, 2026-01-01T00:01:00.000Z\) is an interval checkpoint, with 1 entry after it$/)
+    assert.match(
+      result.problems[0]!,
+      /^chain \S+: chain ends without shutdown: its last checkpoint \(line 5, seq 5, 2026-01-01T00:01:00.000Z\) is an interval checkpoint, with 1 entry after it$/,
+    )
   })
 
   test('entries left after the last checkpoint for more than two intervals: unsealed tail', async () => {
@@ -290,10 +325,13 @@ describe('audit verify --public-key', () => {
     clock.advance(3 * INTERVAL)
     const trail = [...lines(killed), ...(await oneInstance(signer, clock))]
     const result = await verifyAuditTrail(trail, { publicKeys: await publicKeysOf(signer) })
-    assert.deepEqual(result.problems.map((problem) => problem.replace(/chain \S+: /, '')), [
-      'chain ends without shutdown: its last checkpoint (line 1, seq 1, 2026-01-01T00:00:00.000Z) is a start checkpoint, with 2 entries after it',
-      'unsealed tail: 2 entries (seq 2-3) from 2026-01-01T00:00:00.000Z on, with no checkpoint after them, and the trail goes on to 2026-01-01T00:04:10.000Z (more than two intervals of 60 s)',
-    ])
+    assert.deepEqual(
+      result.problems.map((problem) => problem.replace(/chain \S+: /, '')),
+      [
+        'chain ends without shutdown: its last checkpoint (line 1, seq 1, 2026-01-01T00:00:00.000Z) is a start checkpoint, with 2 entries after it',
+        'unsealed tail: 2 entries (seq 2-3) from 2026-01-01T00:00:00.000Z on, with no checkpoint after them, and the trail goes on to 2026-01-01T00:04:10.000Z (more than two intervals of 60 s)',
+      ],
+    )
   })
 
   test('an edited checkpoint: its hash, and once the chain is re-hashed, its signature', async () => {
@@ -317,9 +355,12 @@ describe('audit verify --public-key', () => {
       problems[0],
       `line ${checkpointAt + 1}: chain C seq ${checkpointAt + 1}: bad signature: the checkpoint does not verify with the public key given (ED25519, key ${signer.keyId})`,
     )
-    assert.ok(problems.includes(
-      `line ${checkpointAt + 1}: chain C seq ${checkpointAt + 1}: checkpoint seals seq 2 with hash ${JSON.parse(trail[checkpointAt]!).checkpoint.lastHash.slice(0, 12)}…, but the entry there has ${JSON.parse(trail[1]!).hash.slice(0, 12)}…`,
-    ), problems.join('\n'))
+    assert.ok(
+      problems.includes(
+        `line ${checkpointAt + 1}: chain C seq ${checkpointAt + 1}: checkpoint seals seq 2 with hash ${JSON.parse(trail[checkpointAt]!).checkpoint.lastHash.slice(0, 12)}…, but the entry there has ${JSON.parse(trail[1]!).hash.slice(0, 12)}…`,
+      ),
+      problems.join('\n'),
+    )
   })
 
   test('a checkpoint removed and the chain re-hashed: the next one does not follow', async () => {
@@ -327,13 +368,21 @@ describe('audit verify --public-key', () => {
     const signer = ed25519Signer()
     const trail = await oneInstance(signer, clock)
     const checkpointAt = trail.findIndex((line) => line.includes('"event":"interval"'))
-    const without = trail.filter((_, index) => index !== checkpointAt).map((line) => {
-      const entry = JSON.parse(line)
-      if (entry.seq > checkpointAt + 1) entry.seq--
-      return JSON.stringify(entry)
-    })
-    const result = await verifyAuditTrail(rewrite(without, 0, () => undefined), { publicKeys: await publicKeysOf(signer) })
-    assert.ok(result.problems.some((problem) => /checkpoint does not follow the one before it/.test(problem)), result.problems.join('\n'))
+    const without = trail
+      .filter((_, index) => index !== checkpointAt)
+      .map((line) => {
+        const entry = JSON.parse(line)
+        if (entry.seq > checkpointAt + 1) entry.seq--
+        return JSON.stringify(entry)
+      })
+    const result = await verifyAuditTrail(
+      rewrite(without, 0, () => undefined),
+      { publicKeys: await publicKeysOf(signer) },
+    )
+    assert.ok(
+      result.problems.some((problem) => /checkpoint does not follow the one before it/.test(problem)),
+      result.problems.join('\n'),
+    )
   })
 
   test('another key: every signature is bad', async () => {
@@ -356,7 +405,11 @@ describe('audit verify --public-key', () => {
       const code = await runAuditVerify(args, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } })
       return { code, stdout, stderr }
     }
-    assert.deepEqual(await capture(['--public-key', pem, trail]), { code: 0, stdout: `${trail}: intact (1 chain, 8 entries (3 signed checkpoints checked), 0 other lines skipped)\n`, stderr: '' })
+    assert.deepEqual(await capture(['--public-key', pem, trail]), {
+      code: 0,
+      stdout: `${trail}: intact (1 chain, 8 entries (3 signed checkpoints checked), 0 other lines skipped)\n`,
+      stderr: '',
+    })
     assert.deepEqual(await capture([trail]), {
       code: 0,
       stdout: `${trail}: intact (1 chain, 8 entries, 0 other lines skipped)\ncheckpoint signatures not checked (3 checkpoints): give --public-key to check them and the ends of the chains\n`,

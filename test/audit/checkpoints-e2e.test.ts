@@ -103,7 +103,10 @@ describe('checkpoints of a running service (embedded default, Ed25519 in KEYWRAP
     const lines = await trailLines(trail)
     const at = lines.findIndex((line) => line.includes('"event":"interval"'))
     const edited = join(directory, 'edited.jsonl')
-    await writeFile(edited, `${lines.map((line, index) => (index === at ? line.replace(/"lastSeq":(\d+)/, (_, seq) => `"lastSeq":${Number(seq) - 1}`) : line)).join('\n')}\n`)
+    await writeFile(
+      edited,
+      `${lines.map((line, index) => (index === at ? line.replace(/"lastSeq":(\d+)/, (_, seq) => `"lastSeq":${Number(seq) - 1}`) : line)).join('\n')}\n`,
+    )
     const result = await verify(edited)
     assert.equal(result.code, 1)
     assert.match(result.stdout, new RegExp(`line ${at + 1}: chain \\S+ seq \\d+: bad signature: `))
@@ -116,7 +119,12 @@ describe('checkpoints of a running service (embedded default, Ed25519 in KEYWRAP
     assert.equal(result.code, 1)
     const problems = result.stdout.trim().split('\n').slice(0, -1)
     assert.equal(problems.length, 1, result.stdout)
-    assert.match(problems[0]!, new RegExp(`^chain ${killed}: chain ends without shutdown: its last checkpoint \\(line \\d+, seq \\d+, \\S+\\) is an interval checkpoint, with \\d+ entr(y|ies) after it$`))
+    assert.match(
+      problems[0]!,
+      new RegExp(
+        `^chain ${killed}: chain ends without shutdown: its last checkpoint \\(line \\d+, seq \\d+, \\S+\\) is an interval checkpoint, with \\d+ entr(y|ies) after it$`,
+      ),
+    )
   })
 })
 
@@ -147,7 +155,8 @@ describe('checkpoints signed through Cloud KMS (the stand-in, the real client)',
 
     const checkpoints = (await trailLines(trail)).map((line) => JSON.parse(line)).filter((entry) => entry.checkpoint)
     assert.deepEqual([checkpoints[0].checkpoint.event, checkpoints.at(-1).checkpoint.event], ['start', 'shutdown'])
-    for (const { checkpoint } of checkpoints) assert.deepEqual([checkpoint.algorithm, checkpoint.key], ['EC_SIGN_P256_SHA256', `${signingKey}/cryptoKeyVersions/1`])
+    for (const { checkpoint } of checkpoints)
+      assert.deepEqual([checkpoint.algorithm, checkpoint.key], ['EC_SIGN_P256_SHA256', `${signingKey}/cryptoKeyVersions/1`])
     assert.equal(kms.calls.AsymmetricSign, checkpoints.length, 'one AsymmetricSign per checkpoint')
 
     const publicKey = await runCli(['audit', 'public-key'], environment.env)

@@ -44,8 +44,14 @@ describe('CloudLoggingAuditSink against the Logging stand-in', () => {
     assert.equal(call!.partialSuccess, false)
     const written = audited()
     assert.equal(written.length, 3)
-    assert.deepEqual(written.map((entry) => entry.severity), ['NOTICE', 'WARNING', 'ERROR'])
-    assert.deepEqual(written.map((entry) => entry.jsonPayload?.seq), [1, 2, 3])
+    assert.deepEqual(
+      written.map((entry) => entry.severity),
+      ['NOTICE', 'WARNING', 'ERROR'],
+    )
+    assert.deepEqual(
+      written.map((entry) => entry.jsonPayload?.seq),
+      [1, 2, 3],
+    )
     const [first] = written
     const entry = entries[0]!
     assert.equal(first!.logName, 'projects/test-project/logs/keywrap-audit')
@@ -55,7 +61,24 @@ describe('CloudLoggingAuditSink against the Logging stand-in', () => {
     assert.equal(first!.insertId, `${audit.chainId}-0000000001`)
     assert.equal(new Date(first!.timestamp).getTime(), Date.parse(entry.time))
     const payload = first!.jsonPayload!
-    for (const field of ['time', 'operation', 'principal', 'issuer', 'alias', 'keyVersion', 'outcome', 'cacheLevel', 'context', 'wrappedKeyFingerprint', 'requestId', 'trace', 'spanId', 'remoteAddress', 'userAgent', 'latencyMs']) {
+    for (const field of [
+      'time',
+      'operation',
+      'principal',
+      'issuer',
+      'alias',
+      'keyVersion',
+      'outcome',
+      'cacheLevel',
+      'context',
+      'wrappedKeyFingerprint',
+      'requestId',
+      'trace',
+      'spanId',
+      'remoteAddress',
+      'userAgent',
+      'latencyMs',
+    ]) {
       assert.deepEqual(payload[field], entry[field as keyof typeof entry], field)
     }
     assert.equal(payload.chain, audit.chainId)
@@ -68,13 +91,19 @@ describe('CloudLoggingAuditSink against the Logging stand-in', () => {
     await Promise.all(range(0, 49).map((index) => audit.write(mixedEntry(index))))
     assert.ok(standIn.calls.length < 50, `${standIn.calls.length} calls`)
     assert.ok(standIn.calls.length <= 2, `${standIn.calls.length} calls`)
-    assert.deepEqual(audited().map((entry) => entry.jsonPayload?.seq), range(1, 50))
+    assert.deepEqual(
+      audited().map((entry) => entry.jsonPayload?.seq),
+      range(1, 50),
+    )
   })
 
   test('200 concurrent writes: 200 entries, seq 1..200, batches of at most 100', async () => {
     const audit = sink()
     await Promise.all(range(0, 199).map((index) => audit.write(mixedEntry(index))))
-    assert.deepEqual(audited().map((entry) => entry.jsonPayload?.seq), range(1, 200))
+    assert.deepEqual(
+      audited().map((entry) => entry.jsonPayload?.seq),
+      range(1, 200),
+    )
     assert.ok(standIn.calls.every((call) => call.entries.length <= 100))
     assert.ok(standIn.calls.length >= 2 && standIn.calls.length < 20, `${standIn.calls.length} calls`)
   })
@@ -132,7 +161,10 @@ describe('CloudLoggingAuditSink against the Logging stand-in', () => {
     const audit = sink({ writeTimeoutMs: 2000 })
     await audit.write(auditEntry({ requestId: 'retried' }))
     assert.equal(standIn.calls.length, 2)
-    assert.deepEqual(audited().map((entry) => entry.jsonPayload?.requestId), ['retried'])
+    assert.deepEqual(
+      audited().map((entry) => entry.jsonPayload?.requestId),
+      ['retried'],
+    )
   })
 
   test('close() sends what is waiting in the batch window', async () => {
@@ -154,6 +186,9 @@ describe('CloudLoggingAuditSink against the Logging stand-in', () => {
 
   test('no credentials or metadata server were looked for', async () => {
     await sleep(100)
-    assert.deepEqual(warnings.filter((warning) => warning.name === 'MetadataLookupWarning'), [])
+    assert.deepEqual(
+      warnings.filter((warning) => warning.name === 'MetadataLookupWarning'),
+      [],
+    )
   })
 })

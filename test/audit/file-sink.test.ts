@@ -62,7 +62,10 @@ describe('FileAuditSink', () => {
     assert.notEqual(sink.chainId, lostChain)
     const text = await readFile(path, 'utf8')
     const lines = parseAuditLines(text)
-    assert.deepEqual(lines.map((line) => [line.requestId, line.seq]), [['kept', 1]])
+    assert.deepEqual(
+      lines.map((line) => [line.requestId, line.seq]),
+      [['kept', 1]],
+    )
     assert.deepEqual((await verifyAuditTrail(text.split('\n'))).problems, [])
   })
 

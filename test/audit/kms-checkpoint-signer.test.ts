@@ -76,7 +76,15 @@ describe('KmsCheckpointSigner through the Cloud KMS stand-in', () => {
       ],
     )
     assert.equal(kms.calls.AsymmetricSign, 2, 'one AsymmetricSign per checkpoint: the record Cloud KMS keeps of them')
-    assert.deepEqual(await verifyAuditTrail(lines, { publicKeys }), { ok: true, chains: 1, entries: 5, skipped: 0, checkpoints: 2, signaturesChecked: true, problems: [] })
+    assert.deepEqual(await verifyAuditTrail(lines, { publicKeys }), {
+      ok: true,
+      chains: 1,
+      entries: 5,
+      skipped: 0,
+      checkpoints: 2,
+      signaturesChecked: true,
+      problems: [],
+    })
   })
 
   test('Cloud KMS unreachable or slow: the signature is refused within the deadline, key accesses go on', async () => {
@@ -100,7 +108,11 @@ describe('KmsCheckpointSigner through the Cloud KMS stand-in', () => {
     kms.clearFaults()
     await sink.close()
     assert.deepEqual(
-      stream.lines.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line).checkpoint?.event ?? 'access'),
+      stream.lines
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).checkpoint?.event ?? 'access'),
       ['access', 'shutdown'],
     )
   })

@@ -22,7 +22,12 @@ describe('StdoutAuditSink', () => {
     await Promise.all(range(0, 199).map((index) => sink.write(mixedEntry(index))))
     const lines = stream.auditLines()
     assert.equal(lines.length, 200)
-    assert.deepEqual(lines.map((line) => line.requestId).sort(), range(0, 199).map((index) => `request-${index}`).sort())
+    assert.deepEqual(
+      lines.map((line) => line.requestId).sort(),
+      range(0, 199)
+        .map((index) => `request-${index}`)
+        .sort(),
+    )
     const chains = new Set(lines.map((line) => line.chain))
     assert.equal(chains.size, 1)
     assert.deepEqual(seqsOf(lines, sink.chainId), range(1, 200))
@@ -50,7 +55,24 @@ describe('StdoutAuditSink', () => {
     assert.equal(allowed!.logName, 'projects/test-project/logs/keywrap-audit')
     assert.equal(allowed!.message, 'audit unwrap default allowed')
     assert.equal(denied!.message, 'audit unwrap default denied forbidden')
-    for (const field of ['time', 'operation', 'principal', 'issuer', 'alias', 'keyVersion', 'outcome', 'cacheLevel', 'context', 'wrappedKeyFingerprint', 'requestId', 'trace', 'spanId', 'remoteAddress', 'userAgent', 'latencyMs']) {
+    for (const field of [
+      'time',
+      'operation',
+      'principal',
+      'issuer',
+      'alias',
+      'keyVersion',
+      'outcome',
+      'cacheLevel',
+      'context',
+      'wrappedKeyFingerprint',
+      'requestId',
+      'trace',
+      'spanId',
+      'remoteAddress',
+      'userAgent',
+      'latencyMs',
+    ]) {
       assert.deepEqual(allowed![field], entry[field as keyof typeof entry], field)
     }
     assert.equal(failed!.batchIndex, 4)
@@ -87,8 +109,17 @@ describe('StdoutAuditSink', () => {
     const sink = sinkOn(stream)
     const unformattable = auditEntry({ requestId: 'bad', context: { size: 1n } as unknown as Record<string, string> })
     const results = await Promise.allSettled([sink.write(mixedEntry(1)), sink.write(unformattable), sink.write(mixedEntry(2))])
-    assert.deepEqual(results.map((result) => result.status), ['fulfilled', 'rejected', 'fulfilled'])
-    assert.deepEqual(stream.auditLines().map((line) => [line.requestId, line.seq]), [['request-1', 1], ['request-2', 2]])
+    assert.deepEqual(
+      results.map((result) => result.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    )
+    assert.deepEqual(
+      stream.auditLines().map((line) => [line.requestId, line.seq]),
+      [
+        ['request-1', 1],
+        ['request-2', 2],
+      ],
+    )
     await sink.close()
   })
 
@@ -157,7 +188,10 @@ describe('StdoutAuditSink', () => {
     stream.release()
     await sink.write(auditEntry({ requestId: 'after' }))
     // The first was in flight, so its line may land; the two refused while queued were never written.
-    assert.deepEqual(stream.auditLines().map((line) => line.requestId), ['first', 'after'])
+    assert.deepEqual(
+      stream.auditLines().map((line) => line.requestId),
+      ['first', 'after'],
+    )
     assert.equal(stream.auditLines().at(-1)?.seq, 1, 'a new chain after the abandoned batch')
     await sink.close()
   })
@@ -190,7 +224,10 @@ describe('StdoutAuditSink', () => {
     const sink = new StdoutAuditSink({ projectId: 'keywrap-local', logName: 'keywrap-audit' })
     await sink.close()
     await sleep(200)
-    assert.deepEqual(warnings.filter((warning) => warning.name === 'MetadataLookupWarning'), [])
+    assert.deepEqual(
+      warnings.filter((warning) => warning.name === 'MetadataLookupWarning'),
+      [],
+    )
   })
 
   test('batchWithinTurn: entries after the first of an event-loop turn go out together at its end, each resolved once written', async () => {
@@ -208,7 +245,11 @@ describe('StdoutAuditSink', () => {
     writes.length = 0
     const grouped = new StdoutAuditSink({ projectId: 'test-project', logName: 'keywrap-audit', stream: pipe, batchWithinTurn: true })
     await inSeparateCallbacks(grouped)
-    assert.deepEqual(writes.map((chunk) => parseAuditLines(chunk).length), [1, 4], 'the first at once, the rest of the turn together')
+    assert.deepEqual(
+      writes.map((chunk) => parseAuditLines(chunk).length),
+      [1, 4],
+      'the first at once, the rest of the turn together',
+    )
     assert.deepEqual(seqsOf(parseAuditLines(writes.join('')), grouped.chainId), range(1, 5))
     assert.deepEqual((await verifyAuditTrail(writes.join('').split('\n'))).problems, [])
 

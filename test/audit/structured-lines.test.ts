@@ -19,7 +19,6 @@ function libraryLine(chain: AuditChain, entry: AuditEntry): unknown {
   return JSON.parse(JSON.stringify({ ...structured, logName: `projects/${PROJECT}/logs/${LOG}` }))
 }
 
-
 describe('structured audit lines', () => {
   test('are the lines @google-cloud/logging writes, for any entry', () => {
     fc.assert(

@@ -35,7 +35,10 @@ describe('parseTraceContext', () => {
 
   test('prefers traceparent, and falls back to the Cloud header when traceparent is invalid', () => {
     const cloud = `${'a'.repeat(32)}/2;o=1`
-    assert.equal(parseTraceContext({ traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`, 'x-cloud-trace-context': cloud }, 'p')?.trace, `projects/p/traces/${TRACE_ID}`)
+    assert.equal(
+      parseTraceContext({ traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`, 'x-cloud-trace-context': cloud }, 'p')?.trace,
+      `projects/p/traces/${TRACE_ID}`,
+    )
     assert.deepEqual(parseTraceContext({ traceparent: 'garbage', 'x-cloud-trace-context': cloud }, 'p'), {
       trace: `projects/p/traces/${'a'.repeat(32)}`,
       spanId: '0000000000000002',

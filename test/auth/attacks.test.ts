@@ -9,27 +9,8 @@ import { exportSPKI, jwtVerify, SignJWT } from 'jose'
 import { createAuthenticator } from '../../src/auth/create-authenticator.js'
 import type { JwtAuthenticator } from '../../src/auth/authenticator.js'
 import { Metrics } from '../../src/metrics/metrics.js'
-import {
-  generateSigningKey,
-  startAttackerListener,
-  startJwksServer,
-  type AttackerListener,
-  type JwksServer,
-} from '../support/jwks-server.js'
-import {
-  assemble,
-  AUDIENCE,
-  bearer,
-  failureCounts,
-  ISSUER,
-  jwksIssuer,
-  refused,
-  seconds,
-  segments,
-  settingsWith,
-  sign,
-  signRaw,
-} from './fixtures.js'
+import { generateSigningKey, startAttackerListener, startJwksServer, type AttackerListener, type JwksServer } from '../support/jwks-server.js'
+import { assemble, AUDIENCE, bearer, failureCounts, ISSUER, jwksIssuer, refused, seconds, segments, settingsWith, sign, signRaw } from './fixtures.js'
 
 const PEM_ISSUER = 'https://pem.example'
 const rsa = await generateSigningKey('RS256', 'rsa-1')
@@ -62,7 +43,10 @@ before(async () => {
     },
   ]
   const deps = { home: '/nonexistent', mode: 'production' as const, metrics }
-  eager = await createAuthenticator(settingsWith(issuers, { jwks: { timeoutSeconds: 1, cooldownSeconds: 0, cacheMaxAgeSeconds: 600, staleIfErrorSeconds: 0 } }), deps)
+  eager = await createAuthenticator(
+    settingsWith(issuers, { jwks: { timeoutSeconds: 1, cooldownSeconds: 0, cacheMaxAgeSeconds: 600, staleIfErrorSeconds: 0 } }),
+    deps,
+  )
   usual = await createAuthenticator(settingsWith(issuers), { ...deps, metrics: new Metrics() })
   await eager.warm()
   await usual.warm()
@@ -162,7 +146,14 @@ test('an issuer that is not configured, or spelled differently', async () => {
 
 test('2 and 4 segments, empty segments, and characters outside base64url', async () => {
   const [header, claims, signature] = segments(await sign(rsa))
-  for (const token of [`${header}.${claims}`, `${header}.${claims}.${signature}.${signature}`, `${header}..${signature}`, `.${claims}.${signature}`, `${header}.${claims}.${signature}=`, `${header}.${claims}+/.${signature}`]) {
+  for (const token of [
+    `${header}.${claims}`,
+    `${header}.${claims}.${signature}.${signature}`,
+    `${header}..${signature}`,
+    `.${claims}.${signature}`,
+    `${header}.${claims}.${signature}=`,
+    `${header}.${claims}+/.${signature}`,
+  ]) {
     await refusedBeforeKeyLookup(bearer(token), 'malformed')
   }
 })
@@ -220,7 +211,16 @@ test('a key the issuer never had, presented under the issuer kid', async () => {
 })
 
 test('kid traversal and injection strings are only ever compared, never used', async () => {
-  for (const kid of ['../../etc/passwd', '/dev/random', "' OR 1=1 --", '"; DROP TABLE keys; --', '\u0000rsa-1', 'rsa-1\n', 'k'.repeat(1024), '${jndi:ldap://127.0.0.1/a}']) {
+  for (const kid of [
+    '../../etc/passwd',
+    '/dev/random',
+    "' OR 1=1 --",
+    '"; DROP TABLE keys; --',
+    '\u0000rsa-1',
+    'rsa-1\n',
+    'k'.repeat(1024),
+    '${jndi:ldap://127.0.0.1/a}',
+  ]) {
     const fetches = jwks.fetches
     const error = await refused(usual, bearer(await sign(mallory, {}, { kid })))
     assert.equal(error.detail, 'The bearer token is not valid.')
@@ -294,7 +294,11 @@ test('typ: absent, JWT and at+jwt are accepted by default (any case, application
 })
 
 test('typ: an issuer configured for at+jwt only refuses ID tokens (typ JWT or absent)', async () => {
-  const strict = await createAuthenticator(settingsWith([jwksIssuer(jwks.url, { acceptedTypes: ['at+jwt'] })]), { home: '/nonexistent', mode: 'production', metrics: new Metrics() })
+  const strict = await createAuthenticator(settingsWith([jwksIssuer(jwks.url, { acceptedTypes: ['at+jwt'] })]), {
+    home: '/nonexistent',
+    mode: 'production',
+    metrics: new Metrics(),
+  })
   await strict.warm()
   assert.deepEqual(await strict.authenticate(bearer(await sign(ec, {}, { typ: 'at+jwt' }))), { id: 'alice', issuer: ISSUER })
   for (const typ of [undefined, 'JWT']) await refused(strict, bearer(await sign(ec, {}, { typ })))

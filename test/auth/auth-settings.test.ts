@@ -57,7 +57,12 @@ test('every field and every kind of issuer, read and normalised', () => {
     tokenCacheEntries: 500,
     jwks: { timeoutSeconds: 2, cooldownSeconds: 60, cacheMaxAgeSeconds: 300, staleIfErrorSeconds: 0 },
     issuers: [
-      { issuer: 'https://login.example', audience: ['api://keywrap', 'keywrap'], jwksUri: 'https://login.example/keys', algorithms: ['RS256', 'PS256', 'RS256'] },
+      {
+        issuer: 'https://login.example',
+        audience: ['api://keywrap', 'keywrap'],
+        jwksUri: 'https://login.example/keys',
+        algorithms: ['RS256', 'PS256', 'RS256'],
+      },
       { issuer: 'https://ci.example', audience: 'keywrap', jwksFile: 'config/ci-jwks.json', principalClaim: 'email' },
       { issuer: 'urn:example:rsa', audience: 'keywrap', publicKeyPem: RSA_PEM },
       { issuer: 'urn:example:ec', audience: 'keywrap', publicKeyPem: EC_PEM },
@@ -80,7 +85,10 @@ test('every field and every kind of issuer, read and normalised', () => {
   })
   assert.deepEqual(ci?.keys, { kind: 'jwksFile', path: resolve('config/ci-jwks.json') })
   assert.equal(ci?.principalClaim, 'email')
-  assert.deepEqual([ci, rsa, ec, ed, local].map((issuer) => issuer?.algorithms), [['RS256'], ['RS256'], ['ES256'], ['EdDSA'], ['RS256']])
+  assert.deepEqual(
+    [ci, rsa, ec, ed, local].map((issuer) => issuer?.algorithms),
+    [['RS256'], ['RS256'], ['ES256'], ['EdDSA'], ['RS256']],
+  )
   assert.equal(google?.issuer, 'https://accounts.google.com')
 })
 
@@ -112,7 +120,7 @@ test('each issuer problem is one violation naming its setting', () => {
   )
   assert.deepEqual(violations, [
     'auth.issuers[0] must be an object with issuer, audience and one of jwksUri, jwksFile, publicKeyPem (or preset: google)',
-    'auth.issuers[1].issuer must be a non-empty string (the tokens\' iss)',
+    "auth.issuers[1].issuer must be a non-empty string (the tokens' iss)",
     'auth.issuers[2].issuer: urn:keywrap:dev is the development issuer; turn it on with auth.devIssuer instead',
     'auth.issuers[3].audience must be a non-empty string or list of strings (the aud tokens must carry)',
     'auth.issuers[4] needs exactly one key source: jwksUri, jwksFile, publicKeyPem',
@@ -138,7 +146,9 @@ test('PEM keys: public, readable, strong enough, of a usable type', () => {
   const p521 = spki(generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey)
   const x25519 = spki(generateKeyPairSync('x25519').publicKey)
   const issuer = (publicKeyPem: unknown) => ({ issuer: `urn:${Math.random()}`, audience: 'keywrap', publicKeyPem })
-  const { violations } = read({ issuers: [issuer(weak), issuer(privatePem), issuer(p521), issuer('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'), issuer(42), issuer(x25519)] })
+  const { violations } = read({
+    issuers: [issuer(weak), issuer(privatePem), issuer(p521), issuer('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'), issuer(42), issuer(x25519)],
+  })
   assert.deepEqual(violations, [
     'auth.issuers[0].publicKeyPem is a 1024-bit RSA key; at least 2048 bits are required',
     'auth.issuers[1].publicKeyPem is a private key; configure the public key only (and treat this one as exposed)',
@@ -193,8 +203,10 @@ test('typ: a non-empty list of media types, null for tokens without typ; anythin
   assert.deepEqual(accepted.settings.issuers[0]!.acceptedTypes, [null, 'at+jwt'])
   assert.equal(read({ issuers: [issuer] }).settings.issuers[0]!.acceptedTypes, undefined, 'absent: the default set')
   for (const typ of [[], 'JWT', [5], ['JWT', ''], ['a b']]) {
-    assert.deepEqual(read({ issuers: [{ ...issuer, typ }] }).violations, [
-      'auth.issuers[0].typ must be a non-empty list of typ values (e.g. ["JWT", "at+jwt"]), null allowing tokens without typ',
-    ], JSON.stringify(typ))
+    assert.deepEqual(
+      read({ issuers: [{ ...issuer, typ }] }).violations,
+      ['auth.issuers[0].typ must be a non-empty list of typ values (e.g. ["JWT", "at+jwt"]), null allowing tokens without typ'],
+      JSON.stringify(typ),
+    )
   }
 })

@@ -66,15 +66,21 @@ const bad: [string, () => Promise<string>][] = [
   ['issued in the future', () => token({ iat: now() + 3600, exp: now() + 7200 })],
   ['not yet valid', () => token({ nbf: now() + 3600 })],
   ['with exp in milliseconds', () => token({ exp: Date.now() + 600_000 })],
-  ['with alg none', async () => {
-    const [header, payload] = (await token()).split('.')
-    return `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${payload}.${header ? '' : ''}`
-  }],
-  ['with a signature spliced from another token', async () => {
-    const [header, payload] = (await token({ sub: 'mallory' })).split('.')
-    const signature = (await token()).split('.')[2]
-    return `${header}.${payload}.${signature}`
-  }],
+  [
+    'with alg none',
+    async () => {
+      const [header, payload] = (await token()).split('.')
+      return `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${payload}.${header ? '' : ''}`
+    },
+  ],
+  [
+    'with a signature spliced from another token',
+    async () => {
+      const [header, payload] = (await token({ sub: 'mallory' })).split('.')
+      const signature = (await token()).split('.')[2]
+      return `${header}.${payload}.${signature}`
+    },
+  ],
 ]
 
 for (const [name, make] of bad) {
@@ -115,8 +121,14 @@ test('a JWKS file and a PEM key are read once, at start-up', async () => {
     ])
     const authenticator = await createAuthenticator(settings, { home, mode: 'production' })
     await writeFile(path, JSON.stringify({ keys: [] }))
-    assert.deepEqual(await authenticator.authenticate(`Bearer ${await sign(rsa, { iss: 'https://file.example' })}`), { id: 'alice', issuer: 'https://file.example' })
-    assert.deepEqual(await authenticator.authenticate(`Bearer ${await sign(ec, { iss: 'https://pem.example' })}`), { id: 'alice', issuer: 'https://pem.example' })
+    assert.deepEqual(await authenticator.authenticate(`Bearer ${await sign(rsa, { iss: 'https://file.example' })}`), {
+      id: 'alice',
+      issuer: 'https://file.example',
+    })
+    assert.deepEqual(await authenticator.authenticate(`Bearer ${await sign(ec, { iss: 'https://pem.example' })}`), {
+      id: 'alice',
+      issuer: 'https://pem.example',
+    })
     await refusedBy(authenticator, `Bearer ${await sign(ec, { iss: 'https://file.example' })}`)
   } finally {
     await rm(home, { recursive: true, force: true })
@@ -189,7 +201,11 @@ test('over HTTP: 401 with WWW-Authenticate for a bad token, 503 with Retry-After
     assert.equal(unavailable.statusCode, 503)
     assert.equal(unavailable.json().code, 'issuer_unavailable')
     assert.match(String(unavailable.headers['retry-after']), /^\d+$/)
-    const invalid = await app.inject({ method: 'GET', url: '/v1/keys', headers: { authorization: `Bearer ${await sign(rsa, { iss: 'https://evil.example' })}` } })
+    const invalid = await app.inject({
+      method: 'GET',
+      url: '/v1/keys',
+      headers: { authorization: `Bearer ${await sign(rsa, { iss: 'https://evil.example' })}` },
+    })
     assert.equal(invalid.statusCode, 401)
     assert.equal(invalid.json().detail, "The token's issuer (iss) is not one this server trusts.")
     assert.equal(
@@ -210,7 +226,10 @@ async function refusedBy(subject: { authenticate(header: string): Promise<unknow
 
 test('cachedPrincipal(): only a token verified before and not yet expired, at once; anything else is left to authenticate()', async () => {
   let clock = Date.now()
-  const cached = new JwtAuthenticator([{ issuer: ISSUER, audience: 'keywrap', algorithms: ['EdDSA'], key: publicKey }], { maxTokenBytes: 8192, now: () => clock })
+  const cached = new JwtAuthenticator([{ issuer: ISSUER, audience: 'keywrap', algorithms: ['EdDSA'], key: publicKey }], {
+    maxTokenBytes: 8192,
+    now: () => clock,
+  })
   const good = `Bearer ${await token({ exp: now() + 60 })}`
   assert.equal(cached.cachedPrincipal(good), undefined, 'never verified')
   const principal = await cached.authenticate(good)

@@ -20,17 +20,21 @@ let authenticator: JwtAuthenticator
 /** An ID token as Google's metadata server issues one for a service account (format=full). */
 function idToken(claims: Record<string, unknown> = {}, key = google) {
   const now = seconds()
-  return sign(key, {
-    iss: 'https://accounts.google.com',
-    aud: CLIENT_ID,
-    azp: '104576393939298736471',
-    sub: '104576393939298736471',
-    email: 'batch@project.iam.gserviceaccount.com',
-    email_verified: true,
-    iat: now,
-    exp: now + 3600,
-    ...claims,
-  }, { typ: 'JWT' })
+  return sign(
+    key,
+    {
+      iss: 'https://accounts.google.com',
+      aud: CLIENT_ID,
+      azp: '104576393939298736471',
+      sub: '104576393939298736471',
+      email: 'batch@project.iam.gserviceaccount.com',
+      email_verified: true,
+      iat: now,
+      exp: now + 3600,
+      ...claims,
+    },
+    { typ: 'JWT' },
+  )
 }
 
 before(async () => {
@@ -96,7 +100,16 @@ test('an ES256 token, even with a key in the same set, is refused: Google signs 
 
 test('the preset takes no other fields, and needs an audience', () => {
   const violations: string[] = []
-  readAuthSettings({ issuers: [{ preset: 'google', principalClaim: 'sub', algorithms: ['ES256'] }, { preset: 'gitlab', audience: 'x' }] }, 'production', violations)
+  readAuthSettings(
+    {
+      issuers: [
+        { preset: 'google', principalClaim: 'sub', algorithms: ['ES256'] },
+        { preset: 'gitlab', audience: 'x' },
+      ],
+    },
+    'production',
+    violations,
+  )
   assert.deepEqual(violations, [
     'auth.issuers[0].principalClaim is not a field of the google preset (known: preset, audience, jwksUri)',
     'auth.issuers[0].algorithms is not a field of the google preset (known: preset, audience, jwksUri)',

@@ -188,7 +188,12 @@ test('answers that are not a public key set are not trusted: HTML, private keys,
   const attacker = await startAttackerListener([mallory])
   try {
     const privateJwk = { ...(await exportJWK(mallory.privateKey)), kid: 'mallory', alg: 'ES256' }
-    const bodies = ['<html>Sign in</html>', JSON.stringify({ keys: [privateJwk] }), JSON.stringify({ keys: 'none' }), JSON.stringify({ keys: [mallory.jwk], pad: 'x'.repeat(1_100_000) })]
+    const bodies = [
+      '<html>Sign in</html>',
+      JSON.stringify({ keys: [privateJwk] }),
+      JSON.stringify({ keys: 'none' }),
+      JSON.stringify({ keys: [mallory.jwk], pad: 'x'.repeat(1_100_000) }),
+    ]
     for (const body of bodies) {
       const { server, authenticator } = await setup({ cooldownSeconds: 0.1 }, { warm: false })
       server.setBody(body)

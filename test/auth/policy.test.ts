@@ -79,7 +79,10 @@ const expectations: [string, string, string, Permission[]][] = [
 
 for (const [id, issuer, alias, allowed] of expectations) {
   test(`${id} (${issuer}) on ${alias}: exactly ${allowed.join(', ') || 'nothing'}`, () => {
-    assert.deepEqual(every.filter((operation) => split.allows({ id, issuer }, alias, operation)), allowed)
+    assert.deepEqual(
+      every.filter((operation) => split.allows({ id, issuer }, alias, operation)),
+      allowed,
+    )
   })
 }
 
@@ -136,7 +139,7 @@ test('a context condition names what is not met, never the values', () => {
   }
 })
 
-test('a claim condition: the claim missing from the token, or another principal\'s claim', () => {
+test("a claim condition: the claim missing from the token, or another principal's claim", () => {
   const noClaim = { id: 'svc-orders', issuer: ISS }
   const refusal = tenants.refusal(noClaim, 'payments', 'unwrap', { context: { tenant: 'acme', env: 'prod-eu' } })
   assert.equal(refusal?.code, 'context_not_allowed')
@@ -168,7 +171,7 @@ test('requireReason: refused without one, allowed with any', () => {
   assert.equal(tenants.allowsAny(auditor, 'payments', { reason: 'INC-1' }), true)
 })
 
-test('several grants: any one met allows; else the first one\'s unmet condition', () => {
+test("several grants: any one met allows; else the first one's unmet condition", () => {
   const batch = { id: 'batch', issuer: ISS }
   assert.equal(tenants.allows(batch, 'payments', 'unwrap', { context: { tenant: 'acme' } }), true)
   assert.equal(tenants.refusal(batch, 'payments', 'unwrap', { context: { tenant: 'globex' } })?.code, 'reason_required')

@@ -11,9 +11,16 @@ const keys = deriveEpochKeys(Buffer.alloc(32, 7))
 const REDIS_KEY = 'kw:dek:llemFEuNdHdAM_2l_wcAdTYgcq6geDn6J7lXqd0MrRg'
 
 test('entry and generation names are the ones every instance computes (known answers)', () => {
-  const key = { alias: 'payments', wrappedKey: `kw1.3.${Buffer.alloc(64, 9).toString('base64url')}`, aad: encodeAad('payments', 3, { tenant: 'acme', région: 'eu' }) }
+  const key = {
+    alias: 'payments',
+    wrappedKey: `kw1.3.${Buffer.alloc(64, 9).toString('base64url')}`,
+    aad: encodeAad('payments', 3, { tenant: 'acme', région: 'eu' }),
+  }
   assert.equal(entryName(keys, key, Buffer.alloc(16, 5)), 'llemFEuNdHdAM_2l_wcAdTYgcq6geDn6J7lXqd0MrRg')
-  assert.equal(entryName(keys, { alias: 'dé', wrappedKey: 'kw1.1.AA', aad: encodeAad('dé', 1, undefined) }, Buffer.alloc(16, 1)), 'G7jXClrT1-jevp3At2halSprYiUYwa-ZfX4yh0vtDOU')
+  assert.equal(
+    entryName(keys, { alias: 'dé', wrappedKey: 'kw1.1.AA', aad: encodeAad('dé', 1, undefined) }, Buffer.alloc(16, 1)),
+    'G7jXClrT1-jevp3At2halSprYiUYwa-ZfX4yh0vtDOU',
+  )
   assert.equal(generationName(keys, 'payments'), '8VaO7HYzaFocIzfjOcl7BUSgbhNq1kiHDsE066SrPmY')
 })
 

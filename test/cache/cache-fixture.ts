@@ -115,7 +115,10 @@ export function manualClock(start = Date.UTC(2030, 0, 1)) {
   return clock
 }
 
-export async function counter(metric: { get(): Promise<{ values: { labels: object; value: number }[] }> }, labels: Record<string, string> = {}): Promise<number> {
+export async function counter(
+  metric: { get(): Promise<{ values: { labels: object; value: number }[] }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
   const { values } = await metric.get()
   return values
     .filter((value) => Object.entries(labels).every(([name, expected]) => (value.labels as Record<string, unknown>)[name] === expected))

@@ -80,7 +80,10 @@ test('two development keyrings (each its own local://default) on one Redis and p
   const records = await keysUnder(raw, `${keyPrefix}epoch:`)
   assert.equal(records.length, 2, 'one epoch record per KEK')
   assert.deepEqual([a.cache.status(), b.cache.status()], ['ok', 'ok'])
-  assert.deepEqual(log.lines.filter((line) => line.level === 'error'), [])
+  assert.deepEqual(
+    log.lines.filter((line) => line.level === 'error'),
+    [],
+  )
 
   // And each one's L2 works: a third instance with the second keyring finds B's entries there.
   const c = await startInstance({ url, keyPrefix, kek: second, l1Entries: 0 })
@@ -123,7 +126,15 @@ test('a cache KEK whose provider fails: L1 alone, one error line, degraded (cach
   const kek = new CountingProvider()
   kek.failure = new KeywrapError('provider_unavailable')
   const log = recordingLogger()
-  const a = await startInstance({ url, keyPrefix: testKeyPrefix('kek-failing'), kek, kekAlias: 'default', logger: log.logger, now: clock.now, providerRetryMs: 5000 })
+  const a = await startInstance({
+    url,
+    keyPrefix: testKeyPrefix('kek-failing'),
+    kek,
+    kekAlias: 'default',
+    logger: log.logger,
+    now: clock.now,
+    providerRetryMs: 5000,
+  })
   const key = dekKey('orders')
   await a.cache.set(key, newDek())
   for (let i = 0; i < 20; i++) {

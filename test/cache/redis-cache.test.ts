@@ -11,7 +11,18 @@ import { Metrics } from '../../src/metrics/metrics.js'
 import { KeyringFile } from '../../src/providers/local/keyring-file.js'
 import { LocalKeyProvider } from '../../src/providers/local/local-provider.js'
 import { redisUrlForTests, testKeyPrefix } from '../support/redis-server.js'
-import { closeInstances, counter, GENEROUS_COMMAND_TIMEOUT_MS, dekKey, fleetKekSecret, keysUnder, manualClock, newDek, rawClient, startInstance } from './cache-fixture.js'
+import {
+  closeInstances,
+  counter,
+  GENEROUS_COMMAND_TIMEOUT_MS,
+  dekKey,
+  fleetKekSecret,
+  keysUnder,
+  manualClock,
+  newDek,
+  rawClient,
+  startInstance,
+} from './cache-fixture.js'
 import { CountingProvider } from './counting-provider.js'
 
 let url: string
@@ -78,7 +89,7 @@ test('values moved between keys, edited, truncated or planted are misses, are de
   const storeBoth = async () => {
     await a.cache.set(first, newDek())
     await a.cache.set(second, newDek())
-    const names = (await keysUnder(raw, `${keyPrefix}dek:`))
+    const names = await keysUnder(raw, `${keyPrefix}dek:`)
     assert.equal(names.length, 2)
     return names as [string, string]
   }

@@ -48,7 +48,10 @@ test('Redis URLs: host, port, db, user and password (decoded), TLS; errors never
     tls: false,
   })
   for (const bad of ['http://user:hunter2@host', 'redis://user:hunter2@host/db', 'not a url hunter2', 'redis://user:hunter2@/0']) {
-    assert.throws(() => parseRedisUrl(bad), (error: Error) => !error.message.includes('hunter2'))
+    assert.throws(
+      () => parseRedisUrl(bad),
+      (error: Error) => !error.message.includes('hunter2'),
+    )
   }
 })
 
@@ -66,7 +69,10 @@ test('client options: no offline queue, no retries per request, a short command 
   assert.equal(options.port, 6380)
   assert.equal(options.tls?.servername, 'cache.internal')
   const delays = Array.from({ length: 30 }, (_, attempt) => options.retryStrategy!(attempt) as number)
-  assert.ok(delays.every((delay) => delay > 0 && delay <= 2000), 'reconnect back-off is bounded')
+  assert.ok(
+    delays.every((delay) => delay > 0 && delay <= 2000),
+    'reconnect back-off is bounded',
+  )
   single.disconnect()
 
   const cluster = createRedisClient({ cluster: ['10.0.0.1:7000', '10.0.0.2:7001'], commandTimeoutMs: 50, lazyConnect: true })
@@ -76,7 +82,12 @@ test('client options: no offline queue, no retries per request, a short command 
   assert.equal(cluster.options.redisOptions?.maxRetriesPerRequest, 0)
   cluster.disconnect()
 
-  const sentinel = createRedisClient({ url: 'redis://:master-secret@ignored/1', sentinels: [{ host: '10.0.0.9', port: 26379 }], sentinelName: 'keywrap', lazyConnect: true })
+  const sentinel = createRedisClient({
+    url: 'redis://:master-secret@ignored/1',
+    sentinels: [{ host: '10.0.0.9', port: 26379 }],
+    sentinelName: 'keywrap',
+    lazyConnect: true,
+  })
   assert.ok(sentinel instanceof Redis)
   assert.deepEqual(sentinel.options.sentinels, [{ host: '10.0.0.9', port: 26379 }])
   assert.equal(sentinel.options.name, 'keywrap')
@@ -105,7 +116,10 @@ test('the db number of the URL is the one used', async () => {
 })
 
 test('a password, or an ACL user allowed only GET SET DEL INFO on kw:*, from the URL; a wrong one is a miss, not an error', async (t) => {
-  const redis = await startPrivateRedis({ args: ['--requirepass', 'pa ss', '--user', 'alice', 'on', '>wonder', '~kw:*', '+get', '+set', '+del', '+info'], password: '"pa ss"' })
+  const redis = await startPrivateRedis({
+    args: ['--requirepass', 'pa ss', '--user', 'alice', 'on', '>wonder', '~kw:*', '+get', '+set', '+del', '+info'],
+    password: '"pa ss"',
+  })
   t.after(() => redis.stop())
   const withPassword = `redis://:pa%20ss@127.0.0.1:${redis.port}`
   const withUser = `redis://alice:wonder@127.0.0.1:${redis.port}`
@@ -135,7 +149,18 @@ test('rediss:// speaks TLS (with a private CA given as tls options)', async (t) 
   run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'ext')
   const tlsPort = await freePort()
   const redis = await startPrivateRedis({
-    args: ['--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'server.crt'), '--tls-key-file', join(dir, 'server.key'), '--tls-ca-cert-file', join(dir, 'ca.crt'), '--tls-auth-clients', 'no'],
+    args: [
+      '--tls-port',
+      String(tlsPort),
+      '--tls-cert-file',
+      join(dir, 'server.crt'),
+      '--tls-key-file',
+      join(dir, 'server.key'),
+      '--tls-ca-cert-file',
+      join(dir, 'ca.crt'),
+      '--tls-auth-clients',
+      'no',
+    ],
   })
   t.after(() => redis.stop())
   const ca = await readFile(join(dir, 'ca.crt'))
@@ -146,7 +171,11 @@ test('rediss:// speaks TLS (with a private CA given as tls options)', async (t) 
   const b = await startInstance({ url: tlsUrl, connection: { url: tlsUrl, tls: { ca } }, l1Entries: 0 })
   assert.equal((await b.cache.get(key))?.level, 'l2')
 
-  const plainToTls = await startInstance({ url: `redis://localhost:${tlsPort}`, connection: { url: `redis://localhost:${tlsPort}`, connectTimeoutMs: 200 }, waitReady: false })
+  const plainToTls = await startInstance({
+    url: `redis://localhost:${tlsPort}`,
+    connection: { url: `redis://localhost:${tlsPort}`, connectTimeoutMs: 200 },
+    waitReady: false,
+  })
   await sleep(100)
   assert.equal(await plainToTls.cache.get(key), undefined)
 })
@@ -154,7 +183,9 @@ test('rediss:// speaks TLS (with a private CA given as tls options)', async (t) 
 test('Cluster: a one-node cluster holding every slot', async (t) => {
   const dir = join(scratch, 'cluster')
   execFileSync('mkdir', ['-p', dir])
-  const redis = await startPrivateRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1'] })
+  const redis = await startPrivateRedis({
+    args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1'],
+  })
   t.after(() => redis.stop())
   const admin = await rawClient(redis.url)
   t.after(() => admin.quit())

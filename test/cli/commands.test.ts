@@ -15,7 +15,9 @@ test('listing the commands loads no gRPC or Google library', () => {
     const loaded = Object.keys(createRequire(process.cwd() + '/').cache)
     process.stdout.write(JSON.stringify({ commands: COMMANDS.length, heavy: loaded.filter((path) => /node_modules\\/(@grpc|@google-cloud|google-gax|protobufjs)\\//.test(path)) }))
   `
-  const { commands, heavy } = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' }))
+  const { commands, heavy } = JSON.parse(
+    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' }),
+  )
   assert.ok(commands >= 12, `${commands} commands`)
   assert.deepEqual(heavy, [])
 })

@@ -13,7 +13,10 @@ import { REPO_ROOT, runCli, startServer, type RunningServer } from '../support/p
 
 /** `keywrap ARGS…` with `input` on its standard input; its exit code and standard output as bytes. */
 async function runCliPiped(args: string[], env: Record<string, string>, input: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('../../bin/keywrap.js', import.meta.url)), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } })
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../../bin/keywrap.js', import.meta.url)), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+  })
   const stdout: Buffer[] = []
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
@@ -39,11 +42,29 @@ describe('keywrap encrypt and decrypt against npm start', () => {
   test('a file round trip with a context; a wrong context or an altered byte exits 1 and writes nothing', async () => {
     const plaintext = randomBytes(200_000)
     await writeFile(join(home, 'data.bin'), plaintext)
-    const encrypted = await runCli(['encrypt', '--alias', 'default', '--in', join(home, 'data.bin'), '--out', join(home, 'data.bin.kw'), '--context', 'app=billing', '--context', 'file=data.bin'], env)
+    const encrypted = await runCli(
+      [
+        'encrypt',
+        '--alias',
+        'default',
+        '--in',
+        join(home, 'data.bin'),
+        '--out',
+        join(home, 'data.bin.kw'),
+        '--context',
+        'app=billing',
+        '--context',
+        'file=data.bin',
+      ],
+      env,
+    )
     assert.equal(encrypted.code, 0, encrypted.stderr)
     const envelope = await readFile(join(home, 'data.bin.kw'))
     assert.equal(envelope.subarray(0, 4).toString(), 'kwen')
-    const decrypted = await runCli(['decrypt', '--in', join(home, 'data.bin.kw'), '--out', join(home, 'back.bin'), '--context', 'file=data.bin', '--context', 'app=billing'], env)
+    const decrypted = await runCli(
+      ['decrypt', '--in', join(home, 'data.bin.kw'), '--out', join(home, 'back.bin'), '--context', 'file=data.bin', '--context', 'app=billing'],
+      env,
+    )
     assert.equal(decrypted.code, 0, decrypted.stderr)
     assert.deepEqual(await readFile(join(home, 'back.bin')), plaintext)
 
@@ -52,7 +73,10 @@ describe('keywrap encrypt and decrypt against npm start', () => {
     assert.match(wrongContext.stderr, /^keywrap decrypt: cannot_decrypt/)
     envelope[envelope.length - 70_000]! ^= 1
     await writeFile(join(home, 'altered.kw'), envelope)
-    const altered = await runCli(['decrypt', '--in', join(home, 'altered.kw'), '--out', join(home, 'altered.bin'), '--context', 'app=billing', '--context', 'file=data.bin'], env)
+    const altered = await runCli(
+      ['decrypt', '--in', join(home, 'altered.kw'), '--out', join(home, 'altered.bin'), '--context', 'app=billing', '--context', 'file=data.bin'],
+      env,
+    )
     assert.equal(altered.code, 1)
     assert.match(altered.stderr, /cannot_decrypt/)
     const files = await readdir(home)
@@ -110,7 +134,10 @@ describe('the progress bar', () => {
       '\rkeywrap encrypt [##########################################] 100%  4.0/4.0 MiB',
       '\n',
     ])
-    assert.ok(drawn.every((line) => line.length <= 81), 'within 80 columns')
+    assert.ok(
+      drawn.every((line) => line.length <= 81),
+      'within 80 columns',
+    )
     assert.match(progressLine('x', 5, 10, 30), /^x \[#####\.{5}\] {2}50%/)
   })
 })

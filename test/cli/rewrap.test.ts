@@ -36,9 +36,14 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
   let input: string
   let outputs = 0
 
-  const cli = (args: string[], extraEnv: Record<string, string> = {}) => runCli(['rewrap', '--url', server.baseUrl, '--alias', 'campaign', ...args], { ...env, ...extraEnv })
+  const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
+    runCli(['rewrap', '--url', server.baseUrl, '--alias', 'campaign', ...args], { ...env, ...extraEnv })
   const newOutput = () => join(home, `out-${++outputs}.jsonl`)
-  const readOutput = async (file: string) => (await readFile(file, 'utf8')).split('\n').slice(0, -1).map((line) => JSON.parse(line))
+  const readOutput = async (file: string) =>
+    (await readFile(file, 'utf8'))
+      .split('\n')
+      .slice(0, -1)
+      .map((line) => JSON.parse(line))
 
   /** Unwraps every output line's key and checks it gives the DEK its input line's key had. */
   async function assertSameDeks(lines: any[]): Promise<void> {
@@ -83,11 +88,17 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
   test('--dry-run counts the keys not under the primary version, per version, and changes nothing', async () => {
     const mixed = join(home, 'mixed.jsonl')
     const fresh = await post(server, '/v1/keys/campaign:generateDataKey', token, {})
-    await writeFile(mixed, [...generated.slice(0, 3).map((g) => JSON.stringify(g.wrappedKey)), JSON.stringify(fresh.json.wrappedKey), 'not json', ''].join('\n'))
+    await writeFile(
+      mixed,
+      [...generated.slice(0, 3).map((g) => JSON.stringify(g.wrappedKey)), JSON.stringify(fresh.json.wrappedKey), 'not json', ''].join('\n'),
+    )
     kms.resetCounters()
     const run = await cli(['--in', mixed, '--dry-run', '--token', token])
     assert.equal(run.code, 0, run.stderr)
-    assert.equal(run.stdout, 'campaign: primary version 2\n  version 1: 3\n  version 2: 1 (primary)\nwould rewrap 3, already current 1, 1 lines are not wrapped keys\n')
+    assert.equal(
+      run.stdout,
+      'campaign: primary version 2\n  version 1: 3\n  version 2: 1 (primary)\nwould rewrap 3, already current 1, 1 lines are not wrapped keys\n',
+    )
     assert.equal(kms.calls.Encrypt + kms.calls.Decrypt, 0)
   })
 
@@ -96,7 +107,10 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     const run = await cli(['--in', input, '--out', out, '--chunk', '64'], { KEYWRAP_TOKEN: token })
     assert.equal(run.code, 0, run.stderr)
     const lines = await readOutput(out)
-    assert.deepEqual(lines.map((line) => line.id), generated.map((g) => g.id))
+    assert.deepEqual(
+      lines.map((line) => line.id),
+      generated.map((g) => g.id),
+    )
     for (const line of lines) {
       assert.deepEqual(Object.keys(line), ['id', 'wrappedKey', 'context', 'owner', 'rewrapped'])
       assert.equal(line.rewrapped, true)
@@ -111,7 +125,10 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     const second = await cli(['--in', out, '--out', again, '--token', token])
     assert.equal(second.code, 0, second.stderr)
     const unchanged = await readOutput(again)
-    assert.deepEqual(unchanged.map((line) => [line.wrappedKey, line.rewrapped]), lines.map((line) => [line.wrappedKey, false]))
+    assert.deepEqual(
+      unchanged.map((line) => [line.wrappedKey, line.rewrapped]),
+      lines.map((line) => [line.wrappedKey, false]),
+    )
   })
 
   test('killed twice and resumed: every line once, in order, each unwrapping to its DEK', async () => {
@@ -120,11 +137,15 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     try {
       const args = ['--in', input, '--out', out, '--chunk', '25', '--concurrency', '2', '--token', token]
       for (const killAt of [100, 300]) {
-        const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/keywrap.js'), 'rewrap', '--url', server.baseUrl, '--alias', 'campaign', ...args, ...(killAt === 100 ? [] : ['--resume'])], {
-          cwd: REPO_ROOT,
-          env: { ...process.env, ...env, NODE_TEST_CONTEXT: '' },
-          stdio: 'ignore',
-        })
+        const child = spawn(
+          process.execPath,
+          [join(REPO_ROOT, 'bin/keywrap.js'), 'rewrap', '--url', server.baseUrl, '--alias', 'campaign', ...args, ...(killAt === 100 ? [] : ['--resume'])],
+          {
+            cwd: REPO_ROOT,
+            env: { ...process.env, ...env, NODE_TEST_CONTEXT: '' },
+            stdio: 'ignore',
+          },
+        )
         const exited = once(child, 'exit')
         while (child.exitCode === null && (await linesIn(out)) < killAt) await sleep(10)
         child.kill('SIGKILL')
@@ -136,7 +157,10 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
       assert.equal(finished.code, 0, finished.stderr)
       assert.match(finished.stderr, /resumed after line \d+; 600 of 600 lines done/)
       const lines = await readOutput(out)
-      assert.deepEqual(lines.map((line) => line.id), generated.map((g) => g.id))
+      assert.deepEqual(
+        lines.map((line) => line.id),
+        generated.map((g) => g.id),
+      )
       await assertSameDeks(lines)
     } finally {
       kms.clearFaults()
@@ -155,7 +179,10 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
       assert.ok(elapsed >= 1000, `the retry came after ${elapsed} ms`)
       assert.match(run.stderr, /0 failed; 1 retries/)
       const lines = await readOutput(out)
-      assert.deepEqual(lines.map((line) => line.id), generated.map((g) => g.id))
+      assert.deepEqual(
+        lines.map((line) => line.id),
+        generated.map((g) => g.id),
+      )
       await assertSameDeks(lines)
     } finally {
       await proxy.close()
@@ -169,11 +196,17 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
       const file = join(home, 'first-64.jsonl')
       await writeFile(file, (await readFile(input, 'utf8')).split('\n').slice(0, 64).join('\n') + '\n')
       const out = newOutput()
-      const run = await runCli(['rewrap', '--url', narrow.baseUrl, '--alias', 'campaign', '--in', file, '--out', out, '--token', token, '--attempts', '20'], env)
+      const run = await runCli(
+        ['rewrap', '--url', narrow.baseUrl, '--alias', 'campaign', '--in', file, '--out', out, '--token', token, '--attempts', '20'],
+        env,
+      )
       assert.equal(run.code, 0, run.stderr)
       assert.match(run.stderr, /64 rewrapped, 0 already current, 0 failed; [1-9]\d* retries/)
       const lines = await readOutput(out)
-      assert.deepEqual(lines.map((line) => line.id), generated.slice(0, 64).map((g) => g.id))
+      assert.deepEqual(
+        lines.map((line) => line.id),
+        generated.slice(0, 64).map((g) => g.id),
+      )
       await assertSameDeks(lines)
     } finally {
       await narrow.stop()
@@ -205,7 +238,11 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     assert.equal(tamperedLine.wrappedKey, tampered)
     assert.equal(tamperedLine.rewrapped, false)
     assert.equal(wrongContext.error.code, 'cannot_unwrap')
-    assert.deepEqual(noKey, { input: '{"id": 2, "wrapped": "no key"}', rewrapped: false, error: { code: 'invalid_line', detail: 'the object has no string "wrappedKey"' } })
+    assert.deepEqual(noKey, {
+      input: '{"id": 2, "wrapped": "no key"}',
+      rewrapped: false,
+      error: { code: 'invalid_line', detail: 'the object has no string "wrappedKey"' },
+    })
     assert.equal(blank, '')
     assert.equal(stringLine.error.code, 'cannot_unwrap', 'no context: the AAD differs')
     assert.equal(good.rewrapped, true)

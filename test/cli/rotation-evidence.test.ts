@@ -38,7 +38,8 @@ describe('audit versions and keys retire against npm start', () => {
     ops = (await runCli(['token', '--sub', 'ops'], env)).stdout.trim()
     app = (await runCli(['token', '--sub', 'app'], env)).stdout.trim()
     v1Keys = []
-    for (let n = 0; n < 2; n++) v1Keys.push({ wrappedKey: (await post(server, '/v1/keys/default:generateDataKey', app, { includePlaintext: false })).json.wrappedKey })
+    for (let n = 0; n < 2; n++)
+      v1Keys.push({ wrappedKey: (await post(server, '/v1/keys/default:generateDataKey', app, { includePlaintext: false })).json.wrappedKey })
     await post(server, '/v1/keys/default:unwrap', app, v1Keys[0])
     await post(server, '/v1/keys/default:unwrap', app, v1Keys[1])
     await post(server, '/v1/keys/default:unwrap', ops, v1Keys[0])
@@ -58,12 +59,18 @@ describe('audit versions and keys retire against npm start', () => {
   test('audit versions: unwraps and rewraps per alias and version, per principal, as a table and as JSON', async () => {
     const table = await runCli(['audit', 'versions', trail], env)
     assert.equal(table.code, 0, table.stderr)
-    const rows = table.stdout.trimEnd().split('\n').map((line) => line.split(/ {2,}/))
+    const rows = table.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => line.split(/ {2,}/))
     assert.deepEqual(rows[0], ['ALIAS', 'VERSION', 'UNWRAPS', 'REWRAPS', 'FAILED', 'FIRST SEEN', 'LAST SEEN'])
-    assert.deepEqual(rows.slice(1).map((row) => row.slice(0, 5)), [
-      ['default', '1', '3', '1', '1'],
-      ['default', '2', '1', '0', '0'],
-    ])
+    assert.deepEqual(
+      rows.slice(1).map((row) => row.slice(0, 5)),
+      [
+        ['default', '1', '3', '1', '1'],
+        ['default', '2', '1', '0', '0'],
+      ],
+    )
 
     const json = await runCli(['audit', 'versions', '--by', 'principal', '--json', trail], env)
     const byPrincipal = JSON.parse(json.stdout) as any[]
@@ -84,7 +91,10 @@ describe('audit versions and keys retire against npm start', () => {
       .trim()
       .split('\n')
       .map((line) => ({ jsonPayload: JSON.parse(line), severity: JSON.parse(line).severity }))
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/keywrap.js'), 'audit', 'versions', '--by', 'principal', '--json', '-'], { cwd: REPO_ROOT, env: { ...process.env, ...env, NODE_TEST_CONTEXT: '' } })
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/keywrap.js'), 'audit', 'versions', '--by', 'principal', '--json', '-'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env, NODE_TEST_CONTEXT: '' },
+    })
     let stdout = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
     child.stdin.end(JSON.stringify(exported))
@@ -111,7 +121,10 @@ describe('audit versions and keys retire against npm start', () => {
       assert.match(uncovered.stderr, /the service counts uses only since .*give audit trails covering the window with --audit/)
       const inTrail = await retire(['default', '1', '--since', '1h', '--audit', trail], other.baseUrl)
       assert.equal(inTrail.code, 1)
-      assert.match(inTrail.stderr, /the audit trail shows uses after .*: app \(2 unwraps, 0 rewraps, 1 failed; last [^)]+\); ops \(1 unwraps, 1 rewraps, 0 failed/)
+      assert.match(
+        inTrail.stderr,
+        /the audit trail shows uses after .*: app \(2 unwraps, 0 rewraps, 1 failed; last [^)]+\); ops \(1 unwraps, 1 rewraps, 0 failed/,
+      )
     } finally {
       await other.stop()
     }
@@ -136,9 +149,6 @@ describe('audit versions and keys retire against npm start', () => {
     await sleep(1500)
     const printed = await retire(['payments', '1', '--since', '1s'])
     assert.equal(printed.code, 0, printed.stderr)
-    assert.equal(
-      printed.stdout.split('\n')[1],
-      'gcloud kms keys versions disable 1 --key payments --keyring keywrap --location europe-west1 --project acme',
-    )
+    assert.equal(printed.stdout.split('\n')[1], 'gcloud kms keys versions disable 1 --key payments --keyring keywrap --location europe-west1 --project acme')
   })
 })

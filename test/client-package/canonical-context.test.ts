@@ -10,10 +10,13 @@ test("encodeContext is the context part of the service's AAD, for any context an
   // The service's AAD: domain, alias (uint32 length + UTF-8), KEK version (uint32), then the context.
   const prefixLength = 'keywrap/aad/v1'.length + 4 + alias.length + 4
   fc.assert(
-    fc.property(fc.dictionary(fc.string({ minLength: 1, maxLength: 8, unit: 'grapheme' }), fc.string({ maxLength: 8, unit: 'grapheme' }), { maxKeys: 6 }), (context) => {
-      const reversed = Object.fromEntries(Object.entries(context).reverse())
-      assert.deepEqual(encodeContext(reversed), encodeAad(alias, 7, context).subarray(prefixLength))
-    }),
+    fc.property(
+      fc.dictionary(fc.string({ minLength: 1, maxLength: 8, unit: 'grapheme' }), fc.string({ maxLength: 8, unit: 'grapheme' }), { maxKeys: 6 }),
+      (context) => {
+        const reversed = Object.fromEntries(Object.entries(context).reverse())
+        assert.deepEqual(encodeContext(reversed), encodeAad(alias, 7, context).subarray(prefixLength))
+      },
+    ),
   )
 })
 

@@ -37,7 +37,10 @@ async function serviceCalls(server: RunningServer, body: () => Promise<unknown>,
   const before = { generateDataKey: auditCount(server, 'generateDataKey', outcome), unwrap: auditCount(server, 'unwrap', outcome) }
   await body()
   await sleep(150)
-  return { generateDataKey: auditCount(server, 'generateDataKey', outcome) - before.generateDataKey, unwrap: auditCount(server, 'unwrap', outcome) - before.unwrap }
+  return {
+    generateDataKey: auditCount(server, 'generateDataKey', outcome) - before.generateDataKey,
+    unwrap: auditCount(server, 'unwrap', outcome) - before.unwrap,
+  }
 }
 
 async function rejectsCannotDecrypt(promise: Promise<unknown>, message?: string): Promise<void> {
@@ -95,8 +98,10 @@ const STREAM_WAYS = [
   },
   {
     name: 'encryptFrom and decryptFrom',
-    encrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) => throughPump((source, sink) => encryptor.encryptFrom(source, sink, context), input, chunkSize),
-    decrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) => throughPump((source, sink) => encryptor.decryptFrom(source, sink, context), input, chunkSize),
+    encrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) =>
+      throughPump((source, sink) => encryptor.encryptFrom(source, sink, context), input, chunkSize),
+    decrypt: (encryptor: Encryptor, context: Context, input: Buffer, chunkSize?: number) =>
+      throughPump((source, sink) => encryptor.decryptFrom(source, sink, context), input, chunkSize),
   },
 ]
 
@@ -110,7 +115,10 @@ before(async () => {
 
 describe('the packed tarball, installed into an empty project', () => {
   test('brings no dependency, ships its types, and is what a workload imports by name', async () => {
-    assert.deepEqual((await readdir(join(installed.project, 'node_modules'))).filter((name) => name !== '.package-lock.json'), ['@keywrap'])
+    assert.deepEqual(
+      (await readdir(join(installed.project, 'node_modules'))).filter((name) => name !== '.package-lock.json'),
+      ['@keywrap'],
+    )
     const manifest = JSON.parse(await readFile(join(installed.project, 'node_modules/@keywrap/client/package.json'), 'utf8'))
     assert.equal(manifest.dependencies, undefined)
     assert.equal(manifest.peerDependenciesMeta['google-auth-library'].optional, true)
@@ -183,10 +191,17 @@ describe('against npm start (embedded default)', () => {
     const explained = new kw.KeywrapClient({ baseUrl: server.baseUrl, token, reason: 'nightly export #7' })
     const generated = await explained.generateDataKey('default', { context: { job: 'export' } })
     await explained.unwrap('default', { wrappedKey: generated.wrappedKey, context: { job: 'export' } })
-    const recorded = () => server.stdout().split('\n').filter((line) => line.includes('"callerReason":"nightly export #7"'))
+    const recorded = () =>
+      server
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('"callerReason":"nightly export #7"'))
     const deadline = Date.now() + 5000
     while (recorded().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.deepEqual(recorded().map((line) => JSON.parse(line).operation), ['generateDataKey', 'unwrap'])
+    assert.deepEqual(
+      recorded().map((line) => JSON.parse(line).operation),
+      ['generateDataKey', 'unwrap'],
+    )
     for (const reason of ['', 'x'.repeat(257), 'line\nbreak']) {
       assert.throws(() => new kw.KeywrapClient({ baseUrl: server.baseUrl, token, reason }), /reason must be 1 to 256 printable ASCII characters/)
     }
@@ -228,29 +243,42 @@ describe('against npm start (embedded default)', () => {
 
   test('maxBytes and maxAgeMs end a DEK; each context has its own; a message over maxBytes gets a DEK of its own', async () => {
     const byBytes = new kw.EnvelopeEncryptor({ client, alias: 'default', cache: { maxBytes: 1000 } })
-    assert.deepEqual(await serviceCalls(server, async () => {
-      for (let index = 0; index < 50; index++) await byBytes.encrypt(Buffer.alloc(100))
-      await byBytes.encrypt(Buffer.alloc(5000))
-    }), { generateDataKey: 6, unwrap: 0 })
+    assert.deepEqual(
+      await serviceCalls(server, async () => {
+        for (let index = 0; index < 50; index++) await byBytes.encrypt(Buffer.alloc(100))
+        await byBytes.encrypt(Buffer.alloc(5000))
+      }),
+      { generateDataKey: 6, unwrap: 0 },
+    )
 
     const byAge = new kw.EnvelopeEncryptor({ client, alias: 'default', cache: { maxAgeMs: 300 } })
-    assert.deepEqual(await serviceCalls(server, async () => {
-      await byAge.encrypt(Buffer.from('a'))
-      await byAge.encrypt(Buffer.from('b'))
-      await sleep(400)
-      await byAge.encrypt(Buffer.from('c'))
-      await byAge.encrypt(Buffer.from('d'), { other: 'context' })
-    }), { generateDataKey: 3, unwrap: 0 })
+    assert.deepEqual(
+      await serviceCalls(server, async () => {
+        await byAge.encrypt(Buffer.from('a'))
+        await byAge.encrypt(Buffer.from('b'))
+        await sleep(400)
+        await byAge.encrypt(Buffer.from('c'))
+        await byAge.encrypt(Buffer.from('d'), { other: 'context' })
+      }),
+      { generateDataKey: 3, unwrap: 0 },
+    )
   })
 
   test('concurrent first decrypts of one envelope make one unwrap; a failed unwrap fails them all once', async () => {
     const envelope = await new kw.EnvelopeEncryptor({ client, alias: 'default' }).encrypt(Buffer.from('x'), { k: 'v' })
     const decryptor = new kw.EnvelopeEncryptor({ client, alias: 'default' })
-    assert.deepEqual(await serviceCalls(server, () => Promise.all(Array.from({ length: 50 }, () => decryptor.decrypt(envelope, { k: 'v' })))), { generateDataKey: 0, unwrap: 1 })
-    const failed = await serviceCalls(server, async () => {
-      const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => decryptor.decrypt(envelope, { k: 'w' })))
-      assert.ok(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as any).code === 'cannot_decrypt'))
-    }, 'failed')
+    assert.deepEqual(await serviceCalls(server, () => Promise.all(Array.from({ length: 50 }, () => decryptor.decrypt(envelope, { k: 'v' })))), {
+      generateDataKey: 0,
+      unwrap: 1,
+    })
+    const failed = await serviceCalls(
+      server,
+      async () => {
+        const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => decryptor.decrypt(envelope, { k: 'w' })))
+        assert.ok(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as any).code === 'cannot_decrypt'))
+      },
+      'failed',
+    )
     assert.equal(failed.unwrap, 1)
   })
 
@@ -281,7 +309,8 @@ describe('against npm start (embedded default)', () => {
     })
 
     test('cut at every length, and extended', async () => {
-      for (let length = 0; length < envelope.length; length++) await rejectsCannotDecrypt(encryptor.decrypt(envelope.subarray(0, length), context), `cut to ${length}`)
+      for (let length = 0; length < envelope.length; length++)
+        await rejectsCannotDecrypt(encryptor.decrypt(envelope.subarray(0, length), context), `cut to ${length}`)
       for (const tail of [Buffer.alloc(1), Buffer.alloc(16), envelope]) await rejectsCannotDecrypt(encryptor.decrypt(Buffer.concat([envelope, tail]), context))
     })
 
@@ -308,88 +337,96 @@ describe('against npm start (embedded default)', () => {
     })
   })
 
-  for (const way of STREAM_WAYS) describe(`streams of several segments: ${way.name}`, () => {
-    const context = { file: 'backup.tar' }
-    const segmentSize = 1024
-    let encryptor: Encryptor
-    let plaintext: Buffer
-    let envelope: Buffer
-    let headerLength: number
-    const stride = segmentSize + 16
+  for (const way of STREAM_WAYS)
+    describe(`streams of several segments: ${way.name}`, () => {
+      const context = { file: 'backup.tar' }
+      const segmentSize = 1024
+      let encryptor: Encryptor
+      let plaintext: Buffer
+      let envelope: Buffer
+      let headerLength: number
+      const stride = segmentSize + 16
 
-    before(async () => {
-      encryptor = new kw.EnvelopeEncryptor({ client, alias: 'default', segmentSize })
-      plaintext = randomBytes(segmentSize * 10 + 100)
-      const encrypted = await way.encrypt(encryptor, context, plaintext, 700)
-      assert.equal(encrypted.error, undefined)
-      envelope = encrypted.output
-      headerLength = envelope.length - plaintext.length - 11 * 16
-    })
-    const segment = (index: number) => envelope.subarray(headerLength + index * stride, headerLength + (index + 1) * stride)
-    const header = () => envelope.subarray(0, headerLength)
+      before(async () => {
+        encryptor = new kw.EnvelopeEncryptor({ client, alias: 'default', segmentSize })
+        plaintext = randomBytes(segmentSize * 10 + 100)
+        const encrypted = await way.encrypt(encryptor, context, plaintext, 700)
+        assert.equal(encrypted.error, undefined)
+        envelope = encrypted.output
+        headerLength = envelope.length - plaintext.length - 11 * 16
+      })
+      const segment = (index: number) => envelope.subarray(headerLength + index * stride, headerLength + (index + 1) * stride)
+      const header = () => envelope.subarray(0, headerLength)
 
-    test('round trip in chunks of any size; decrypt() and the other way read it too', async () => {
-      for (const chunkSize of [1, 100, 1040, 1 << 20]) {
-        const { output, error } = await way.decrypt(encryptor, context, envelope, chunkSize)
-        assert.equal(error, undefined)
-        assert.deepEqual(output, plaintext)
-      }
-      assert.deepEqual(await encryptor.decrypt(envelope, context), plaintext)
-      for (const other of STREAM_WAYS) assert.deepEqual((await other.decrypt(encryptor, context, envelope, 333)).output, plaintext, other.name)
-    })
+      test('round trip in chunks of any size; decrypt() and the other way read it too', async () => {
+        for (const chunkSize of [1, 100, 1040, 1 << 20]) {
+          const { output, error } = await way.decrypt(encryptor, context, envelope, chunkSize)
+          assert.equal(error, undefined)
+          assert.deepEqual(output, plaintext)
+        }
+        assert.deepEqual(await encryptor.decrypt(envelope, context), plaintext)
+        for (const other of STREAM_WAYS) assert.deepEqual((await other.decrypt(encryptor, context, envelope, 333)).output, plaintext, other.name)
+      })
 
-    test('exact multiples of the segment size, and nothing at all', async () => {
-      for (const size of [0, segmentSize, segmentSize * 3]) {
-        const data = randomBytes(size)
-        const sealed = (await way.encrypt(encryptor, undefined, data)).output
-        assert.deepEqual((await way.decrypt(encryptor, undefined, sealed)).output, data)
-        assert.deepEqual(await encryptor.decrypt(sealed), data)
-      }
-    })
+      test('exact multiples of the segment size, and nothing at all', async () => {
+        for (const size of [0, segmentSize, segmentSize * 3]) {
+          const data = randomBytes(size)
+          const sealed = (await way.encrypt(encryptor, undefined, data)).output
+          assert.deepEqual((await way.decrypt(encryptor, undefined, sealed)).output, data)
+          assert.deepEqual(await encryptor.decrypt(sealed), data)
+        }
+      })
 
-    test('truncated at a segment boundary or inside one: an error, and only verified segments before it', async () => {
-      for (const length of [headerLength + 3 * stride, headerLength + 10 * stride, headerLength + 5 * stride + 100, envelope.length - 1, headerLength, headerLength - 1]) {
-        const { output, error } = await way.decrypt(encryptor, context, envelope.subarray(0, length))
-        assert.equal(error?.code, 'cannot_decrypt', `cut to ${length}`)
-        assert.deepEqual(output, plaintext.subarray(0, output.length))
-        assert.ok(output.length < plaintext.length)
-        await rejectsCannotDecrypt(encryptor.decrypt(envelope.subarray(0, length), context))
-      }
-    })
+      test('truncated at a segment boundary or inside one: an error, and only verified segments before it', async () => {
+        for (const length of [
+          headerLength + 3 * stride,
+          headerLength + 10 * stride,
+          headerLength + 5 * stride + 100,
+          envelope.length - 1,
+          headerLength,
+          headerLength - 1,
+        ]) {
+          const { output, error } = await way.decrypt(encryptor, context, envelope.subarray(0, length))
+          assert.equal(error?.code, 'cannot_decrypt', `cut to ${length}`)
+          assert.deepEqual(output, plaintext.subarray(0, output.length))
+          assert.ok(output.length < plaintext.length)
+          await rejectsCannotDecrypt(encryptor.decrypt(envelope.subarray(0, length), context))
+        }
+      })
 
-    test('segments reordered, dropped or repeated', async () => {
-      const attacks = {
-        swapped: [0, 1, 3, 2, 4, 5, 6, 7, 8, 9, 10],
-        dropped: [0, 1, 2, 4, 5, 6, 7, 8, 9, 10],
-        repeated: [0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-        lastMovedFirst: [10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-      }
-      for (const [name, order] of Object.entries(attacks)) {
-        const attacked = Buffer.concat([header(), ...order.map(segment)])
-        const { output, error } = await way.decrypt(encryptor, context, attacked)
-        assert.equal(error?.code, 'cannot_decrypt', name)
-        assert.deepEqual(output, plaintext.subarray(0, output.length), name)
-        await rejectsCannotDecrypt(encryptor.decrypt(attacked, context), name)
-      }
-    })
+      test('segments reordered, dropped or repeated', async () => {
+        const attacks = {
+          swapped: [0, 1, 3, 2, 4, 5, 6, 7, 8, 9, 10],
+          dropped: [0, 1, 2, 4, 5, 6, 7, 8, 9, 10],
+          repeated: [0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+          lastMovedFirst: [10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        }
+        for (const [name, order] of Object.entries(attacks)) {
+          const attacked = Buffer.concat([header(), ...order.map(segment)])
+          const { output, error } = await way.decrypt(encryptor, context, attacked)
+          assert.equal(error?.code, 'cannot_decrypt', name)
+          assert.deepEqual(output, plaintext.subarray(0, output.length), name)
+          await rejectsCannotDecrypt(encryptor.decrypt(attacked, context), name)
+        }
+      })
 
-    test('extended: bytes, a segment of its own or of another stream after the final one', async () => {
-      const other = (await way.encrypt(encryptor, context, randomBytes(segmentSize * 2))).output
-      for (const tail of [Buffer.alloc(1), segment(9), other.subarray(other.length - stride), randomBytes(stride)]) {
-        const { error } = await way.decrypt(encryptor, context, Buffer.concat([envelope, tail]))
+      test('extended: bytes, a segment of its own or of another stream after the final one', async () => {
+        const other = (await way.encrypt(encryptor, context, randomBytes(segmentSize * 2))).output
+        for (const tail of [Buffer.alloc(1), segment(9), other.subarray(other.length - stride), randomBytes(stride)]) {
+          const { error } = await way.decrypt(encryptor, context, Buffer.concat([envelope, tail]))
+          assert.equal(error?.code, 'cannot_decrypt')
+          await rejectsCannotDecrypt(encryptor.decrypt(Buffer.concat([envelope, tail]), context))
+        }
+      })
+
+      test('the wrong context, and a header larger than the reader accepts', async () => {
+        const { output, error } = await way.decrypt(encryptor, { file: 'other.tar' }, envelope)
         assert.equal(error?.code, 'cannot_decrypt')
-        await rejectsCannotDecrypt(encryptor.decrypt(Buffer.concat([envelope, tail]), context))
-      }
+        assert.equal(output.length, 0)
+        const strict = new kw.EnvelopeEncryptor({ client, alias: 'default', maxStreamSegmentSize: 512 })
+        assert.match((await way.decrypt(strict, context, envelope)).error?.detail, /larger than this reader's limit of 512/)
+      })
     })
-
-    test('the wrong context, and a header larger than the reader accepts', async () => {
-      const { output, error } = await way.decrypt(encryptor, { file: 'other.tar' }, envelope)
-      assert.equal(error?.code, 'cannot_decrypt')
-      assert.equal(output.length, 0)
-      const strict = new kw.EnvelopeEncryptor({ client, alias: 'default', maxStreamSegmentSize: 512 })
-      assert.match((await way.decrypt(strict, context, envelope)).error?.detail, /larger than this reader's limit of 512/)
-    })
-  })
 
   describe('retries, timeouts and tokens', () => {
     let proxy: FaultProxy
@@ -479,9 +516,10 @@ describe('against npm start (embedded default)', () => {
         assert.equal(result.code, 0, result.stderr)
         assert.equal(result.stdout, '[2,"default"]')
         const identity = metadata.identityRequests()
-        assert.deepEqual(identity.map(({ path, audience, flavor }) => ({ path, audience, flavor })), [
-          { path: '/computeMetadata/v1/instance/service-accounts/default/identity', audience: 'https://keywrap.example', flavor: 'Google' },
-        ])
+        assert.deepEqual(
+          identity.map(({ path, audience, flavor }) => ({ path, audience, flavor })),
+          [{ path: '/computeMetadata/v1/instance/service-accounts/default/identity', audience: 'https://keywrap.example', flavor: 'Google' }],
+        )
         assert.equal(identity[0]!.userAgent, 'node', 'asked with fetch: the library is not installed here')
       } finally {
         metadata.close()
@@ -489,14 +527,23 @@ describe('against npm start (embedded default)', () => {
     })
 
     test('googleIdToken with google-auth-library installed: Application Default Credentials (here the metadata server)', async () => {
-      await symlink(join(REPO_ROOT, 'node_modules/google-auth-library'), join(installed.project, 'node_modules/google-auth-library'), 'dir').catch(() => undefined)
+      await symlink(join(REPO_ROOT, 'node_modules/google-auth-library'), join(installed.project, 'node_modules/google-auth-library'), 'dir').catch(
+        () => undefined,
+      )
       const metadata = await new MetadataStandIn(() => token).start()
       try {
         const result = await installed.runScript(
           `import { KeywrapClient, googleIdToken } from '@keywrap/client'
           const client = new KeywrapClient({ baseUrl: process.env.URL, token: googleIdToken({ audience: 'https://keywrap.example/adc' }) })
           process.stdout.write(JSON.stringify((await client.listKeys()).keys.length))`,
-          { URL: server.baseUrl, GCE_METADATA_HOST: metadata.host, METADATA_SERVER_DETECTION: 'assume-present', GOOGLE_CLOUD_PROJECT: 'workload-project', GOOGLE_APPLICATION_CREDENTIALS: '', HOME: installed.project },
+          {
+            URL: server.baseUrl,
+            GCE_METADATA_HOST: metadata.host,
+            METADATA_SERVER_DETECTION: 'assume-present',
+            GOOGLE_CLOUD_PROJECT: 'workload-project',
+            GOOGLE_APPLICATION_CREDENTIALS: '',
+            HOME: installed.project,
+          },
         )
         assert.equal(result.code, 0, result.stderr)
         assert.equal(result.stdout, '2')
@@ -552,6 +599,9 @@ describe('against npm start with a Cloud KMS key (the stand-in)', () => {
     const plaintext = randomBytes(50_000)
     const envelope = (await throughStream(encryptor.encryptStream({ file: 'ledger.csv' }), plaintext, 3000)).output
     assert.deepEqual((await throughStream(encryptor.decryptStream({ file: 'ledger.csv' }), envelope, 5000)).output, plaintext)
-    assert.equal((await throughStream(encryptor.decryptStream({ file: 'ledger.csv' }), envelope.subarray(0, envelope.length - 4112))).error?.code, 'cannot_decrypt')
+    assert.equal(
+      (await throughStream(encryptor.decryptStream({ file: 'ledger.csv' }), envelope.subarray(0, envelope.length - 4112))).error?.code,
+      'cannot_decrypt',
+    )
   })
 })

@@ -14,5 +14,8 @@ test('client/src/openapi-types.ts is exactly what openapi-typescript generates f
   const scripts = (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { scripts: Record<string, string> }).scripts
   assert.equal(scripts['openapi:client-types'], TYPES_SCRIPT, 'package.json openapi:client-types changed: update the options this test generates with')
   const generated = COMMENT_HEADER + astToString(await openapiTS(pathToFileURL(OPENAPI_PATH), { silent: true, defaultNonNullable: false }))
-  assert.ok(generated === readFileSync(TYPES_PATH, 'utf8'), 'client/src/openapi-types.ts is out of date with openapi.yaml: run `npm run openapi:client-types` and commit the result')
+  assert.ok(
+    generated === readFileSync(TYPES_PATH, 'utf8'),
+    'client/src/openapi-types.ts is out of date with openapi.yaml: run `npm run openapi:client-types` and commit the result',
+  )
 })

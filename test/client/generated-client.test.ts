@@ -31,10 +31,7 @@ describe('src/http/openapi-types.ts', () => {
     assert.equal(scripts['openapi:types'], TYPES_SCRIPT, 'package.json openapi:types changed: update the options this test generates with')
     const generated = COMMENT_HEADER + astToString(await openapiTS(pathToFileURL(OPENAPI_PATH), { silent: true, defaultNonNullable: false }))
     const committed = readFileSync(TYPES_PATH, 'utf8')
-    assert.ok(
-      generated === committed,
-      'src/http/openapi-types.ts is out of date with openapi.yaml: run `npm run openapi:types` and commit the result',
-    )
+    assert.ok(generated === committed, 'src/http/openapi-types.ts is out of date with openapi.yaml: run `npm run openapi:types` and commit the result')
   })
 })
 
@@ -106,7 +103,10 @@ describe('the typed openapi-fetch client, against a listening keywrap', () => {
   test('listKeys and getKey', async () => {
     const list = await client.GET('/v1/keys')
     assert.equal(list.response.status, 200)
-    assert.ok(list.data?.keys.some((key) => key.alias === 'default'), JSON.stringify(list.data))
+    assert.ok(
+      list.data?.keys.some((key) => key.alias === 'default'),
+      JSON.stringify(list.data),
+    )
 
     const key = await client.GET('/v1/keys/{alias}', alias)
     assert.equal(key.response.status, 200, JSON.stringify(key.error))
@@ -114,7 +114,10 @@ describe('the typed openapi-fetch client, against a listening keywrap', () => {
     assert.equal(details.alias, 'default')
     assert.equal(details.provider, 'local')
     assert.equal(details.primaryVersion, 1)
-    assert.deepEqual(details.versions.map(({ version, state }) => ({ version, state })), [{ version: 1, state: 'ENABLED' }])
+    assert.deepEqual(
+      details.versions.map(({ version, state }) => ({ version, state })),
+      [{ version: 1, state: 'ENABLED' }],
+    )
   })
 
   test('generateDataKey: defaults (no body), with context, without plaintext, 64 bytes', async () => {
@@ -183,10 +186,13 @@ describe('the typed openapi-fetch client, against a listening keywrap', () => {
     const key = await client.GET('/v1/keys/{alias}', alias)
     assert.equal(key.response.status, 200, JSON.stringify(key.error))
     assert.equal(key.data!.primaryVersion, 2)
-    assert.deepEqual(key.data!.versions.map(({ version, state }) => ({ version, state })), [
-      { version: 1, state: 'ENABLED' },
-      { version: 2, state: 'ENABLED' },
-    ])
+    assert.deepEqual(
+      key.data!.versions.map(({ version, state }) => ({ version, state })),
+      [
+        { version: 1, state: 'ENABLED' },
+        { version: 2, state: 'ENABLED' },
+      ],
+    )
     const primaryName = key.data!.versions.find((version) => version.version === 2)!.name
     assert.notEqual(primaryName, wrapped.keyVersion)
 

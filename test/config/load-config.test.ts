@@ -66,9 +66,31 @@ test('every violation is reported at once, each naming its setting', async () =>
       cache: {},
     }),
   )
-  const violations = violationsOf({ PORT: 'eighty', KEYWRAP_KEY_REFRESH_SECONDS: '0', KEYWRAP_LOG_LEVEL: 'loud', KEYWRAP_TRUST_PROXY: 'maybe', KEYWRAP_CONFIG: path })
-  const expected = ['PORT', 'KEYWRAP_KEY_REFRESH_SECONDS', 'KEYWRAP_LOG_LEVEL', 'KEYWRAP_TRUST_PROXY', 'keys.Bad Alias', 'keys.pay', 'auth.devIssuer', 'auth.extra', 'policy.grants[0].principals', '"fly"', 'unknown section "cache"']
-  for (const fragment of expected) assert.ok(violations.some((v) => v.includes(fragment)), `no violation mentions ${fragment}:\n${violations.join('\n')}`)
+  const violations = violationsOf({
+    PORT: 'eighty',
+    KEYWRAP_KEY_REFRESH_SECONDS: '0',
+    KEYWRAP_LOG_LEVEL: 'loud',
+    KEYWRAP_TRUST_PROXY: 'maybe',
+    KEYWRAP_CONFIG: path,
+  })
+  const expected = [
+    'PORT',
+    'KEYWRAP_KEY_REFRESH_SECONDS',
+    'KEYWRAP_LOG_LEVEL',
+    'KEYWRAP_TRUST_PROXY',
+    'keys.Bad Alias',
+    'keys.pay',
+    'auth.devIssuer',
+    'auth.extra',
+    'policy.grants[0].principals',
+    '"fly"',
+    'unknown section "cache"',
+  ]
+  for (const fragment of expected)
+    assert.ok(
+      violations.some((v) => v.includes(fragment)),
+      `no violation mentions ${fragment}:\n${violations.join('\n')}`,
+    )
   assert.equal(violations.length, expected.length)
 })
 
@@ -83,7 +105,10 @@ test('a missing or malformed config file is a violation, not a crash', async () 
 })
 
 test('YAML config files are read too', async () => {
-  const path = await configFile('keys:\n  pay: local://payments\npolicy:\n  grants:\n    - principals: [alice, "svc-*"]\n      keys: ["pay*"]\n      operations: [unwrap]\n', 'keywrap.yaml')
+  const path = await configFile(
+    'keys:\n  pay: local://payments\npolicy:\n  grants:\n    - principals: [alice, "svc-*"]\n      keys: ["pay*"]\n      operations: [unwrap]\n',
+    'keywrap.yaml',
+  )
   const config = loadConfig({ KEYWRAP_CONFIG: path })
   assert.deepEqual(config.keys, { pay: 'local://payments', default: 'local://default' })
   assert.deepEqual(config.policy, { grants: [{ principals: ['alice', 'svc-*'], keys: ['pay*'], operations: ['unwrap'] }] })
@@ -114,10 +139,13 @@ test('production refuses development parts, each with what to change', async () 
 
 test('KEYWRAP_AUDIT_SIGNING_KEY names a Cloud KMS key version; KEYWRAP_AUDIT_CHECKPOINT_SECONDS is 1 to 86400', () => {
   assert.equal(loadConfig({}).audit.signingKey, undefined)
-  assert.deepEqual(violationsOf({ KEYWRAP_AUDIT_SIGNING_KEY: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit', KEYWRAP_AUDIT_CHECKPOINT_SECONDS: '0' }), [
-    'KEYWRAP_AUDIT_SIGNING_KEY="gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit" must be a Cloud KMS key version: gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
-    'KEYWRAP_AUDIT_CHECKPOINT_SECONDS="0" must be a whole number from 1 to 86400',
-  ])
+  assert.deepEqual(
+    violationsOf({ KEYWRAP_AUDIT_SIGNING_KEY: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit', KEYWRAP_AUDIT_CHECKPOINT_SECONDS: '0' }),
+    [
+      'KEYWRAP_AUDIT_SIGNING_KEY="gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/audit" must be a Cloud KMS key version: gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
+      'KEYWRAP_AUDIT_CHECKPOINT_SECONDS="0" must be a whole number from 1 to 86400',
+    ],
+  )
   assert.equal(loadConfig({ KEYWRAP_AUDIT_CHECKPOINT_SECONDS: '5' }).audit.checkpointSeconds, 5)
 })
 
@@ -147,7 +175,10 @@ test('a grant naming an issuer that is not configured would match nobody: refuse
   )
   const violations = violationsOf({ KEYWRAP_CONFIG: path })
   assert.equal(violations.length, 1)
-  assert.match(violations[0]!, /^policy\.grants\[0\]\.issuer: "accounts\.google\.com" is not a configured issuer, .*https:\/\/accounts\.google\.com, urn:keywrap:dev/)
+  assert.match(
+    violations[0]!,
+    /^policy\.grants\[0\]\.issuer: "accounts\.google\.com" is not a configured issuer, .*https:\/\/accounts\.google\.com, urn:keywrap:dev/,
+  )
 })
 
 test('NODE_ENV: production, development and test only; test runs as development, anything else is refused', () => {

@@ -31,7 +31,20 @@ test('no other spelling parses to the same wrapped key', () => {
 })
 
 test('malformed wrapped keys are refused', () => {
-  for (const text of ['', 'kw1', 'kw1.1.', 'kw2.1.AAAA', 'kw1.0.AAAA', 'kw1.01.AAAA', 'kw1.1.AAAA=', 'kw1.1.AA AA', 'KW1.1.AAAA', 'kw1.1.AAAA.x', 'kw1.1234567890.AAAA', 'kw1.1.A']) {
+  for (const text of [
+    '',
+    'kw1',
+    'kw1.1.',
+    'kw2.1.AAAA',
+    'kw1.0.AAAA',
+    'kw1.01.AAAA',
+    'kw1.1.AAAA=',
+    'kw1.1.AA AA',
+    'KW1.1.AAAA',
+    'kw1.1.AAAA.x',
+    'kw1.1234567890.AAAA',
+    'kw1.1.A',
+  ]) {
     assert.equal(parseWrappedKey(text), undefined, text)
   }
 })
@@ -49,11 +62,18 @@ test('strict base64url accepts exactly the strings that re-encode to themselves'
   const urlSafe = fc.string({ unit: fc.constantFrom(...alphabet), maxLength: 12 })
   // Mostly base64url characters (every tail length, every last character), sometimes anything.
   fc.assert(
-    fc.property(fc.oneof(urlSafe, fc.string({ maxLength: 8 }), urlSafe.map((text) => `${text}=`)), (text) => {
-      const decoded = decodeBase64UrlStrict(text)
-      if (/^[A-Za-z0-9_-]*$/.test(text) && roundTrips(text)) assert.deepEqual(decoded, Buffer.from(text, 'base64url'), text)
-      else assert.equal(decoded, undefined, text)
-    }),
+    fc.property(
+      fc.oneof(
+        urlSafe,
+        fc.string({ maxLength: 8 }),
+        urlSafe.map((text) => `${text}=`),
+      ),
+      (text) => {
+        const decoded = decodeBase64UrlStrict(text)
+        if (/^[A-Za-z0-9_-]*$/.test(text) && roundTrips(text)) assert.deepEqual(decoded, Buffer.from(text, 'base64url'), text)
+        else assert.equal(decoded, undefined, text)
+      },
+    ),
     { numRuns: 5000 },
   )
 })

@@ -42,19 +42,21 @@ test('every step has an id and waits only for steps declared before it', () => {
   const declared = new Set<string>()
   for (const s of pipeline.steps) {
     assert.ok(s.id, `a step of ${s.name} has no id`)
-    for (const dependency of s.waitFor ?? []) assert.ok(dependency === '-' || declared.has(dependency), `${s.id} waits for ${dependency}, not declared before it`)
+    for (const dependency of s.waitFor ?? [])
+      assert.ok(dependency === '-' || declared.has(dependency), `${s.id} waits for ${dependency}, not declared before it`)
     declared.add(s.id)
   }
 })
 
 test('install → lint, typecheck, test (with Redis) → build → push → deploy', () => {
-  for (const gate of ['install', 'lint', 'typecheck', 'test', 'redis']) assert.ok(dependencies('build-image').has(gate), `build-image does not wait for ${gate}`)
+  for (const gate of ['install', 'lint', 'typecheck', 'test', 'redis'])
+    assert.ok(dependencies('build-image').has(gate), `build-image does not wait for ${gate}`)
   assert.ok(dependencies('push-image').has('build-image'))
   assert.ok(dependencies('deploy').has('push-image'))
   assert.ok(dependencies('test').has('install') && dependencies('test').has('redis'))
 })
 
-test('the test step runs the README\'s test command against the pipeline\'s Redis', async () => {
+test("the test step runs the README's test command against the pipeline's Redis", async () => {
   const readme = await read('README.md')
   assert.match(readme, /npm ci && npm test/)
   const test = step('test')
@@ -74,7 +76,10 @@ test('the deploy is private, with its own identity, secrets, VPC egress and deli
   const args = step('deploy').args ?? []
   for (const flag of ['--no-allow-unauthenticated', '--cpu-boost', '--vpc-egress=private-ranges-only']) assert.ok(args.includes(flag), `deploy lacks ${flag}`)
   for (const prefix of ['--image=${_IMAGE}', '--service-account=', '--set-secrets=', '--network=', '--subnet=', '--concurrency=', '--min-instances=']) {
-    assert.ok(args.some((arg) => arg.startsWith(prefix)), `deploy lacks ${prefix}`)
+    assert.ok(
+      args.some((arg) => arg.startsWith(prefix)),
+      `deploy lacks ${prefix}`,
+    )
   }
   assert.ok(args.some((arg) => arg.startsWith('--set-env-vars=') && arg.includes('NODE_ENV=production') && arg.includes('GOOGLE_CLOUD_PROJECT=')))
   assert.ok(!args.includes('--allow-unauthenticated'))
@@ -122,7 +127,7 @@ test('engines: the oldest supported Node satisfies every installed package, so n
   assert.equal((lock.packages[''] as { engines?: { node?: string } }).engines?.node, manifest.engines.node, 'package-lock.json is stale')
 })
 
-test('.ci/run tests on the oldest supported major and on the image\'s, and installs Chromium if it is missing', async () => {
+test(".ci/run tests on the oldest supported major and on the image's, and installs Chromium if it is missing", async () => {
   const ci = await read('.ci/run')
   const manifest = JSON.parse(await read('package.json')) as { engines: { node: string } }
   const floorMajor = /^>=(\d+)/.exec(manifest.engines.node)![1]

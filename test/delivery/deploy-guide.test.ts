@@ -16,7 +16,10 @@ test('docs/deploy.md config.json + cloudbuild.yaml deploy environment: no violat
   const configPath = join(directory, 'config.json')
   await writeFile(configPath, json.replaceAll('PROJECT', 'my-project').replaceAll('REGION', 'europe-west1'))
 
-  const pipeline = parse(await readFile(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8')) as { steps: { id: string; args?: string[] }[]; substitutions: Record<string, string> }
+  const pipeline = parse(await readFile(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8')) as {
+    steps: { id: string; args?: string[] }[]
+    substitutions: Record<string, string>
+  }
   const args = pipeline.steps.find((step) => step.id === 'deploy')!.args!
   const listOf = (flag: string) => (args.find((arg) => arg.startsWith(flag)) ?? '').slice(flag.length).split(',')
   // Cloud Build's substitutions, their defaults included (which may name others).
@@ -68,7 +71,10 @@ test('the deploy configures startup and liveness probes on unauthenticated GET p
 
 test('ingress and the guide agree: with internal ingress, the guide calls the service only from inside the VPC', async () => {
   const pipeline = parse(await readFile(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8')) as { steps: DeployStep[] }
-  const ingress = pipeline.steps.find((step) => step.id === 'deploy')!.args!.find((arg) => arg.startsWith('--ingress='))?.slice('--ingress='.length)
+  const ingress = pipeline.steps
+    .find((step) => step.id === 'deploy')!
+    .args!.find((arg) => arg.startsWith('--ingress='))
+    ?.slice('--ingress='.length)
   const guide = await readFile(join(REPO_ROOT, 'docs/deploy.md'), 'utf8')
   assert.ok(ingress, 'the deploy sets no ingress')
   if (ingress === 'all') return

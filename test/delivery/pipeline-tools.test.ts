@@ -15,7 +15,41 @@ import { REPO_ROOT } from '../support/processes.js'
 const read = (name: string) => readFile(join(REPO_ROOT, name), 'utf8')
 
 /** Debian's essential utilities: in every Debian-based image, slim ones included. */
-const DEBIAN_BASE = ['bash', 'sh', 'cp', 'mv', 'rm', 'mkdir', 'cat', 'find', 'xargs', 'grep', 'sed', 'tar', 'gzip', 'sleep', 'env', 'mktemp', 'head', 'tail', 'tr', 'sort', 'seq', 'date', 'ls', 'touch', 'chmod', 'wc', 'cut', 'dirname', 'basename', 'apt-get', 'dpkg', 'test', 'true']
+const DEBIAN_BASE = [
+  'bash',
+  'sh',
+  'cp',
+  'mv',
+  'rm',
+  'mkdir',
+  'cat',
+  'find',
+  'xargs',
+  'grep',
+  'sed',
+  'tar',
+  'gzip',
+  'sleep',
+  'env',
+  'mktemp',
+  'head',
+  'tail',
+  'tr',
+  'sort',
+  'seq',
+  'date',
+  'ls',
+  'touch',
+  'chmod',
+  'wc',
+  'cut',
+  'dirname',
+  'basename',
+  'apt-get',
+  'dpkg',
+  'test',
+  'true',
+]
 
 /** Images the pipeline may use, each with the programs it has and the entrypoint it runs by default. */
 const IMAGES: Readonly<Record<string, { readonly tools: readonly string[]; readonly entrypoint?: string }>> = {
@@ -36,7 +70,43 @@ const DEBIAN_PACKAGES: Readonly<Record<string, readonly string[]>> = {
 }
 
 /** Shell words that are not programs. */
-const SHELL_BUILTINS = new Set(['export', 'echo', 'cd', 'set', 'source', '.', 'exit', 'read', 'printf', 'local', 'return', 'if', 'then', 'fi', 'for', 'do', 'done', 'while', 'wait', 'kill', 'trap', 'unset', 'shift', ':', 'break', 'continue', 'until', 'else', 'elif', 'case', 'esac', 'in', 'jobs', 'true', 'false'])
+const SHELL_BUILTINS = new Set([
+  'export',
+  'echo',
+  'cd',
+  'set',
+  'source',
+  '.',
+  'exit',
+  'read',
+  'printf',
+  'local',
+  'return',
+  'if',
+  'then',
+  'fi',
+  'for',
+  'do',
+  'done',
+  'while',
+  'wait',
+  'kill',
+  'trap',
+  'unset',
+  'shift',
+  ':',
+  'break',
+  'continue',
+  'until',
+  'else',
+  'elif',
+  'case',
+  'esac',
+  'in',
+  'jobs',
+  'true',
+  'false',
+])
 
 function imageOf(name: string) {
   const image = IMAGES[name]
@@ -47,10 +117,16 @@ function imageOf(name: string) {
 /** The programs a shell script runs: the first word of each simple command, minus builtins and its own functions. */
 function programsOf(script: string): string[] {
   const functions = new Set([...script.matchAll(/^\s*([A-Za-z_][\w-]*)\(\)\s*\{/gm)].map((match) => match[1]!))
-  const withoutComments = script.replace(/(^|\s)#.*$/gm, '$1').replace(/'[^']*'/g, "''").replace(/\\\n/g, ' ')
+  const withoutComments = script
+    .replace(/(^|\s)#.*$/gm, '$1')
+    .replace(/'[^']*'/g, "''")
+    .replace(/\\\n/g, ' ')
   const programs = new Set<string>()
   for (const command of withoutComments.split(/\n|&&|\|\||;|\||\$\(|`|&(?!>)|\{|\}/)) {
-    const words = command.trim().split(/\s+/).filter((word) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(word) && !/^[<>]|^\d?>/.test(word))
+    const words = command
+      .trim()
+      .split(/\s+/)
+      .filter((word) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(word) && !/^[<>]|^\d?>/.test(word))
     const first = words[0]?.replace(/^["(]+|[")]+$/g, '')
     if (!first || first.startsWith('$') || first.startsWith('-') || SHELL_BUILTINS.has(first) || functions.has(first)) continue
     if (/^[a-z][\w.+-]*$|^\/[\w/.-]+$/.test(first)) programs.add(first)
@@ -69,7 +145,11 @@ async function programsTheTestsRun(): Promise<Map<string, string>> {
   const files = (await readdir(join(REPO_ROOT, 'test'), { recursive: true })).filter((name) => name.endsWith('.ts'))
   for (const file of files) {
     const source = await read(join('test', file))
-    const patterns = [/(?<![.\w])(?:spawn|spawnSync|execFile|execFileSync|execFileAsync)\(\s*'([^']+)'/g, /\bcommand: \[\s*'([^']+)'/g, /'\/usr\/bin\/([a-z][\w-]*)'/g]
+    const patterns = [
+      /(?<![.\w])(?:spawn|spawnSync|execFile|execFileSync|execFileAsync)\(\s*'([^']+)'/g,
+      /\bcommand: \[\s*'([^']+)'/g,
+      /'\/usr\/bin\/([a-z][\w-]*)'/g,
+    ]
     for (const pattern of patterns) for (const match of source.matchAll(pattern)) found.set(match[1]!, `test/${file}`)
   }
   const readme = await read('README.md')
@@ -197,7 +277,10 @@ test('Dockerfile: every COPY source exists and is not ignored; every RUN and the
         if (from === undefined && path === 'src') stage.files.add('src')
       }
     } else if (instruction === 'RUN') {
-      for (const command of rest.join(' ').split('&&').map((c) => c.trim())) {
+      for (const command of rest
+        .join(' ')
+        .split('&&')
+        .map((c) => c.trim())) {
         const program = command.split(' ')[0]!
         assert.ok(imageOf(stage.image).tools.includes(program), `RUN ${command}: ${stage.image} has no ${program}`)
         const need = needs[command.replace(/ --no-(audit|fund)\b/g, '')]

@@ -54,7 +54,11 @@ test('at debug every request has a line: successes at DEBUG, refusals at INFO', 
     ],
   )
   assert.equal(lines[0]!.operation, 'generateDataKey')
-  assert.deepEqual(lines.map((line) => line.reqId), requestIds, 'each line names its request')
+  assert.deepEqual(
+    lines.map((line) => line.reqId),
+    requestIds,
+    'each line names its request',
+  )
 })
 
 test('at the default level (info) a success leaves no request line, a refusal or a failure does', async () => {
@@ -67,7 +71,11 @@ test('at the default level (info) a success leaves no request line, a refusal or
       [503, 'ERROR'],
     ],
   )
-  assert.deepEqual(lines.map((line) => line.reqId), requestIds.slice(1), 'each line names its request')
+  assert.deepEqual(
+    lines.map((line) => line.reqId),
+    requestIds.slice(1),
+    'each line names its request',
+  )
   // The failure's own line (problem-replies) names the request too.
   const failure = all.find((line) => line.message === 'request failed')
   assert.equal(failure?.reqId, requestIds[2])
@@ -77,7 +85,10 @@ test('what the client chose (path, User-Agent, forwarded address) is bounded in 
   const home = await mkdtemp(join(tmpdir(), 'keywrap-request-log-'))
   const config = loadConfig({ KEYWRAP_HOME: home, KEYWRAP_TRUST_PROXY: 'true' })
   const lines: string[] = []
-  const deps = await composeDependencies(config, { audit: new RecordingAuditSink(), logger: requestLoggerOptions(config.logLevel, { write: (line: string) => lines.push(line) }) })
+  const deps = await composeDependencies(config, {
+    audit: new RecordingAuditSink(),
+    logger: requestLoggerOptions(config.logLevel, { write: (line: string) => lines.push(line) }),
+  })
   const app = await buildApp(deps)
   const userAgent = `agent/${'u'.repeat(10_000)}`
   try {

@@ -37,7 +37,11 @@ const caller = (id: string): Caller => ({ principal: { id, issuer: 'urn:keywrap:
 test('50 concurrent cold unwraps of one key make one provider call, and each caller is audited', async () => {
   const audit = new RecordingAuditSink()
   const service = new KeyService({ ...t.deps, cache: new MemoryDekCache({ maxEntries: 100, ttlSeconds: 60 }), audit })
-  const { wrappedKey, plaintext } = await new KeyService({ ...t.deps, cache: new MemoryDekCache({ maxEntries: 0, ttlSeconds: 0 }) }).generateDataKey(caller('p'), 'default', { bytes: 32, includePlaintext: true })
+  const { wrappedKey, plaintext } = await new KeyService({ ...t.deps, cache: new MemoryDekCache({ maxEntries: 0, ttlSeconds: 0 }) }).generateDataKey(
+    caller('p'),
+    'default',
+    { bytes: 32, includePlaintext: true },
+  )
   const decrypts = countingDecrypts()
   try {
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => service.unwrap(caller(`c${i}`), 'default', { wrappedKey })))
@@ -129,10 +133,19 @@ async function rotationSeenElsewhere(options: { includePlaintext: boolean }) {
   const lagging = new LaggingProvider(inner)
   await keyring.rotate('default')
   await inner.refresh()
-  const elsewhere = new KeyService({ ...t.deps, registry: new KeyRegistry(new Map([['default', inner]])), cache: new MemoryDekCache({ maxEntries: 0, ttlSeconds: 0 }) })
+  const elsewhere = new KeyService({
+    ...t.deps,
+    registry: new KeyRegistry(new Map([['default', inner]])),
+    cache: new MemoryDekCache({ maxEntries: 0, ttlSeconds: 0 }),
+  })
   const generated = await elsewhere.generateDataKey(caller('p'), 'default', { bytes: 32, ...options })
   const audit = new RecordingAuditSink()
-  const service = new KeyService({ ...t.deps, registry: new KeyRegistry(new Map([['default', lagging]])), cache: new MemoryDekCache({ maxEntries: 0, ttlSeconds: 0 }), audit })
+  const service = new KeyService({
+    ...t.deps,
+    registry: new KeyRegistry(new Map([['default', lagging]])),
+    cache: new MemoryDekCache({ maxEntries: 0, ttlSeconds: 0 }),
+    audit,
+  })
   return { lagging, service, audit, generated, close: () => inner.close() }
 }
 
@@ -148,7 +161,10 @@ test('a wrapped key of a version this instance has not seen yet is unwrapped aft
     // Known now: no further read.
     await service.unwrap(caller('b'), 'default', { wrappedKey: generated.wrappedKey })
     assert.equal(lagging.refreshes, 1)
-    assert.deepEqual(audit.entries.map((entry) => entry.outcome), ['allowed', 'allowed'])
+    assert.deepEqual(
+      audit.entries.map((entry) => entry.outcome),
+      ['allowed', 'allowed'],
+    )
   } finally {
     await close()
   }

@@ -67,7 +67,10 @@ describe('keywrap kms-plugin on Cloud KMS (the stand-in)', () => {
     assert.notEqual(fresh.key_id, old.key_id)
     assert.deepEqual(await client.decrypt(old), SEED)
     assert.deepEqual(await client.decrypt(fresh), SEED)
-    await assert.rejects(client.decrypt({ ciphertext: fresh.ciphertext, key_id: 'keywrap-v1-unknown' }), (error: any) => error.code === GrpcStatus.INVALID_ARGUMENT)
+    await assert.rejects(
+      client.decrypt({ ciphertext: fresh.ciphertext, key_id: 'keywrap-v1-unknown' }),
+      (error: any) => error.code === GrpcStatus.INVALID_ARGUMENT,
+    )
   })
 
   test('an outage of Cloud KMS beyond the grace turns healthz away from ok, saying why, and back when it ends', async () => {

@@ -31,7 +31,7 @@ describe('keywrap kms-plugin on the local keyring', () => {
     await plugin?.stop()
   })
 
-  test('the socket is the running user\'s, mode 0600', async () => {
+  test("the socket is the running user's, mode 0600", async () => {
     const socket = await stat(plugin.socket)
     assert.ok(socket.isSocket())
     assert.equal(socket.mode & 0o777, 0o600)
@@ -52,13 +52,24 @@ describe('keywrap kms-plugin on the local keyring', () => {
       assert.match(key, /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, 'annotation keys are domain names')
       assert.ok(key.length + value.length < 32 * 1024)
     }
-    const plaintext = await client.decrypt({ ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'uid-decrypt-1' })
+    const plaintext = await client.decrypt({
+      ciphertext: encrypted.ciphertext,
+      key_id: encrypted.key_id,
+      annotations: encrypted.annotations,
+      uid: 'uid-decrypt-1',
+    })
     assert.deepEqual(plaintext, SEED)
 
     // The entries are written before the answers, but reach this process through a pipe: wait for them.
-    const auditEntries = () => plugin.stdout().split('\n').filter((line) => line.includes('"audit"')).map((line) => JSON.parse(line))
+    const auditEntries = () =>
+      plugin
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('"audit"'))
+        .map((line) => JSON.parse(line))
     const deadline = Date.now() + 5000
-    while (!auditEntries().some((entry) => entry.clientRequestId === 'uid-decrypt-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    while (!auditEntries().some((entry) => entry.clientRequestId === 'uid-decrypt-1') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50))
     const audit = auditEntries()
     const wrap = audit.find((entry) => entry.clientRequestId === 'uid-encrypt-1')
     const unwrap = audit.find((entry) => entry.clientRequestId === 'uid-decrypt-1')
@@ -87,8 +98,15 @@ describe('keywrap kms-plugin on the local keyring', () => {
       return true
     })
     await assert.rejects(client.encrypt(Buffer.alloc(0)), (error: any) => error.code === GrpcStatus.INVALID_ARGUMENT)
-    const refused = plugin.stdout().split('\n').filter((line) => line.includes('"clientRequestId":"uid-unknown"')).map((line) => JSON.parse(line))
-    assert.deepEqual(refused.map((entry) => [entry.operation, entry.outcome, entry.errorCode]), [['unwrap', 'denied', 'cannot_unwrap']])
+    const refused = plugin
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes('"clientRequestId":"uid-unknown"'))
+      .map((line) => JSON.parse(line))
+    assert.deepEqual(
+      refused.map((entry) => [entry.operation, entry.outcome, entry.errorCode]),
+      [['unwrap', 'denied', 'cannot_unwrap']],
+    )
   })
 
   test('keys rotate: Status gives a new key_id within a refresh, new Encrypts use it, old ciphertexts still decrypt under the old one', async () => {
@@ -111,7 +129,11 @@ describe('keywrap kms-plugin on the local keyring', () => {
     const disabled = await runCli(['keys', 'disable', 'kubernetes', '1'], env)
     assert.equal(disabled.code, 0, disabled.stderr)
     const refusedAfterDisable = await eventually(
-      () => client.decrypt(old).then(() => false, (error: any) => error.code === GrpcStatus.FAILED_PRECONDITION),
+      () =>
+        client.decrypt(old).then(
+          () => false,
+          (error: any) => error.code === GrpcStatus.FAILED_PRECONDITION,
+        ),
       5000,
     )
     assert.ok(refusedAfterDisable, 'a disabled version no longer decrypts')
@@ -176,7 +198,11 @@ test('SIGTERM: the plugin removes its socket, seals its audit chain with a shutd
     client.close()
   }
   await assert.rejects(stat(plugin.socket), { code: 'ENOENT' })
-  const trail = plugin.stdout().split('\n').filter((line) => line.includes('"audit":"true"')).map((line) => JSON.parse(line))
+  const trail = plugin
+    .stdout()
+    .split('\n')
+    .filter((line) => line.includes('"audit":"true"'))
+    .map((line) => JSON.parse(line))
   assert.deepEqual(
     trail.map((entry) => entry.checkpoint?.event ?? entry.operation),
     ['start', 'wrap', 'unwrap', 'shutdown'],

@@ -61,7 +61,7 @@ describe('keywrap kms-plugin --upstream, the service on the local keyring', () =
     await server?.stop()
   })
 
-  test('Status, Encrypt and Decrypt go through the service, which audits them under the uid and the token\'s principal', async () => {
+  test("Status, Encrypt and Decrypt go through the service, which audits them under the uid and the token's principal", async () => {
     const status = await client.status()
     assert.deepEqual([status.version, status.healthz], ['v2', 'ok'])
     const encrypted = await client.encrypt(SEED, 'upstream-uid-1')
@@ -94,7 +94,11 @@ describe('keywrap kms-plugin --upstream, the service on the local keyring', () =
 
   test('the token file is re-read when it changes; a token the service refuses or without grants is refused', async () => {
     const valid = await mintToken(env, 'kube-apiserver@node-1')
-    const refusedWith = (code: GrpcStatus) => () => client.encrypt(SEED).then(() => false, (error: any) => error.code === code)
+    const refusedWith = (code: GrpcStatus) => () =>
+      client.encrypt(SEED).then(
+        () => false,
+        (error: any) => error.code === code,
+      )
     await writeFile(tokenFile, 'not-a-token')
     assert.ok(await eventually(refusedWith(GrpcStatus.UNAUTHENTICATED), 5000), 'a token the service refuses')
     await writeFile(tokenFile, await mintToken(env, 'someone-else'))
@@ -103,7 +107,7 @@ describe('keywrap kms-plugin --upstream, the service on the local keyring', () =
     assert.ok(await eventually(async () => (await client.encrypt(SEED)).ciphertext.length > 0, 5000))
   })
 
-  test('a Google ID token from the metadata server, for the service\'s URL as audience', async () => {
+  test("a Google ID token from the metadata server, for the service's URL as audience", async () => {
     const requests: { url: string; headers: IncomingHttpHeaders }[] = []
     const token = await mintToken(env, 'kube-apiserver@node-2')
     const metadata = createServer((request, response) => {
@@ -167,7 +171,13 @@ describe('keywrap kms-plugin --upstream, the service on Cloud KMS (the stand-in)
     running = await kms.start()
     const { env } = await pluginHome(
       { kubernetes: `gcp-kms://${KEY}` },
-      { KMS_EMULATOR_HOST: running.address, GOOGLE_CLOUD_PROJECT: 'test', KEYWRAP_KEY_REFRESH_SECONDS: '1', KEYWRAP_KMS_BUDGET_MS: '2000', KEYWRAP_KMS_TIMEOUT_MS: '1000' },
+      {
+        KMS_EMULATOR_HOST: running.address,
+        GOOGLE_CLOUD_PROJECT: 'test',
+        KEYWRAP_KEY_REFRESH_SECONDS: '1',
+        KEYWRAP_KMS_BUDGET_MS: '2000',
+        KEYWRAP_KMS_TIMEOUT_MS: '1000',
+      },
     )
     server = await startServer(env)
     serverEnv = env

@@ -157,7 +157,8 @@ describe('openapi.yaml is a valid OpenAPI 3.1 document', () => {
       const templated = [...operation.path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]).sort()
       const declared = ((operation.resolved.parameters ?? []) as Node[]).filter((parameter) => parameter.in === 'path')
       assert.deepEqual(declared.map((parameter) => parameter.name).sort(), templated, `${operation.method} ${operation.path}: path parameters`)
-      for (const parameter of declared) assert.equal(parameter.required, true, `${operation.method} ${operation.path}: path parameter ${String(parameter.name)} must be required`)
+      for (const parameter of declared)
+        assert.equal(parameter.required, true, `${operation.method} ${operation.path}: path parameter ${String(parameter.name)} must be required`)
     }
   })
 })
@@ -184,7 +185,10 @@ describe('openapi.yaml follows the service conventions', () => {
 
   test('bearerAuth is an HTTP bearer JWT scheme', () => {
     const schemes = (document.components as Node).securitySchemes as Record<string, Node>
-    assert.deepEqual({ type: schemes.bearerAuth?.type, scheme: schemes.bearerAuth?.scheme, bearerFormat: schemes.bearerAuth?.bearerFormat }, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    assert.deepEqual(
+      { type: schemes.bearerAuth?.type, scheme: schemes.bearerAuth?.scheme, bearerFormat: schemes.bearerAuth?.bearerFormat },
+      { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+    )
   })
 
   for (const { method, path, raw, resolved } of operations) {
@@ -193,7 +197,10 @@ describe('openapi.yaml follows the service conventions', () => {
       test(`${name} needs bearerAuth and declares 401 and 500 as problem+json`, () => {
         const security = (raw.security ?? document.security) as Array<Record<string, string[]>> | undefined
         assert.ok(Array.isArray(security) && security.length > 0, `${name}: no security requirement`)
-        assert.ok(security.every((requirement) => 'bearerAuth' in requirement), `${name}: every security alternative must include bearerAuth`)
+        assert.ok(
+          security.every((requirement) => 'bearerAuth' in requirement),
+          `${name}: every security alternative must include bearerAuth`,
+        )
         const responses = resolved.responses as Record<string, Node>
         for (const status of ['401', '500']) {
           const content = responses[status]?.content as Record<string, Node> | undefined
@@ -269,7 +276,11 @@ describe('the app serves exactly the contract', () => {
     const routeIds = routes.map((route) => route.operationId)
     for (const id of routeIds) assert.ok(contract.operations.has(id), `routes: ${id} is not an operationId of openapi.yaml`)
     for (const id of contract.operations.keys()) {
-      assert.equal(routeIds.filter((routeId) => routeId === id).length, 1, `openapi.yaml ${id} must have exactly one route (has ${routeIds.filter((r) => r === id).length})`)
+      assert.equal(
+        routeIds.filter((routeId) => routeId === id).length,
+        1,
+        `openapi.yaml ${id} must have exactly one route (has ${routeIds.filter((r) => r === id).length})`,
+      )
     }
   })
 
@@ -291,27 +302,37 @@ describe('the app serves exactly the contract', () => {
       const { raw } = specOperations().find((operation) => operation.raw.operationId === route.operationId)!
       const security = (raw.security ?? document.security ?? []) as unknown[]
       const { authenticates } = OPERATIONS[route.operationId]
-      assert.equal(authenticates, security.length > 0, `${route.operationId}: authenticates is ${authenticates} in src/operations.ts, but security is ${JSON.stringify(security)}`)
+      assert.equal(
+        authenticates,
+        security.length > 0,
+        `${route.operationId}: authenticates is ${authenticates} in src/operations.ts, but security is ${JSON.stringify(security)}`,
+      )
     }
   })
 
   test('Fastify serves every (method, path) of the spec, and nothing else outside /docs', () => {
     for (const operation of contract.operations.values()) {
       const url = concreteUrl(operation.path)
-      assert.ok(t.app.hasRoute({ method: operation.method, url: operation.url }), `${operation.operationId}: ${operation.method} ${operation.url} is not registered`)
+      assert.ok(
+        t.app.hasRoute({ method: operation.method, url: operation.url }),
+        `${operation.operationId}: ${operation.method} ${operation.url} is not registered`,
+      )
       const found = t.app.findRoute({ method: operation.method, url })
       assert.ok(found, `${operation.operationId}: ${operation.method} ${url} is not served`)
-      if (operation.path.includes('{alias}')) assert.deepEqual({ ...found.params }, { alias: 'default' }, `${operation.operationId}: alias is not parsed from ${url}`)
+      if (operation.path.includes('{alias}'))
+        assert.deepEqual({ ...found.params }, { alias: 'default' }, `${operation.operationId}: alias is not parsed from ${url}`)
     }
-    const expected = new Set([...contract.operations.values()].flatMap((operation) => [
-      `${operation.method} ${operation.url}`,
-      ...(operation.method === 'GET' ? [`HEAD ${operation.url}`] : []),
-    ]))
+    const expected = new Set(
+      [...contract.operations.values()].flatMap((operation) => [
+        `${operation.method} ${operation.url}`,
+        ...(operation.method === 'GET' ? [`HEAD ${operation.url}`] : []),
+      ]),
+    )
     const served = new Set([...servedRoutes(t.app)].filter((route) => !/^[A-Z]+ \/docs(\/|$)/.test(route)))
     assert.deepEqual([...served].sort(), [...expected].sort(), 'Fastify routes (outside /docs) and openapi.yaml differ')
   })
 
-  test('each route was registered with its operation\'s method, URL and schema from openapi.yaml', async () => {
+  test("each route was registered with its operation's method, URL and schema from openapi.yaml", async () => {
     const fresh = loadContract()
     for (const operation of contract.operations.values()) {
       const url = concreteUrl(operation.path)
@@ -321,7 +342,11 @@ describe('the app serves exactly the contract', () => {
       assert.equal(seen.method, operation.method, `${operation.operationId}: method`)
       assert.equal(seen.url, operation.url, `${operation.operationId}: url`)
       // Fastify marks the schema object it compiled with a symbol; compare the JSON only.
-      assert.deepEqual(JSON.parse(JSON.stringify(seen.schema)), (fresh.operations.get(operation.operationId) as ContractOperation).schema, `${operation.operationId}: the route's schema is not the contract's`)
+      assert.deepEqual(
+        JSON.parse(JSON.stringify(seen.schema)),
+        (fresh.operations.get(operation.operationId) as ContractOperation).schema,
+        `${operation.operationId}: the route's schema is not the contract's`,
+      )
     }
   })
 
@@ -338,11 +363,14 @@ describe('the app serves exactly the contract', () => {
     })
   }
 
-  test('getKey: an alias that does not match the spec\'s pattern is a 400 on /params/alias', async () => {
+  test("getKey: an alias that does not match the spec's pattern is a 400 on /params/alias", async () => {
     const response = await t.call('getKey', { token, alias: 'Not-An-Alias' })
     assert.equal(response.statusCode, 400, response.body)
     assert.equal(response.json.code, 'invalid_request')
-    assert.deepEqual(response.json.errors.map((error: { pointer: string }) => error.pointer), ['/params/alias'])
+    assert.deepEqual(
+      response.json.errors.map((error: { pointer: string }) => error.pointer),
+      ['/params/alias'],
+    )
   })
 
   test('a /v1 operation without a token is 401 problem+json with WWW-Authenticate; public ones need none', async () => {

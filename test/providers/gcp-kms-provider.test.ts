@@ -500,10 +500,7 @@ function againstTheStandIn(): void {
 
     it('rejects key names that are not CryptoKeys, and bad emulator hosts', () => {
       assert.throws(() => new GcpKmsKeyProvider({ keyName: 'projects/p/keyRings/r/cryptoKeys/k', client }), /not a Cloud KMS CryptoKey name/)
-      assert.throws(
-        () => new GcpKmsKeyProvider({ keyName: `${keyNameFor('v')}/cryptoKeyVersions/1`, client }),
-        /not a Cloud KMS CryptoKey name/,
-      )
+      assert.throws(() => new GcpKmsKeyProvider({ keyName: `${keyNameFor('v')}/cryptoKeyVersions/1`, client }), /not a Cloud KMS CryptoKey name/)
       for (const bad of ['127.0.0.1', ':8085', 'host:99999', '::1:8085']) assert.throws(() => createKmsClient({ emulatorHost: bad }), /host:port/)
     })
 

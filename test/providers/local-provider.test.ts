@@ -88,7 +88,10 @@ test('concurrent writers on one home lose no update', async () => {
   const keyring = await freshKeyring()
   const writers = Array.from({ length: 8 }, () => new KeyringFile(join(keyring.path, '..')))
   const versions = await Promise.all(writers.map((writer) => writer.rotate('default')))
-  assert.deepEqual(versions.sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 8, 9])
+  assert.deepEqual(
+    versions.sort((a, b) => a - b),
+    [2, 3, 4, 5, 6, 7, 8, 9],
+  )
   assert.equal((await keyring.readKey('default'))!.versions.length, 9)
 })
 
@@ -108,7 +111,10 @@ test('a provider sees another process rotate the keyring without waiting for its
 test('a ciphertext made by the first implementation still decrypts (known answer: fixed key material)', async () => {
   const home = await mkdtemp(join(tmpdir(), 'keywrap-keyring-'))
   const material = Buffer.alloc(32, 0x11).toString('base64')
-  const keyring = { format: 1, keys: { payments: { primary: 1, versions: [{ version: 1, state: 'ENABLED', createTime: '2026-11-28T00:00:00.000Z', material }] } } }
+  const keyring = {
+    format: 1,
+    keys: { payments: { primary: 1, versions: [{ version: 1, state: 'ENABLED', createTime: '2026-11-28T00:00:00.000Z', material }] } },
+  }
   await writeFile(join(home, 'keyring.json'), JSON.stringify(keyring), { mode: 0o600 })
   const local = await provider(new KeyringFile(home), 'payments')
   const made = Buffer.from(

@@ -210,12 +210,16 @@ for (const adapter of [localAdapter, cloudKmsAdapter]) {
       assert.deepEqual((await subject.provider.decrypt(old.ciphertext, aad, old.version)).plaintext, dek)
     })
 
-    it('a version scheduled for destruction is refused (key_version_not_enabled, 409)', { skip: unsupported(adapter.supports.scheduleDestruction, 'schedule destruction') }, async () => {
-      const old = await subject.provider.encrypt(dek, aad)
-      await subject.rotate()
-      await subject.scheduleDestruction!(old.version)
-      assert.equal(await errorCode(subject.provider.decrypt(old.ciphertext, aad, old.version)), 'key_version_not_enabled 409')
-    })
+    it(
+      'a version scheduled for destruction is refused (key_version_not_enabled, 409)',
+      { skip: unsupported(adapter.supports.scheduleDestruction, 'schedule destruction') },
+      async () => {
+        const old = await subject.provider.encrypt(dek, aad)
+        await subject.rotate()
+        await subject.scheduleDestruction!(old.version)
+        assert.equal(await errorCode(subject.provider.decrypt(old.ciphertext, aad, old.version)), 'key_version_not_enabled 409')
+      },
+    )
 
     it('a destroyed version is refused (key_version_destroyed, 409)', { skip: unsupported(adapter.supports.destroy, 'destroy versions') }, async () => {
       const old = await subject.provider.encrypt(dek, aad)

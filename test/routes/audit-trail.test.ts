@@ -17,7 +17,14 @@ before(async () => {
   t = await startTestApp({
     configuredAudit: true,
     env: { KEYWRAP_AUDIT_SINK: `file:${trail}` },
-    configFile: { policy: { grants: [{ principals: ['dev'], keys: ['*'], operations: ['*'] }, { principals: ['reader'], keys: ['*'], operations: ['keys.read'] }] } },
+    configFile: {
+      policy: {
+        grants: [
+          { principals: ['dev'], keys: ['*'], operations: ['*'] },
+          { principals: ['reader'], keys: ['*'], operations: ['keys.read'] },
+        ],
+      },
+    },
   })
 })
 after(() => t.close())
@@ -40,7 +47,9 @@ test('N key accesses give exactly N entries, denied and failed ones and batch it
   await t.call('unwrap', { body: { wrappedKey: generated.json.wrappedKey, context: { app: 'a' } } })
   await t.call('unwrap', { body: { wrappedKey: generated.json.wrappedKey } })
   await t.call('unwrap', { token: reader, body: { wrappedKey: generated.json.wrappedKey } })
-  await t.call('batchUnwrap', { body: { items: [{ wrappedKey: generated.json.wrappedKey, context: { app: 'a' } }, { wrappedKey: 'x' }, { wrappedKey: generated.json.wrappedKey }] } })
+  await t.call('batchUnwrap', {
+    body: { items: [{ wrappedKey: generated.json.wrappedKey, context: { app: 'a' } }, { wrappedKey: 'x' }, { wrappedKey: generated.json.wrappedKey }] },
+  })
   await Promise.all(Array.from({ length: 20 }, () => t.call('generateDataKey', { body: {} })))
   await t.call('listKeys')
 

@@ -39,9 +39,10 @@ describe('authentication', () => {
     assert.equal(response.headers['www-authenticate'], 'Bearer realm="keywrap"')
     await new Promise((resolve) => setImmediate(resolve))
     const added = t.audit.entries.slice(before)
-    assert.deepEqual(added.map((e) => [e.operation, e.alias, e.outcome, e.errorCode, e.principal, e.reason]), [
-      ['generateDataKey', 'default', 'denied', 'unauthenticated', undefined, 'bearer token refused: missing'],
-    ])
+    assert.deepEqual(
+      added.map((e) => [e.operation, e.alias, e.outcome, e.errorCode, e.principal, e.reason]),
+      [['generateDataKey', 'default', 'denied', 'unauthenticated', undefined, 'bearer token refused: missing']],
+    )
   })
 
   test('a bad token: 401 invalid_token, even when the body is bad too', async () => {
@@ -105,7 +106,10 @@ describe('authorisation', () => {
     const response = await t.call('batchRewrap', { alias: 'pay', token: await t.token('consumer'), body: { items: [{ wrappedKey: '' }, null] } })
     assertProblem(response, 403, 'forbidden')
     const added = t.audit.entries.slice(before)
-    assert.deepEqual(added.map((e) => [e.operation, e.outcome, e.errorCode, e.batchSize, e.batchIndex]), [['rewrap', 'denied', 'forbidden', 2, undefined]])
+    assert.deepEqual(
+      added.map((e) => [e.operation, e.outcome, e.errorCode, e.batchSize, e.batchIndex]),
+      [['rewrap', 'denied', 'forbidden', 2, undefined]],
+    )
   })
 
   test('an alias the caller holds no grant on is 403 whether or not it exists', async () => {
@@ -150,7 +154,10 @@ describe('bad input', () => {
     test(`${operationId} ${JSON.stringify(body).slice(0, 60)}: 400 at ${pointer}`, async () => {
       const response = await t.call(operationId, { body })
       assertProblem(response, 400, 'invalid_request')
-      assert.ok(response.json.errors.some((e: { pointer: string }) => e.pointer === pointer), JSON.stringify(response.json.errors))
+      assert.ok(
+        response.json.errors.some((e: { pointer: string }) => e.pointer === pointer),
+        JSON.stringify(response.json.errors),
+      )
     })
   }
 
@@ -189,7 +196,10 @@ describe('bad input', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('generateDataKey', 'wrap', 'unwrap', 'rewrap', 'batchUnwrap', 'batchRewrap'),
-        fc.oneof(fc.json(), fc.jsonValue().map((v) => JSON.stringify({ wrappedKey: v, plaintext: v, context: v, items: [v] }))),
+        fc.oneof(
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify({ wrappedKey: v, plaintext: v, context: v, items: [v] })),
+        ),
         async (operationId, payload) => {
           const response = await t.call(operationId, { token, payload, contentType: 'application/json' })
           assert.ok(response.statusCode < 500, `${operationId} ${payload} → ${response.statusCode} ${response.body}`)

@@ -68,7 +68,7 @@ test('generateDataKeyWithoutPlaintext allows nothing else: not wrap, unwrap, rew
   ]
   for (const [operationId, body] of refused) {
     const response = await t.call(operationId, { token, ...(body && { body }) })
-    const status = response.statusCode === 200 ? response.json.results?.[0]?.error?.status ?? 200 : response.statusCode
+    const status = response.statusCode === 200 ? (response.json.results?.[0]?.error?.status ?? 200) : response.statusCode
     assert.equal(status, 403, `${operationId}: ${response.body}`)
   }
   // What it generated, a consumer unwraps.

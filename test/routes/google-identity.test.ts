@@ -15,7 +15,11 @@ let t: TestApp
 
 function idToken(email: string, claims: Record<string, unknown> = {}) {
   const now = seconds()
-  return sign(google, { iss: 'accounts.google.com', aud: AUDIENCE, sub: '10457639', email, email_verified: true, iat: now, exp: now + 3600, ...claims }, { typ: 'JWT' })
+  return sign(
+    google,
+    { iss: 'accounts.google.com', aud: AUDIENCE, sub: '10457639', email, email_verified: true, iat: now, exp: now + 3600, ...claims },
+    { typ: 'JWT' },
+  )
 }
 
 before(async () => {
@@ -53,7 +57,15 @@ test('an unverified email, another audience or an unknown key is refused with 40
   for (const token of [
     await idToken('orders@p.iam.gserviceaccount.com', { email_verified: false }),
     await idToken('orders@p.iam.gserviceaccount.com', { aud: 'https://elsewhere.example' }),
-    await sign(await generateSigningKey('RS256', 'google-key-1'), { iss: 'https://accounts.google.com', aud: AUDIENCE, sub: '1', email: 'orders@p.iam.gserviceaccount.com', email_verified: true, iat: seconds(), exp: seconds() + 600 }),
+    await sign(await generateSigningKey('RS256', 'google-key-1'), {
+      iss: 'https://accounts.google.com',
+      aud: AUDIENCE,
+      sub: '1',
+      email: 'orders@p.iam.gserviceaccount.com',
+      email_verified: true,
+      iat: seconds(),
+      exp: seconds() + 600,
+    }),
   ]) {
     const response = await t.call('generateDataKey', { token, body: {} })
     assert.equal(response.statusCode, 401)

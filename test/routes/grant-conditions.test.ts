@@ -57,7 +57,11 @@ describe('context conditions', () => {
 
     const minted = await t.call('generateDataKey', { alias: 'payments', token: acme, body: { context: { tenant: 'globex' } } })
     assert.equal(minted.json.code, 'context_not_allowed', 'a tenant cannot make keys bound to another tenant')
-    const wrappedForOther = await t.call('wrap', { alias: 'payments', token: acme, body: { plaintext: Buffer.alloc(32, 1).toString('base64'), context: { tenant: 'globex' } } })
+    const wrappedForOther = await t.call('wrap', {
+      alias: 'payments',
+      token: acme,
+      body: { plaintext: Buffer.alloc(32, 1).toString('base64'), context: { tenant: 'globex' } },
+    })
     assert.equal(wrappedForOther.json.code, 'context_not_allowed')
   })
 
@@ -145,7 +149,10 @@ describe('context conditions', () => {
     assert.equal(whole.statusCode, 403)
     assert.equal(whole.json.code, 'forbidden')
     const entries = entriesOf(whole)
-    assert.deepEqual(entries.map((entry) => [entry.errorCode, entry.batchSize]), [['forbidden', 2]])
+    assert.deepEqual(
+      entries.map((entry) => [entry.errorCode, entry.batchSize]),
+      [['forbidden', 2]],
+    )
   })
 })
 
@@ -157,7 +164,10 @@ describe('reasons', () => {
     assert.equal(refused.statusCode, 403)
     assert.equal(refused.json.code, 'reason_required')
     assert.match(refused.json.detail, /x-keywrap-reason/)
-    assert.deepEqual(entriesOf(refused).map((entry) => [entry.outcome, entry.errorCode, entry.callerReason]), [['denied', 'reason_required', undefined]])
+    assert.deepEqual(
+      entriesOf(refused).map((entry) => [entry.outcome, entry.errorCode, entry.callerReason]),
+      [['denied', 'reason_required', undefined]],
+    )
 
     const reason = 'INC-4711: customer 42 asked for an export'
     const allowed = await t.call('unwrap', { alias: 'payments', token: auditor, body, headers: { 'x-keywrap-reason': reason } })
@@ -181,11 +191,17 @@ describe('reasons', () => {
     const items = [{ wrappedKey: wrapped.acme, context: { tenant: 'acme', order: '1' } }, { wrappedKey: wrapped.none }]
     const batch = await t.call('batchUnwrap', { alias: 'payments', token: auditor, body: { items } })
     assert.deepEqual([batch.statusCode, batch.json.code], [403, 'reason_required'])
-    assert.deepEqual(entriesOf(batch).map((entry) => [entry.errorCode, entry.batchSize]), [['reason_required', 2]])
+    assert.deepEqual(
+      entriesOf(batch).map((entry) => [entry.errorCode, entry.batchSize]),
+      [['reason_required', 2]],
+    )
     const given = await t.call('batchUnwrap', { alias: 'payments', token: auditor, body: { items }, headers: reason })
     assert.equal(given.statusCode, 200)
     assert.ok(given.json.results.every((result: any) => typeof result.plaintext === 'string'))
-    assert.deepEqual(entriesOf(given).map((entry) => entry.callerReason), ['quarterly review', 'quarterly review'])
+    assert.deepEqual(
+      entriesOf(given).map((entry) => entry.callerReason),
+      ['quarterly review', 'quarterly review'],
+    )
   })
 
   test('any call may give a reason; it is recorded on allowed, denied and refused calls alike', async () => {
@@ -193,8 +209,16 @@ describe('reasons', () => {
     const allowed = await t.call('generateDataKey', { alias: 'payments', token: admin, body: {}, headers: reason })
     assert.equal(entriesOf(allowed)[0]?.callerReason, 'backfill job #12')
     const acme = await t.token('tenant-svc', { tenant: 'acme' })
-    const denied = await t.call('unwrap', { alias: 'payments', token: acme, body: { wrappedKey: wrapped.globex, context: { tenant: 'globex' } }, headers: reason })
-    assert.deepEqual(entriesOf(denied).map((entry) => [entry.outcome, entry.callerReason]), [['denied', 'backfill job #12']])
+    const denied = await t.call('unwrap', {
+      alias: 'payments',
+      token: acme,
+      body: { wrappedKey: wrapped.globex, context: { tenant: 'globex' } },
+      headers: reason,
+    })
+    assert.deepEqual(
+      entriesOf(denied).map((entry) => [entry.outcome, entry.callerReason]),
+      [['denied', 'backfill job #12']],
+    )
     const invalidBody = await t.call('unwrap', { alias: 'payments', token: admin, body: { wrappedKey: 7 }, headers: reason })
     assert.equal(invalidBody.statusCode, 400)
     await eventually(() => entriesOf(invalidBody).length === 1)
@@ -202,7 +226,7 @@ describe('reasons', () => {
     const anonymous = await t.call('unwrap', { alias: 'payments', token: null, body: { wrappedKey: wrapped.acme }, headers: reason })
     assert.equal(anonymous.statusCode, 401)
     await eventually(() => entriesOf(anonymous).length === 1)
-    assert.equal(entriesOf(anonymous)[0]?.callerReason, undefined, 'an anonymous caller\'s text is not recorded')
+    assert.equal(entriesOf(anonymous)[0]?.callerReason, undefined, "an anonymous caller's text is not recorded")
   })
 })
 
@@ -244,7 +268,10 @@ describe('invalid reasons', () => {
       assert.match(response.body.detail, detail)
       await eventually(() => t.audit.entries.some((entry) => entry.requestId === response.requestId))
       const entries = t.audit.entries.filter((entry) => entry.requestId === response.requestId)
-      assert.deepEqual(entries.map((entry) => [entry.outcome, entry.errorCode, entry.principal, entry.callerReason]), [['failed', 'invalid_request', 'admin', undefined]])
+      assert.deepEqual(
+        entries.map((entry) => [entry.outcome, entry.errorCode, entry.principal, entry.callerReason]),
+        [['failed', 'invalid_request', 'admin', undefined]],
+      )
     }
     assert.equal((await send(['x'.repeat(256)])).status, 200, '256 characters are allowed')
     assert.equal((await send([' ~!"#$%&\'()*+,-./0123456789:;<=>?@[\\]^_`{|}'])).status, 200, 'any printable ASCII')

@@ -133,7 +133,10 @@ describe('wrap and unwrap', () => {
       const response = await t.call('wrap', { body: { plaintext } })
       assert.equal(response.statusCode, 400, plaintext)
       assert.equal(response.json.code, 'invalid_request')
-      assert.ok(response.json.errors.some((e: { pointer: string }) => e.pointer === '/body/plaintext'), JSON.stringify(response.json))
+      assert.ok(
+        response.json.errors.some((e: { pointer: string }) => e.pointer === '/body/plaintext'),
+        JSON.stringify(response.json),
+      )
     }
     assert.equal((await t.call('wrap', { body: { plaintext: Buffer.alloc(64).toString('base64') } })).statusCode, 200)
     assert.equal((await t.call('wrap', { body: { plaintext: 'AA==' } })).statusCode, 200)
@@ -162,7 +165,11 @@ describe('rewrap and rotation', () => {
   test('a no-op rewrap still authenticates: a tampered key or a wrong context is refused', async () => {
     const { json } = await t.call('generateDataKey', { body: { context: { a: '1' } } })
     const tampered = json.wrappedKey.slice(0, -3) + (json.wrappedKey.endsWith('AAA') ? 'BBB' : 'AAA')
-    for (const body of [{ wrappedKey: tampered, context: { a: '1' } }, { wrappedKey: json.wrappedKey, context: { a: '2' } }, { wrappedKey: 'kw1.1.AAAAAAAA' }]) {
+    for (const body of [
+      { wrappedKey: tampered, context: { a: '1' } },
+      { wrappedKey: json.wrappedKey, context: { a: '2' } },
+      { wrappedKey: 'kw1.1.AAAAAAAA' },
+    ]) {
       const response = await t.call('rewrap', { body })
       assert.equal(response.statusCode, 422, JSON.stringify(body))
       assert.equal(response.json.code, 'cannot_unwrap')

@@ -94,7 +94,10 @@ test('a batch is charged its items; one larger than what is left is refused whol
     await new Promise((resolve) => setImmediate(resolve))
     const added = t.audit.entries.slice(entriesBefore)
     assert.equal(added.length, 1)
-    assert.deepEqual([added[0]!.operation, added[0]!.outcome, added[0]!.errorCode, added[0]!.batchSize, added[0]!.batchIndex], ['unwrap', 'denied', 'rate_limited', 4, undefined])
+    assert.deepEqual(
+      [added[0]!.operation, added[0]!.outcome, added[0]!.errorCode, added[0]!.batchSize, added[0]!.batchIndex],
+      ['unwrap', 'denied', 'rate_limited', 4, undefined],
+    )
     assert.equal((await t.call('batchUnwrap', { token, body: { items: items(3) } })).statusCode, 200, 'the refused batch charged nothing')
     assert.equal((await t.call('unwrap', { token, body: { wrappedKey: generated.json.wrappedKey } })).statusCode, 429)
   } finally {

@@ -68,7 +68,15 @@ test('Redis holds no DEK, alias or wrapped key, and every key expires', async ()
     for (const name of names) {
       const value = await redis.getBuffer(name)
       const text = `${name} ${value?.toString('latin1')} ${value?.toString('base64')} ${value?.toString('hex')}`
-      for (const secret of [dek.toString('latin1'), generated.json.plaintext, dek.toString('hex'), dek.toString('base64url'), generated.json.wrappedKey, 'default:', 'tenant']) {
+      for (const secret of [
+        dek.toString('latin1'),
+        generated.json.plaintext,
+        dek.toString('hex'),
+        dek.toString('base64url'),
+        generated.json.wrappedKey,
+        'default:',
+        'tenant',
+      ]) {
         assert.ok(!text.includes(secret), `${name} reveals ${secret.slice(0, 8)}…`)
       }
       assert.ok((await redis.pttl(name)) > 0, `${name} has no TTL`)

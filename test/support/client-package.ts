@@ -61,7 +61,12 @@ async function packedTarball(): Promise<string> {
 async function sourceHash(): Promise<string> {
   const hash = createHash('sha256')
   const files = ['package.json', 'tsconfig.json', 'README.md', ...(await readdir(join(CLIENT_DIR, 'src'))).sort().map((name) => `src/${name}`)]
-  for (const file of files) hash.update(file).update('\0').update(await readFile(join(CLIENT_DIR, file))).update('\0')
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(await readFile(join(CLIENT_DIR, file)))
+      .update('\0')
   hash.update(await readFile(join(REPO_ROOT, 'tsconfig.json')))
   return hash.digest('hex').slice(0, 16)
 }

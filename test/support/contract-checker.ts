@@ -34,7 +34,9 @@ export function assertMatchesContract(operationId: string, response: CheckedResp
   assert.ok(declared, `${operationId}: status ${response.statusCode} is not declared in openapi.yaml (body: ${response.body})`)
   const mediaTypes = Object.keys(declared.content ?? {})
   if (mediaTypes.length === 0) return
-  const contentType = String(response.headers['content-type'] ?? '').split(';')[0]!.trim()
+  const contentType = String(response.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
   assert.ok(mediaTypes.includes(contentType), `${operationId} ${response.statusCode}: content-type ${contentType} is not one of ${mediaTypes.join(', ')}`)
   const schema = declared.content![contentType]!.schema
   if (!schema || !contentType.includes('json')) return

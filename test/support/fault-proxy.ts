@@ -65,9 +65,15 @@ export class FaultProxy {
       response.end(answer.body === undefined ? '' : JSON.stringify(answer.body))
       return
     }
-    const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => name !== 'host' && name !== 'content-length')) as Record<string, string>
+    const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => name !== 'host' && name !== 'content-length')) as Record<
+      string,
+      string
+    >
     const forwarded = await fetch(`${this.#target}${request.url}`, { method: request.method, headers, body: body.length > 0 ? body : undefined })
-    response.writeHead(forwarded.status, Object.fromEntries([...forwarded.headers].filter(([name]) => name !== 'content-length' && name !== 'transfer-encoding' && name !== 'content-encoding')))
+    response.writeHead(
+      forwarded.status,
+      Object.fromEntries([...forwarded.headers].filter(([name]) => name !== 'content-length' && name !== 'transfer-encoding' && name !== 'content-encoding')),
+    )
     response.end(Buffer.from(await forwarded.arrayBuffer()))
   }
 }

@@ -119,7 +119,18 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
 }
 
 async function launch(port: number, options: PrivateRedisOptions): Promise<ChildProcess> {
-  const args = [...(options.configFile === undefined ? [] : [options.configFile]), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.args ?? [])]
+  const args = [
+    ...(options.configFile === undefined ? [] : [options.configFile]),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    ...(options.args ?? []),
+  ]
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   started.add(child)
   let output = ''

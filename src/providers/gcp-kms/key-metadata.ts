@@ -18,7 +18,8 @@ interface DescriptorType {
   values?: EnumValues
   nested?: Record<string, DescriptorType>
 }
-const kmsV1 = (createRequire(import.meta.url)('@google-cloud/kms/build/protos/protos.json') as Descriptor).nested.google.nested.cloud.nested.kms.nested.v1.nested
+const kmsV1 = (createRequire(import.meta.url)('@google-cloud/kms/build/protos/protos.json') as Descriptor).nested.google.nested.cloud.nested.kms.nested.v1
+  .nested
 const PURPOSES = enumValues(kmsV1.CryptoKey?.nested?.CryptoKeyPurpose, 'CryptoKey.CryptoKeyPurpose')
 const VERSION_STATE_VALUES = enumValues(kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionState, 'CryptoKeyVersion.CryptoKeyVersionState')
 const ALGORITHMS = enumValues(kmsV1.CryptoKeyVersion?.nested?.CryptoKeyVersionAlgorithm, 'CryptoKeyVersion.CryptoKeyVersionAlgorithm')
@@ -44,15 +45,10 @@ const VERSION_STATES: Readonly<Record<string, KeyVersionState>> = {
   EXTERNAL_DESTRUCTION_FAILED: 'DESTROYED',
 }
 
-export function describeCryptoKey(
-  uri: string,
-  keyName: string,
-  key: CryptoKey,
-  versions: readonly CryptoKeyVersion[],
-  refreshedAt: Date,
-): KeyDescription {
+export function describeCryptoKey(uri: string, keyName: string, key: CryptoKey, versions: readonly CryptoKeyVersion[], refreshedAt: Date): KeyDescription {
   const purpose = enumName(key.purpose, PURPOSES)
-  if (purpose && purpose !== 'ENCRYPT_DECRYPT' && purpose !== 'CRYPTO_KEY_PURPOSE_UNSPECIFIED') throw new Error(`${keyName} has purpose ${purpose}; keywrap needs an ENCRYPT_DECRYPT key.`)
+  if (purpose && purpose !== 'ENCRYPT_DECRYPT' && purpose !== 'CRYPTO_KEY_PURPOSE_UNSPECIFIED')
+    throw new Error(`${keyName} has purpose ${purpose}; keywrap needs an ENCRYPT_DECRYPT key.`)
   const primaryVersion = versionNumberOf(keyName, key.primary?.name)
   if (primaryVersion === undefined) throw new Error(`${keyName} has no primary version.`)
   return {
