@@ -3,10 +3,10 @@
  * in production) or, on the embedded default, an Ed25519 key kept in KEYWRAP_HOME/audit-signing.pem,
  * created on first use and shared by every process on that home.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
-import { link, mkdir, readFile, unlink } from 'node:fs/promises'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileAtomic } from '../support/file-lock.js'
+import { createFileOnce } from '../support/file-lock.js'
 import type { CheckpointAlgorithm } from './checkpoint.js'
 
 export interface CheckpointSigner {
@@ -53,7 +53,7 @@ export function ed25519KeyId(publicKey: KeyObject): string {
 
 /**
  * The embedded default's signing key, KEYWRAP_HOME/audit-signing.pem (PKCS#8, 0600), created on first
- * use. link() fails when the file exists, so when two processes race the first key wins and both use it.
+ * use; when two processes race, the first key wins and both use it (createFileOnce).
  */
 export async function developmentCheckpointSigner(home: string): Promise<Ed25519CheckpointSigner> {
   const path = join(home, DEVELOPMENT_SIGNING_KEY_FILE)
@@ -61,15 +61,7 @@ export async function developmentCheckpointSigner(home: string): Promise<Ed25519
   if (pem === undefined) {
     await mkdir(home, { recursive: true, mode: 0o700 })
     const { privateKey } = generateKeyPairSync('ed25519')
-    const candidate = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.new`
-    await writeFileAtomic(candidate, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())
-    try {
-      await link(candidate, path)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    } finally {
-      await unlink(candidate).catch(() => undefined)
-    }
+    await createFileOnce(path, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())
     pem = (await readIfPresent(path))!
   }
   try {

@@ -2,11 +2,11 @@
  * The development token issuer: an Ed25519 key pair in KEYWRAP_HOME/dev-issuer.json, created on first
  * use, so that `npx keywrap token` and the server agree without any setup. Never for production.
  */
-import { mkdir, readFile, link, unlink } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose'
-import { writeFileAtomic } from '../support/file-lock.js'
+import { createFileOnce } from '../support/file-lock.js'
 import { DEV_ISSUER } from '../config/config.js'
 
 export interface DevIssuerKeys {
@@ -69,19 +69,11 @@ async function readStored(path: string): Promise<StoredIssuer | undefined> {
   }
 }
 
-/** link() fails if the file exists, so when two processes race the first key wins and both use it. */
+/** When two processes race, the first key wins and both use it (createFileOnce). */
 async function createStored(home: string, path: string): Promise<StoredIssuer> {
   await mkdir(home, { recursive: true, mode: 0o700 })
   const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
   const stored: StoredIssuer = { kid: `dev-${randomBytes(6).toString('hex')}`, privateJwk: await exportJWK(privateKey) }
-  const candidate = `${path}.${process.pid}.new`
-  await writeFileAtomic(candidate, `${JSON.stringify(stored, null, 2)}\n`)
-  try {
-    await link(candidate, path)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-  } finally {
-    await unlink(candidate).catch(() => undefined)
-  }
+  await createFileOnce(path, `${JSON.stringify(stored, null, 2)}\n`)
   return (await readStored(path))!
 }

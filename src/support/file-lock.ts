@@ -3,7 +3,7 @@
  * servers) never interleave a read-modify-write of the keyring. A lock older than STALE_MS belonged to
  * a process that died holding it and is broken.
  */
-import { open, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { link, open, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -48,4 +48,20 @@ export async function writeFileAtomic(path: string, content: string): Promise<vo
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   await writeFile(temporary, content, { mode: 0o600, flush: true })
   await rename(temporary, path)
+}
+
+/**
+ * Creates `path` with `content` unless it exists (0600, never half-written). link() fails when the
+ * file exists, so when two processes race the first one's file wins and both read it afterwards.
+ */
+export async function createFileOnce(path: string, content: string): Promise<void> {
+  const candidate = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.new`
+  await writeFileAtomic(candidate, content)
+  try {
+    await link(candidate, path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  } finally {
+    await unlink(candidate).catch(() => undefined)
+  }
 }
