@@ -13,7 +13,7 @@ import { IssuerUnavailableError, type KeySource } from './key-sources.js'
 import type { Principal } from './principal.js'
 import { normalizeTokenType, tokenTypeSet, type TokenType } from '../config/token-types.js'
 import { VerifiedTokenCache } from './token-cache.js'
-import { decodeUnverified, UnverifiedJwtError } from './unverified-jwt.js'
+import { decodeUnverified, UnverifiedJwtError, type UnverifiedJwt } from './unverified-jwt.js'
 import type { Logger } from '../support/logger.js'
 
 export interface Authenticator {
@@ -103,6 +103,9 @@ export class AuthFailure extends Error {
 
   /** Replaces the generic detail (an issuer's untrustedSignatureDetail). */
   readonly detail: string | undefined
+
+  /** The issuer the refused token names, unverified, once it was decoded (for the audit entry). */
+  claimedIssuer: string | undefined
 
   constructor(
     readonly reason: AuthFailureReason,
@@ -287,7 +290,16 @@ export class JwtAuthenticator implements ManagedAuthenticator {
     const cached = this.remembered(digest, now)
     if (cached) return cached
 
-    const { header, claims } = decodeOrRefuse(token)
+    const decoded = decodeOrRefuse(token)
+    try {
+      return await this.verifyDecoded(token, digest, decoded, now)
+    } catch (error) {
+      if (error instanceof AuthFailure && typeof decoded.claims.iss === 'string') error.claimedIssuer = decoded.claims.iss
+      throw error
+    }
+  }
+
+  private async verifyDecoded(token: string, digest: string, { header, claims }: UnverifiedJwt, now: number): Promise<Principal> {
     if (KEY_CARRYING_HEADERS.some((name) => Object.hasOwn(header, name))) throw new AuthFailure('embedded_key')
     const entry = typeof claims.iss === 'string' ? this.issuers.get(claims.iss) : undefined
     if (!entry) throw new AuthFailure('unknown_issuer')

@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { decodeJwt } from 'jose'
 import { AuthFailure } from '../auth/authenticator.js'
 import { wasAudited, type KeyService, type RefusedRequest } from '../keys/key-service.js'
 import { isKeyAccess, type KeyAccessEntry } from '../operations.js'
@@ -28,25 +27,13 @@ export function refusalSubjectOf(request: FastifyRequest): RefusalSubject | unde
   return { operation, alias, refused: { principal: request.principal, ...requestOf(request) } }
 }
 
-/** The issuer a refused bearer token names, unverified; undefined when it names none. */
-function claimedIssuer(authorization: string | undefined): string | undefined {
-  const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1]
-  if (!token) return undefined
-  try {
-    const { iss } = decodeJwt(token)
-    return typeof iss === 'string' ? iss : undefined
-  } catch {
-    return undefined
-  }
-}
-
 function refusalAudit(app: FastifyInstance, { keys }: { readonly keys: KeyService }, done: () => void): void {
   app.addHook('onError', (request, _reply, error, hookDone) => {
     const subject = refusalSubjectOf(request)
     if (subject && !wasAudited(error) && !isUnrecordedRefusal(error)) {
       const refusal = asKeywrapError(error, request)
       const failure = refusal.cause instanceof AuthFailure ? refusal.cause : undefined
-      const issuer = failure ? claimedIssuer(request.headers.authorization) : undefined
+      const issuer = failure?.claimedIssuer
       void keys.recordRefusal(subject.refused, subject.alias, subject.operation, refusal, {
         ...(failure && { reason: `bearer token refused: ${failure.reason}` }),
         ...(issuer !== undefined && { claimedIssuer: issuer }),
