@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { KeyManagementServiceClient } from '@google-cloud/kms/build/src/v1/key_management_service_client.js'
-import { crc32c } from '../crypto/crc32c.js'
+import { checksumOf, matches, toBuffer } from '../providers/gcp-kms/integrity.js'
 import type { CheckpointSigner } from './checkpoint-signer.js'
 
 export const KMS_SIGNING_ALGORITHM = 'EC_SIGN_P256_SHA256'
@@ -31,7 +31,7 @@ export class KmsCheckpointSigner implements CheckpointSigner {
     const digest = createHash('sha256').update(data).digest()
     // retry: null: one attempt; a checkpoint that fails is taken again at the next interval.
     const [response] = await this.client.asymmetricSign(
-      { name: this.keyId, digest: { sha256: digest }, digestCrc32c: { value: crc32c(digest) } },
+      { name: this.keyId, digest: { sha256: digest }, digestCrc32c: checksumOf(digest) },
       { retry: null, timeout: Math.min(timeoutMs, this.callTimeoutMs) },
     )
     if (response.verifiedDigestCrc32c !== true) throw new Error('Cloud KMS AsymmetricSign did not verify the digest checksum')
@@ -55,14 +55,4 @@ export class KmsCheckpointSigner implements CheckpointSigner {
   async close(): Promise<void> {
     await this.client.close()
   }
-}
-
-function matches(data: Buffer, checksum: { value?: unknown } | null | undefined): boolean {
-  const value = checksum?.value
-  return value !== null && value !== undefined && Number(String(value)) === crc32c(data)
-}
-
-function toBuffer(bytes: Uint8Array | string | null | undefined): Buffer {
-  if (typeof bytes === 'string') return Buffer.from(bytes, 'base64')
-  return bytes ? Buffer.from(bytes) : Buffer.alloc(0)
 }

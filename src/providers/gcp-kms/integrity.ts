@@ -6,8 +6,8 @@
 import type { protos } from '@google-cloud/kms'
 import { crc32c } from '../../crypto/crc32c.js'
 
-type Int64 = protos.google.protobuf.IInt64Value | null | undefined
-type Bytes = Uint8Array | string | null | undefined
+export type Int64 = protos.google.protobuf.IInt64Value | null | undefined
+export type Bytes = Uint8Array | string | null | undefined
 
 export class IntegrityError extends Error {
   constructor(check: string) {
@@ -38,14 +38,15 @@ export function verifiedPlaintext(response: protos.google.cloud.kms.v1.IDecryptR
   return plaintext
 }
 
-function matches(data: Buffer, checksum: Int64): boolean {
+/** Whether a response's CRC32C checksum is present and matches `data`. */
+export function matches(data: Buffer, checksum: Int64): boolean {
   // int64 values arrive as decimal strings (or Long objects); a CRC32C always fits a double.
   const value = checksum?.value
   return value !== null && value !== undefined && Number(String(value)) === crc32c(data)
 }
 
 /** A copy, so that a key never keeps a whole gRPC frame alive; strings are base64 (REST transport). */
-function toBuffer(bytes: Bytes): Buffer {
+export function toBuffer(bytes: Bytes): Buffer {
   if (typeof bytes === 'string') return Buffer.from(bytes, 'base64')
   return bytes ? Buffer.from(bytes) : Buffer.alloc(0)
 }
