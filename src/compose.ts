@@ -49,6 +49,11 @@ export interface KeyAccessDependencies {
   readonly fingerprintKey: Buffer
 }
 
+/** Closes what composeKeyAccess opened (every one, whatever the others do). */
+export async function closeKeyAccess(deps: Pick<KeyAccessDependencies, 'registry' | 'cache' | 'audit'>): Promise<void> {
+  await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
+}
+
 /** The keys (read once before anything is served), the DEK cache, the policy and the audit sink. */
 export async function composeKeyAccess(
   config: Config,

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path'
 import { getHeapStatistics } from 'node:v8'
 import { buildApp } from './app.js'
-import { composeDependencies } from './compose.js'
+import { closeKeyAccess, composeDependencies } from './compose.js'
 import { settleMetadataServerDetection } from './config/google-environment.js'
 import { heapBudgetViolation } from './config/heap-budget.js'
 import { ConfigError, DEFAULTS, loadConfig } from './config/load-config.js'
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     deps.authenticator.close()
     // The rate limit's counters are worth nothing now: drop the connection rather than wait on a dead Redis.
     deps.rateLimitRedis?.disconnect()
-    await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
+    await closeKeyAccess(deps)
     stdout.flush()
     clearTimeout(forced)
     // Everything is closed; a handle some library still holds must not keep the process alive.

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { CLIENT_REQUEST_ID } from '../audit/request-id.js'
 import type { Principal } from '../auth/principal.js'
-import type { KeyAccessDependencies } from '../compose.js'
+import { closeKeyAccess, type KeyAccessDependencies } from '../compose.js'
 import { KeywrapError } from '../errors.js'
 import { KeyService, type Caller } from '../keys/key-service.js'
 import { OPERATIONS } from '../operations.js'
@@ -59,7 +59,7 @@ export class LocalKeyBackend implements KeyBackend {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.deps.registry.close(), this.deps.cache.close(), this.deps.audit.close()])
+    await closeKeyAccess(this.deps)
   }
 
   private callerOf(request: KmsRequest): Caller {

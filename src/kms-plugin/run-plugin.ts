@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events'
 import { UsageError } from '../cli/command.js'
-import { composeKeyAccess } from '../compose.js'
+import { closeKeyAccess, composeKeyAccess } from '../compose.js'
 import { KMS_PLUGIN_ISSUER } from '../config/config.js'
 import { metadataServerHost, settleMetadataServerDetection } from '../config/google-environment.js'
 import { loadConfig } from '../config/load-config.js'
@@ -55,7 +55,7 @@ async function localBackend(options: PluginOptions): Promise<{ backend: KeyBacke
   try {
     backend = new LocalKeyBackend(deps, options.alias, { id: options.principal, issuer: KMS_PLUGIN_ISSUER })
   } catch (error) {
-    await Promise.allSettled([deps.registry.close(), deps.cache.close(), deps.audit.close()])
+    await closeKeyAccess(deps)
     throw error
   }
   deps.registry.startRefreshing(config.keyRefreshSeconds, {
