@@ -23,6 +23,7 @@ import { GENERATE_WITHOUT_PLAINTEXT, OPERATIONS, type KeyAccessEntry } from '../
 import { VersionUses, type VersionUse } from './version-uses.js'
 import { FailedUnwraps } from './failed-unwraps.js'
 import { ProviderGate } from './provider-gate.js'
+import { DEFAULTS } from '../config/load-config.js'
 
 /** Who is asking and about which request; what the audit entry needs besides the operation. */
 export interface Caller {
@@ -149,7 +150,7 @@ export class KeyService {
 
   constructor(deps: KeyServiceDependencies) {
     this.deps = deps
-    this.gate = deps.providerGate ?? new ProviderGate({ concurrency: 128, queue: 256 })
+    this.gate = deps.providerGate ?? new ProviderGate({ concurrency: DEFAULTS.KEYWRAP_PROVIDER_MAX_CONCURRENT, queue: DEFAULTS.KEYWRAP_PROVIDER_MAX_QUEUED })
     this.fingerprints = new WrappedKeyFingerprints(deps.fingerprintKey)
     this.uses = new VersionUses(deps.metrics)
   }

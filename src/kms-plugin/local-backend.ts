@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { CLIENT_REQUEST_ID } from '../audit/request-id.js'
 import type { Principal } from '../auth/principal.js'
 import { closeKeyAccess, type KeyAccessDependencies } from '../compose.js'
+import { ProviderGate } from '../keys/provider-gate.js'
 import { KeywrapError } from '../errors.js'
 import { KeyService, type Caller } from '../keys/key-service.js'
 import { OPERATIONS } from '../operations.js'
@@ -26,7 +27,7 @@ export class LocalKeyBackend implements KeyBackend {
     this.deps = deps
     this.provider = provider
     this.principal = principal
-    this.keys = new KeyService({ ...deps })
+    this.keys = new KeyService({ ...deps, providerGate: new ProviderGate(deps.config.providerCalls) })
   }
 
   describe() {
