@@ -15,7 +15,7 @@
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { GENESIS_HASH } from './chain.js'
-import { CHECKPOINT_ALGORITHMS, CHECKPOINT_EVENTS, signedBytes, type Checkpoint, type CheckpointAlgorithm } from './checkpoint.js'
+import { CHECKPOINT_ALGORITHMS, CHECKPOINT_EVENTS, CHECKPOINT_OPERATION, signedBytes, type Checkpoint, type CheckpointAlgorithm } from './checkpoint.js'
 
 const HASH = /^[0-9a-f]{64}$/
 
@@ -59,16 +59,11 @@ function algorithmOf(key: KeyObject): CheckpointAlgorithm | undefined {
 export class CheckpointVerifier {
   private readonly chains = new Map<string, ChainRecord>()
   private latest = Number.NEGATIVE_INFINITY
-  private count = 0
 
   constructor(
     private readonly publicKeys: readonly KeyObject[],
     private readonly report: (problem: string) => void,
   ) {}
-
-  get checkpoints(): number {
-    return this.count
-  }
 
   /** One entry of the trail, in the order read. */
   observe(chainId: string, seq: number, hash: string, fields: Record<string, unknown>, line: number): void {
@@ -76,11 +71,10 @@ export class CheckpointVerifier {
     chain.highest = Math.max(chain.highest, seq)
     const time = typeof fields.time === 'string' ? Date.parse(fields.time) : Number.NaN
     if (Number.isFinite(time)) this.latest = Math.max(this.latest, time)
-    if (fields.operation !== 'audit.checkpoint') {
+    if (fields.operation !== CHECKPOINT_OPERATION) {
       if (Number.isFinite(time)) chain.accessTimes.set(seq, time)
       return
     }
-    this.count++
     const where = `line ${line}: chain ${chainId} seq ${seq}`
     const checkpoint = fields.checkpoint
     const malformed = malformedField(checkpoint)

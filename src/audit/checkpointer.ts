@@ -33,19 +33,12 @@ export interface CheckpointerOptions {
   readonly timer?: boolean
 }
 
-/** The last checkpoint written on a chain. */
-interface ChainState {
-  readonly chain: string
-  /** The checkpoint entry's own seq and hash. */
-  readonly seq: number
-  readonly hash: string
-}
-
 export class Checkpointer {
   private readonly intervalSeconds: number
   private readonly signTimeoutMs: number
   private readonly now: () => Date
-  private last: ChainState | undefined
+  /** The last checkpoint written: its chain, and the checkpoint entry's own seq and hash. */
+  private last: ChainHead | undefined
   private running: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
   private failing = false
@@ -122,7 +115,7 @@ export class Checkpointer {
         checkpoint: { ...statement, signature: signature.toString('base64') },
       }
       const written = await this.target.appendCheckpoint(entry, head.chain)
-      this.last = { chain: written.chain, seq: written.seq, hash: written.hash }
+      this.last = written
       if (this.failing) {
         this.failing = false
         this.options.log.info({ chain: written.chain, seq: written.seq }, 'audit checkpoints are written again')
