@@ -28,13 +28,13 @@ export type Permission = keyof typeof PERMISSIONS
  * Permissions a grant of another one gives too: a grant of generateDataKey (plaintext and wrapped)
  * covers generateDataKeyWithoutPlaintext (wrapped only), never the other way round.
  */
-const IMPLIED_BY: Partial<Readonly<Record<Permission, readonly Permission[]>>> = {
-  generateDataKeyWithoutPlaintext: ['generateDataKey'],
+const IMPLIES: Partial<Readonly<Record<string, readonly Permission[]>>> = {
+  generateDataKey: ['generateDataKeyWithoutPlaintext'],
 }
 
-/** The grant operations that allow `permission`: itself, and those that imply it. */
-export function grantsAllowing(permission: Permission): readonly Permission[] {
-  return [permission, ...(IMPLIED_BY[permission] ?? [])]
+/** What a grant of `operation` allows: itself, and the permissions it implies (read once, when grants are compiled). */
+export function permissionsGrantedBy(operation: string): readonly string[] {
+  return [operation, ...(IMPLIES[operation] ?? [])]
 }
 export type ServicePermission = { [P in Permission]: (typeof PERMISSIONS)[P] extends 'service' ? P : never }[Permission]
 

@@ -4,7 +4,7 @@
  * use `*` for any run of characters and are compiled once, at start-up.
  */
 import type { ContextCondition, Grant } from '../config/config.js'
-import { grantsAllowing, isServicePermission, type Permission, type ServicePermission } from '../operations.js'
+import { isServicePermission, permissionsGrantedBy, type Permission, type ServicePermission } from '../operations.js'
 import type { Principal } from './principal.js'
 
 /** What the conditions of a grant look at in one call. */
@@ -47,6 +47,7 @@ type CompiledCondition = { readonly key: string } & ({ readonly pattern: RegExp;
 interface CompiledGrant {
   readonly principals: readonly RegExp[]
   readonly keys: readonly RegExp[]
+  /** The grant's operations and the permissions they imply (permissionsGrantedBy). */
   readonly operations: ReadonlySet<string>
   readonly issuer: string | undefined
   /** Whether the grant allows anything done to a key, as opposed to only unscoped operations. */
@@ -62,7 +63,7 @@ export class GrantPolicy implements Policy {
     this.grants = grants.map((grant) => ({
       principals: grant.principals.map(compilePattern),
       keys: grant.keys.map(compilePattern),
-      operations: new Set(grant.operations),
+      operations: new Set(grant.operations.flatMap(permissionsGrantedBy)),
       issuer: grant.issuer,
       scoped: grant.operations.some((operation) => operation === '*' || !isServicePermission(operation)),
       context: Object.entries(grant.context ?? {}).map(([key, condition]) => compileCondition(key, condition)),
@@ -162,7 +163,7 @@ function unmetContextCondition(condition: CompiledCondition, context: Readonly<R
 }
 
 function grantsPermission(grant: CompiledGrant, permission: Permission): boolean {
-  return grant.operations.has('*') || grantsAllowing(permission).some((allowing) => grant.operations.has(allowing))
+  return grant.operations.has('*') || grant.operations.has(permission)
 }
 
 function matchesKey(grant: CompiledGrant, alias: string): boolean {
