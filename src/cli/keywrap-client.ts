@@ -4,6 +4,7 @@
  * when (Retry-After).
  */
 import { UsageError } from './command.js'
+import { isValidReason, MAX_REASON_LENGTH } from '../http/caller-reason.js'
 
 export interface KeyVersionDetails {
   readonly version: number
@@ -69,11 +70,9 @@ export class ServiceError extends Error {
   }
 }
 
-const REASON = /^[\x20-\x7e]{1,256}$/
-
 /** The --reason option: 1 to 256 printable ASCII characters (what keywrap accepts in x-keywrap-reason), or none. */
 export function reasonOption(value: string | undefined): string | undefined {
-  if (value !== undefined && !REASON.test(value)) throw new UsageError('--reason must be 1 to 256 printable ASCII characters')
+  if (value !== undefined && !isValidReason(value)) throw new UsageError(`--reason must be 1 to ${MAX_REASON_LENGTH} printable ASCII characters`)
   return value
 }
 

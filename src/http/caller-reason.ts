@@ -11,6 +11,11 @@ export const MAX_REASON_LENGTH = 256
 const REASON = new RegExp(`^[\\x20-\\x7e]{1,${MAX_REASON_LENGTH}}$`)
 const POINTER = `/headers/${REASON_HEADER}`
 
+/** Whether `value` is a reason keywrap accepts: 1 to MAX_REASON_LENGTH printable ASCII characters. */
+export function isValidReason(value: string): boolean {
+  return REASON.test(value)
+}
+
 /** The request's reason; undefined when it sent none; an invalid_request when the header is not a valid one. */
 export function callerReasonOf(request: FastifyRequest): string | undefined | KeywrapError {
   const value = request.headers[REASON_HEADER]
@@ -18,7 +23,7 @@ export function callerReasonOf(request: FastifyRequest): string | undefined | Ke
   // Node joins repeated headers with ", ": two reasons would read as one.
   const sent = request.raw.rawHeaders.filter((name, index) => index % 2 === 0 && name.toLowerCase() === REASON_HEADER).length
   if (sent > 1 || typeof value !== 'string') return invalid('is sent more than once; send one reason')
-  if (REASON.test(value)) return value
+  if (isValidReason(value)) return value
   if (value.length === 0) return invalid('is empty; send 1 to 256 printable ASCII characters, or leave the header out')
   if (value.length > MAX_REASON_LENGTH) return invalid(`is ${value.length} characters long; at most ${MAX_REASON_LENGTH} are allowed`)
   return invalid('holds characters other than printable ASCII (space to ~)')
