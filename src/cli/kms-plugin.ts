@@ -2,6 +2,7 @@
 import { hostname } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { parseCommandLine, UsageError, type Command } from './command.js'
+import { isLoopback } from '../support/loopback.js'
 
 export const kmsPluginCommand: Command = {
   name: 'kms-plugin',
@@ -70,10 +71,6 @@ function upstreamOf(url: string, tokenFile: string | undefined, refresh: string 
   }
   if (parsed.search || parsed.hash || parsed.username) throw new UsageError("--upstream takes the service's base URL, without query, fragment or credentials")
   return { url: parsed.href.replace(/\/+$/, ''), tokenFile, refreshSeconds: refresh === undefined ? 60 : seconds('--refresh', refresh) }
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }
 
 function seconds(option: string, text: string): number {

@@ -7,6 +7,7 @@ import { createPublicKey } from 'node:crypto'
 import { algorithmsForKeyType, ASYMMETRIC_ALGORITHMS, isAsymmetricAlgorithm, type AsymmetricAlgorithm } from './algorithms.js'
 import type { TokenType } from './token-types.js'
 import { DEFAULT_AUDIENCE, DEV_ISSUER, type Mode } from './config.js'
+import { isLoopback } from '../support/loopback.js'
 
 export type PrincipalClaim = 'sub' | 'email'
 
@@ -331,10 +332,6 @@ function wholeNumber(value: unknown, where: string, fallback: number, min: numbe
   if (Number.isInteger(value) && (value as number) >= min && (value as number) <= max) return value as number
   violations.push(`${where} must be a whole number from ${min} to ${max}`)
   return fallback
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
 }
 
 function isObject(value: unknown): value is Json {
