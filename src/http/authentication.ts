@@ -14,6 +14,7 @@ import type { Caller, RefusedRequest } from '../keys/key-service.js'
 import type { FailedAuthentications } from './failed-authentications.js'
 import { refusalSubjectOf, type RefusalSubject } from './refusal-audit.js'
 import { callerReasonOf } from './caller-reason.js'
+import { hookAuthenticatedRoutes } from './authenticated-routes.js'
 
 export interface AuthenticationOptions {
   readonly authenticator: ManagedAuthenticator
@@ -52,10 +53,7 @@ function authentication(app: FastifyInstance, { authenticator, projectId, failur
     })
   }
   // Added to the routes that need it as they are declared, so the public ones run no hook at all.
-  app.addHook('onRoute', (route) => {
-    if (!route.config?.operation?.authenticates) return
-    route.onRequest = [...(Array.isArray(route.onRequest) ? route.onRequest : route.onRequest ? [route.onRequest] : []), authenticate]
-  })
+  hookAuthenticatedRoutes(app, 'onRequest', authenticate)
   done()
 }
 

@@ -8,6 +8,7 @@ import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { KeywrapError } from '../errors.js'
 import { sendProblem } from './problem-replies.js'
+import { hookAuthenticatedRoutes } from './authenticated-routes.js'
 
 export interface LoadSheddingOptions {
   readonly maxInFlight: number
@@ -29,10 +30,7 @@ function loadShedding(app: FastifyInstance, { maxInFlight }: LoadSheddingOptions
     hookDone()
   }
   // First on the routes that authenticate, ahead of authentication itself.
-  app.addHook('onRoute', (route) => {
-    if (!route.config?.operation?.authenticates) return
-    route.onRequest = [admit, ...(Array.isArray(route.onRequest) ? route.onRequest : route.onRequest ? [route.onRequest] : [])]
-  })
+  hookAuthenticatedRoutes(app, 'onRequest', admit, 'first')
   done()
 }
 

@@ -16,6 +16,7 @@ import { isKeyAccess, type AuthenticatedEntry } from '../operations.js'
 import { callerOf } from './authentication.js'
 import { FailoverCounters, LocalCounters, RedisCounters, type CostCounters } from './rate-limit-counters.js'
 import { sendProblem } from './problem-replies.js'
+import { hookAuthenticatedRoutes } from './authenticated-routes.js'
 
 export interface RateLimitOptions {
   readonly max: number
@@ -61,10 +62,7 @@ function rateLimit(app: FastifyInstance, { max, windowSeconds, shared, keys, met
       sendProblem(request, reply, refusal)
     }, hookDone)
   }
-  app.addHook('onRoute', (route) => {
-    if (!route.config?.operation?.authenticates) return
-    route.preHandler = [...(Array.isArray(route.preHandler) ? route.preHandler : route.preHandler ? [route.preHandler] : []), limit]
-  })
+  hookAuthenticatedRoutes(app, 'preHandler', limit)
   done()
 }
 
