@@ -339,25 +339,12 @@ async function cloudKmsScenarios(context: Context): Promise<void> {
  * half the capacity (unloaded), and RSS before and after.
  */
 async function overloadScenario(context: Context): Promise<void> {
-  const { facts, token } = context
+  const { token } = context
   await withKeywrap(context, {}, async (keywrap) => {
     const generated = await post(keywrap, '/v1/keys/default:generateDataKey', token, {})
     const request = { path: '/v1/keys/default:unwrap', body: { wrappedKey: generated.wrappedKey }, token }
     const capacity = (await load('overload: capacity', keywrap, request, DURATION_SECONDS)).requestsPerSecond
-    const unloaded = await openLoop(keywrap, request, Math.round(capacity / 2), LATENCY_SECONDS)
-    const rssBeforeMiB = Math.round((await keywrap.rssBytes()) / 1048576)
-    const overloaded = await openLoop(keywrap, request, capacity * 3, quick ? 2 : 8, 1000)
-    const health = await fetch(new URL('/healthz', keywrap.url))
-    facts.overloadCapacityRequestsPerSecond = capacity
-    facts.overloadUnloadedP99Ms = unloaded.p99Ms
-    facts.overloadOfferedPerSecond = overloaded.offeredPerSecond
-    facts.overloadCompletedPerSecond = overloaded.completedPerSecond
-    facts.overloadAdmitted = Math.round(overloaded.offeredPerSecond * (quick ? 2 : 8)) - overloaded.shed - overloaded.errors
-    facts.overloadShed503 = overloaded.shed
-    facts.overloadOtherErrors = overloaded.errors
-    facts.overloadAdmittedP99Ms = overloaded.admittedP99Ms
-    facts.overloadRssMiB = `${rssBeforeMiB} → ${Math.round((await keywrap.rssBytes()) / 1048576)}`
-    facts.overloadHealthzAfter = health.status
+    await overloadFacts(context, 'overload', keywrap, request, capacity, 50)
   })
 }
 
@@ -365,7 +352,7 @@ async function overloadScenario(context: Context): Promise<void> {
  * The same at three times the capacity of an instance bound by its provider rather than its CPU:
  * generateDataKey under the Cloud KMS key with the stand-in answering in PROVIDER_OVERLOAD_LATENCY_MS,
  * so that the provider-call cap and the in-flight limit bind, at rates a load generator on the same
- * two cores can offer. Capacity is measured closed-loop with more connections than the limits admit.
+ * two cores can offer.
  */
 async function providerOverloadScenario(context: Context): Promise<void> {
   const { facts, token, kms } = context
@@ -377,25 +364,43 @@ async function providerOverloadScenario(context: Context): Promise<void> {
       // Only answers of 200 count (a 503 is cheap, and would pass for capacity).
       const measured = await load('overload, provider-bound: capacity', keywrap, request, DURATION_SECONDS, { connections: 128 })
       const capacity = Math.round(measured.requestsPerSecond - measured.errors / DURATION_SECONDS)
-      const unloaded = await openLoop(keywrap, request, Math.round(capacity / 2), LATENCY_SECONDS, 1000)
-      const rssBeforeMiB = Math.round((await keywrap.rssBytes()) / 1048576)
-      const seconds = quick ? 2 : 8
-      const overloaded = await openLoop(keywrap, request, capacity * 3, seconds, 1000)
-      const health = await fetch(new URL('/healthz', keywrap.url))
       facts.providerOverloadKmsLatencyMs = PROVIDER_OVERLOAD_LATENCY_MS
-      facts.providerOverloadCapacityRequestsPerSecond = capacity
-      facts.providerOverloadUnloadedP99Ms = unloaded.p99Ms
-      facts.providerOverloadOfferedPerSecond = overloaded.offeredPerSecond
-      facts.providerOverloadCompletedPerSecond = overloaded.completedPerSecond
-      facts.providerOverloadAdmitted = Math.round(overloaded.offeredPerSecond * seconds) - overloaded.shed - overloaded.errors
-      facts.providerOverloadShed503 = overloaded.shed
-      facts.providerOverloadOtherErrors = overloaded.errors
-      facts.providerOverloadAdmittedP99Ms = overloaded.admittedP99Ms
-      facts.providerOverloadRssMiB = `${rssBeforeMiB} → ${Math.round((await keywrap.rssBytes()) / 1048576)}`
-      facts.providerOverloadHealthzAfter = health.status
+      await overloadFacts(context, 'providerOverload', keywrap, request, capacity, 1000)
     } finally {
       kms.clearFaults()
     }
+  })
+}
+
+/**
+ * The p99 at half the capacity (over `unloadedSockets`), then three times the capacity offered on a
+ * schedule over 1,000 sockets: what was shed, the admitted requests' p99, RSS before and after, and
+ * /healthz afterwards, as facts named `<prefix>…`.
+ */
+async function overloadFacts(
+  context: Context,
+  prefix: string,
+  keywrap: BenchProcess,
+  request: LoadRequest,
+  capacity: number,
+  unloadedSockets: number,
+): Promise<void> {
+  const unloaded = await openLoop(keywrap, request, Math.round(capacity / 2), LATENCY_SECONDS, unloadedSockets)
+  const rssBeforeMiB = Math.round((await keywrap.rssBytes()) / 1048576)
+  const seconds = quick ? 2 : 8
+  const overloaded = await openLoop(keywrap, request, capacity * 3, seconds, 1000)
+  const health = await fetch(new URL('/healthz', keywrap.url))
+  Object.assign(context.facts, {
+    [`${prefix}CapacityRequestsPerSecond`]: capacity,
+    [`${prefix}UnloadedP99Ms`]: unloaded.p99Ms,
+    [`${prefix}OfferedPerSecond`]: overloaded.offeredPerSecond,
+    [`${prefix}CompletedPerSecond`]: overloaded.completedPerSecond,
+    [`${prefix}Admitted`]: Math.round(overloaded.offeredPerSecond * seconds) - overloaded.shed - overloaded.errors,
+    [`${prefix}Shed503`]: overloaded.shed,
+    [`${prefix}OtherErrors`]: overloaded.errors,
+    [`${prefix}AdmittedP99Ms`]: overloaded.admittedP99Ms,
+    [`${prefix}RssMiB`]: `${rssBeforeMiB} → ${Math.round((await keywrap.rssBytes()) / 1048576)}`,
+    [`${prefix}HealthzAfter`]: health.status,
   })
 }
 
