@@ -106,8 +106,7 @@ export class Generations {
       if (opened && opened.counter >= (current?.counter ?? 0)) return { scope: this.remember(state, alias, opened, started), online: true }
 
       this.refused(state, alias, opened ? `counter ${opened.counter}, lower than ${current?.counter} seen before` : 'not sealed with the epoch’s keys')
-      const next = { counter: Math.max(current?.counter ?? 0, opened ? opened.counter : 0) + 1, token: newGeneration() }
-      const swapped = await this.compareAndSet('generation', key, stored, sealGenerationRecord(state.keys, key, next))
+      const { swapped, next } = await this.advance('generation', state, alias, key, stored, opened)
       if (!swapped.ok || !swapped.value || generations.purges !== purges) return undefined
       return { scope: this.remember(state, alias, next, started), online: true }
     })
@@ -122,9 +121,7 @@ export class Generations {
       if (!read.ok) return false
       const stored = read.value ?? undefined
       const opened = stored && openGenerationRecord(state.keys, key, stored)
-      const next = { counter: Math.max(opened ? opened.counter : 0, generations.known.get(alias)?.counter ?? 0) + 1, token: newGeneration() }
-      const record = sealGenerationRecord(state.keys, key, next)
-      const swapped = await this.compareAndSet('purge', key, stored, record)
+      const { swapped, next } = await this.advance('purge', state, alias, key, stored, opened)
       if (!swapped.ok) return false
       if (!swapped.value) continue
       generations.purges++
@@ -132,6 +129,22 @@ export class Generations {
       return true
     }
     return false
+  }
+
+  /**
+   * Writes a new generation whose counter is past both the record read (`opened`) and the highest this
+   * instance has seen, if Redis still holds `stored`: swapped.value false when another write came first.
+   */
+  private async advance(
+    operation: string,
+    state: EpochState,
+    alias: string,
+    key: string,
+    stored: Buffer | undefined,
+    opened: GenerationRecord | undefined,
+  ): Promise<{ swapped: Outcome<boolean>; next: GenerationRecord }> {
+    const next = { counter: Math.max(opened?.counter ?? 0, this.of(state).known.get(alias)?.counter ?? 0) + 1, token: newGeneration() }
+    return { swapped: await this.compareAndSet(operation, key, stored, sealGenerationRecord(state.keys, key, next)), next }
   }
 
   private remember(state: EpochState, alias: string, opened: GenerationRecord, confirmedAt: number): CacheScope {
