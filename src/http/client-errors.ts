@@ -4,8 +4,12 @@
  * Fastify's own JSON. There is no request here, so no request id; the connection is closed after.
  */
 import type { Socket } from 'node:net'
-import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import { createRequire } from 'node:module'
 import { KeywrapError, toProblem } from '../errors.js'
+
+// required, not imported: an ESM import of node:http evaluates every export, and one of them loads
+// undici (~25 ms of a cold start).
+const { maxHeaderSize, STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof import('node:http')
 
 export function clientErrorProblem(error: NodeJS.ErrnoException, socket: Socket): void {
   // A reset connection has no one to answer.
