@@ -1,7 +1,7 @@
 /**
  * The YAML parser, loaded on first use: only a YAML configuration file, or a contract without its
- * parsed snapshot (openapi-contract.ts), needs it, so the `keywrap` command starts without it. (The
- * server loads it all the same, with @fastify/swagger.)
+ * parsed snapshot (openapi-contract.ts), needs it, so the `keywrap` command and the compiled server
+ * start without it.
  */
 import { createRequire } from 'node:module'
 
