@@ -15,6 +15,7 @@ import authentication from './http/authentication.js'
 import { batchItemValidator } from './http/batch-items.js'
 import { clientErrorProblem } from './http/client-errors.js'
 import { loadContract, type Contract } from './http/openapi-contract.js'
+import { precompiledSchemas, type PrecompiledSchemas } from './http/precompiled-schemas.js'
 import { FailedAuthentications, type FailedAuthenticationLimit } from './http/failed-authentications.js'
 import loadShedding from './http/load-shedding.js'
 import problemReplies from './http/problem-replies.js'
@@ -44,9 +45,18 @@ export interface AppDependencies {
   readonly rateLimitRedis?: RedisClient
   /** Fastify's logger option; false silences request logs (tests). */
   readonly logger?: FastifyServerOptions['logger']
+  /** Where to find the schemas `npm run build` compiled (precompiled-schemas.ts); default dist/schemas. */
+  readonly precompiledSchemasDir?: string
 }
 
-function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | undefined): FastifyServerOptions {
+/** Fastify's Ajv options: the schemas precompiled at build time are compiled with these too. */
+export const AJV_OPTIONS = {
+  // validateSchema off: the contract's schemas are checked against OpenAPI 3.1 by its tests, and
+  // compiling the JSON Schema meta-schema to check them again cost every cold start ~50 ms.
+  customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true, validateSchema: false },
+} satisfies FastifyServerOptions['ajv']
+
+function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | undefined, precompiled: PrecompiledSchemas | undefined): FastifyServerOptions {
   return {
     logger: logger ?? false,
     bodyLimit: config.http.bodyLimitBytes,
@@ -62,11 +72,8 @@ function serverOptions(config: Config, logger: FastifyServerOptions['logger'] | 
     // Always the server's own: a client's X-Request-ID is kept beside it (callerOf), never in its place,
     // so that no client can give two audit entries one id.
     genReqId: () => randomUUID(),
-    ajv: {
-      // validateSchema off: the contract's schemas are checked against OpenAPI 3.1 by its tests, and
-      // compiling the JSON Schema meta-schema to check them again cost every cold start ~50 ms.
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true, validateSchema: false },
-    },
+    ajv: AJV_OPTIONS,
+    ...(precompiled && { schemaController: { compilersFactory: precompiled.compilersFactory } }),
   }
 }
 
@@ -86,6 +93,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { config } = deps
   const contract = deps.contract ?? loadContract()
   const metrics = deps.metrics ?? new Metrics()
+  const precompiled = precompiledSchemas(contract, deps.precompiledSchemasDir)
   const keys = new KeyService({
     registry: deps.registry,
     cache: deps.cache,
@@ -95,11 +103,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     metrics,
     providerGate: new ProviderGate(config.providerCalls),
   })
-  const services = { keys, registry: deps.registry, cache: deps.cache, contract, metrics, batchItem: batchItemValidator(contract), audit: deps.audit }
+  const services = {
+    keys,
+    registry: deps.registry,
+    cache: deps.cache,
+    contract,
+    metrics,
+    batchItem: batchItemValidator(contract, precompiled?.batchItem),
+    audit: deps.audit,
+  }
 
   const failures = config.authFailureLimit && failedAuthentications(config.authFailureLimit, keys)
 
-  const app = Fastify(serverOptions(config, deps.logger))
+  const app = Fastify(serverOptions(config, deps.logger, precompiled))
   if (failures) app.addHook('onClose', (_app, done) => (failures.close(), done()))
   await app.register(problemReplies)
   await app.register(loadShedding, { maxInFlight: config.http.maxInFlight })

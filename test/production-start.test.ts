@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -81,5 +81,40 @@ describe('npm run build, npm prune --omit=dev, npm run start:prod', () => {
     assert.equal((await fetch(`${server.baseUrl}/docs/`)).status, 200)
     await stopsOnSigterm(server)
     assert.match(server.stdout(), /"signal":"SIGTERM","message":"shutting down"/)
+  })
+
+  test('the compiled server uses the route schemas compiled by the build, and never loads Ajv', async () => {
+    const manifest = JSON.parse(await readFile(join(dir, 'dist/schemas/manifest.json'), 'utf8')) as { validators: object; serializers: object }
+    assert.ok(Object.keys(manifest.validators).length > 0 && Object.keys(manifest.serializers).length > 0)
+    // Lists, as the process exits, the modules of Ajv and of the schema compilers it loaded.
+    const probe = join(dir, 'loaded-modules.cjs')
+    await writeFile(
+      probe,
+      `process.on('exit', () => require('node:fs').writeSync(2, 'loaded: ' + JSON.stringify(Object.keys(require.cache).filter((name) => /node_modules\\/(ajv|ajv-formats|fast-json-stringify|@fastify\\/ajv-compiler|@fastify\\/fast-json-stringify-compiler)\\//.test(name)).map((name) => name.replace(/.*node_modules\\//, ''))) + '\\n'))\n`,
+    )
+    const home = await mkdtemp(join(tmpdir(), 'keywrap-e2e-'))
+    const server = await startServer(
+      { KEYWRAP_HOME: home, NODE_OPTIONS: `--require ${probe}` },
+      { command: [process.execPath, 'dist/src/server.js'], cwd: dir },
+    )
+    const token = await runNode([join(dir, 'bin/keywrap.js'), 'token'], { KEYWRAP_HOME: home })
+    const response = await fetch(`${server.baseUrl}/v1/keys/default:wrap`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token.stdout.trim()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ plaintext: 'AAAA', undeclared: true }),
+    })
+    assert.equal(response.status, 400)
+    assert.match(((await response.json()) as { detail: string }).detail, /\/body\/undeclared is not a known field/)
+    await server.stop('SIGTERM')
+    const loaded = JSON.parse(/loaded: (.*)/.exec(server.stderr())?.[1] ?? 'null') as string[]
+    assert.ok(loaded.length > 0, server.stderr())
+    assert.deepEqual(
+      loaded.filter(
+        (name) =>
+          !name.startsWith('ajv/dist/runtime/') && !name.startsWith('fast-json-stringify/lib/serializer') && !name.startsWith('fast-json-stringify/lib/v8'),
+      ),
+      [],
+      'only the runtime helpers of the generated code',
+    )
   })
 })
