@@ -21,9 +21,14 @@ export interface BenchProcess {
  * drained by a `cat` of its own: the load generator runs in this process, and draining tens of MB/s
  * of log lines here would slow the load rather than keywrap.
  */
-/** The environment keywrap runs with in the bench: development keys, the image's heap settings, then `env`. */
+/**
+ * The environment keywrap runs with in the bench: development keys, the image's heap settings (plus
+ * BENCH_EXTRA_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile every process the bench
+ * starts), then `env`.
+ */
 export async function keywrapEnvironment(env: Record<string, string>): Promise<NodeJS.ProcessEnv> {
-  return { ...process.env, NODE_ENV: 'development', PORT: '0', NODE_OPTIONS: await productionNodeOptions(), ...env }
+  const nodeOptions = [await productionNodeOptions(), process.env.BENCH_EXTRA_NODE_OPTIONS].filter(Boolean).join(' ')
+  return { ...process.env, NODE_ENV: 'development', PORT: '0', NODE_OPTIONS: nodeOptions, ...env }
 }
 
 export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
