@@ -3,8 +3,7 @@
  * service's problems (RFC 9457) turned into ServiceErrors that say whether a retry may succeed and
  * when (Retry-After).
  */
-import { UsageError } from './command.js'
-import { isValidReason, MAX_REASON_LENGTH } from '../http/caller-reason.js'
+import type { ServiceTarget } from './service-target.js'
 
 export interface KeyVersionDetails {
   readonly version: number
@@ -70,29 +69,17 @@ export class ServiceError extends Error {
   }
 }
 
-/** The --reason option: 1 to 256 printable ASCII characters (what keywrap accepts in x-keywrap-reason), or none. */
-export function reasonOption(value: string | undefined): string | undefined {
-  if (value !== undefined && !isValidReason(value)) throw new UsageError(`--reason must be 1 to ${MAX_REASON_LENGTH} printable ASCII characters`)
-  return value
-}
-
 export class KeywrapClient {
   private readonly baseUrl: string
+  private readonly token: string
+  /** Sent as x-keywrap-reason with every call. */
+  private readonly reason: string | undefined
 
-  constructor(
-    url: string,
-    private readonly token: string,
-    /** Sent as x-keywrap-reason with every call (reasonOption()). */
-    private readonly reason?: string,
-  ) {
-    let parsed: URL
-    try {
-      parsed = new URL(url)
-    } catch {
-      throw new UsageError(`--url must be an http(s) URL, not "${url}"`)
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError(`--url must be an http(s) URL, not "${url}"`)
-    this.baseUrl = parsed.href.replace(/\/+$/, '')
+  /** The service (an http(s) URL: serviceTarget() checks it), token and reason. */
+  constructor(target: ServiceTarget) {
+    this.baseUrl = new URL(target.url).href.replace(/\/+$/, '')
+    this.token = target.token
+    this.reason = target.reason
   }
 
   getKey(alias: string): Promise<KeyDetails> {

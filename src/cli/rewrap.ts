@@ -1,13 +1,13 @@
 /** `keywrap rewrap`: a bulk rewrap campaign of a JSON Lines file through a running keywrap's :batchRewrap. */
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { tokenFromEnvironment } from '../config/client-environment.js'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
-import { KeywrapClient, reasonOption, ServiceError } from './keywrap-client.js'
+import { KeywrapClient, ServiceError } from './keywrap-client.js'
 import { CampaignStopped, RewrapCampaign } from './rewrap/campaign.js'
 import { countVersions, dryRunReport } from './rewrap/dry-run.js'
 import { appendLines, assertReadable, completeLines, countLines, readLines, stdoutLines } from './rewrap/jsonl-files.js'
 import { duration, Progress } from './rewrap/progress.js'
+import { SERVICE_TARGET_OPTIONS, serviceTarget } from './service-target.js'
 
 const MAX_CHUNK = 1000
 /**
@@ -22,14 +22,14 @@ export const DEFAULT_CHUNK = 500
 export const rewrapCommand: Command = {
   name: 'rewrap',
   summary: 'rewrap a JSON Lines file of wrapped keys under the primary version (resumable)',
-  arguments: '--url URL --alias ALIAS --in FILE [--out FILE] [--resume] [--dry-run] [OPTIONS]',
+  arguments: '--alias ALIAS --in FILE [--url URL] [--out FILE] [--resume] [--dry-run] [OPTIONS]',
   help: `Each input line is a JSON string (a wrapped key) or an object with "wrappedKey", optional "context"
 and any other fields. Each output line is the same, in the same order, with "wrappedKey" replaced by
 its rewrapped value and "rewrapped": true|false (false: it was already under the primary version),
 or, when it failed for good, "rewrapped": false and "error": {"code", "detail"}. A string line comes
 out as an object. Blank lines stay blank.
 
-  --url URL            the keywrap service (e.g. http://127.0.0.1:8080)
+  --url URL            the keywrap service (default KEYWRAP_URL, else http://localhost:8080)
   --alias ALIAS        the key alias the wrapped keys belong to
   --in FILE            the input file (JSON Lines)
   --out FILE           the output file (default standard output); must not exist unless --resume
@@ -56,12 +56,10 @@ rerun with --resume once fixed. SIGINT or SIGTERM stop reading and finish the re
 Exit status 1 when any item failed or the run stopped; a summary goes to standard error.`,
   async run(args) {
     const { values, positionals } = parseCommandLine(args, {
-      url: { type: 'string' },
+      ...SERVICE_TARGET_OPTIONS,
       alias: { type: 'string' },
       in: { type: 'string' },
       out: { type: 'string' },
-      token: { type: 'string' },
-      reason: { type: 'string' },
       resume: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       rate: { type: 'string' },
@@ -71,12 +69,9 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       'progress-every': { type: 'string', default: '5' },
     })
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
-    const url = required(values.url, '--url')
     const alias = required(values.alias, '--alias')
     const input = required(values.in, '--in')
-    const token = values.token ?? tokenFromEnvironment()
-    if (!token) throw new UsageError('give a bearer token with --token or KEYWRAP_TOKEN')
-    const reason = reasonOption(values.reason)
+    const target = serviceTarget(values)
     const rate = values.rate === undefined ? undefined : positiveNumber(values.rate, '--rate')
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 64)
     const chunkSize = positiveInteger(values.chunk, '--chunk', MAX_CHUNK)
@@ -94,13 +89,13 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       process.stderr.write(`keywrap rewrap: cannot read ${input} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
       return EXIT.noInput
     }
-    const client = new KeywrapClient(url, token, reason)
+    const client = new KeywrapClient(target)
     let primaryVersion: number
     try {
       primaryVersion = (await client.getKey(alias)).primaryVersion
     } catch (error) {
       if (!(error instanceof ServiceError)) throw error
-      process.stderr.write(`keywrap rewrap: cannot read key "${alias}" from ${url}: ${error.message}\n`)
+      process.stderr.write(`keywrap rewrap: cannot read key "${alias}" from ${target.url}: ${error.message}\n`)
       return EXIT.failed
     }
     if (values['dry-run']) {
