@@ -9,7 +9,7 @@ import { loadConfig } from '../config/load-config.js'
 import { KeyringFile } from '../providers/local/keyring-file.js'
 import { versionUses } from './audit-versions.js'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
-import { KeywrapClient, ServiceError, type KeyDetails } from './keywrap-client.js'
+import { DEFAULT_TIMEOUT_SECONDS, KeywrapClient, ServiceError, type KeyDetails } from './keywrap-client.js'
 import { SERVICE_TARGET_OPTIONS, serviceTarget } from './service-target.js'
 
 const DURATION = /^(\d+)(s|m|h|d)$/
@@ -31,7 +31,8 @@ Refuses the primary version. Then a local key's version is disabled in the keyri
 (the server's; it sees the change within KEYWRAP_KEY_REFRESH_SECONDS), and for a Cloud KMS key the
 exact gcloud kms keys versions disable command is printed. A disabled version can be enabled again;
 destroy it only once the disabled version has stayed unneeded for a while. --reason TEXT is sent to the
-service as x-keywrap-reason (grants with requireReason ask for one).`,
+service as x-keywrap-reason (grants with requireReason ask for one). A service that has not answered
+within ${DEFAULT_TIMEOUT_SECONDS} s is a failure (exit 1).`,
   async run(args) {
     const { values, positionals } = parseCommandLine(args, {
       ...SERVICE_TARGET_OPTIONS,

@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
-import { KeywrapClient, ServiceError } from './keywrap-client.js'
+import { DEFAULT_TIMEOUT_SECONDS, KeywrapClient, ServiceError } from './keywrap-client.js'
 import { CampaignStopped, RewrapCampaign } from './rewrap/campaign.js'
 import { countVersions, dryRunReport } from './rewrap/dry-run.js'
 import { appendLines, assertReadable, completeLines, countLines, readLines, stdoutLines } from './rewrap/jsonl-files.js'
@@ -10,6 +10,8 @@ import { duration, Progress } from './rewrap/progress.js'
 import { SERVICE_TARGET_OPTIONS, serviceTarget } from './service-target.js'
 
 const MAX_CHUNK = 1000
+/** The longest --timeout, an hour (some bound is needed: Node fires a timer of more than 2^31 - 1 ms at once). */
+const MAX_TIMEOUT_SECONDS = 3600
 /**
  * Requests in flight by default: 4 × 64 items is twice the provider calls a keywrap runs at once by
  * default (KEYWRAP_PROVIDER_MAX_CONCURRENT, 128), so its slots stay busy while a request's last items
@@ -47,12 +49,15 @@ out as an object. Blank lines stay blank.
                        its call slots busy without overflowing its queue
   --chunk N            keys per request, 1 to ${MAX_CHUNK} (default ${DEFAULT_CHUNK})
   --attempts N         tries per request and per item before an item is written as failed (default 8)
+  --timeout S          seconds a request may take, answer included, before it counts as a lost
+                       connection (default ${DEFAULT_TIMEOUT_SECONDS})
   --progress-every S   seconds between progress lines when standard error is not a terminal (default 5)
 
 A request answered 429 or 503 waits for its Retry-After (and holds the others back); other 5xx
-answers and lost connections are retried with backoff; items that fail with a transient problem are
-sent again. 401, 403, 404 or 400 stop the run after writing every line before the failed request;
-rerun with --resume once fixed. SIGINT or SIGTERM stop reading and finish the requests in flight.
+answers, lost connections and requests without an answer within --timeout are retried with backoff;
+items that fail with a transient problem are sent again. 401, 403, 404 or 400 stop the run after
+writing every line before the failed request; rerun with --resume once fixed. SIGINT or SIGTERM stop
+reading and finish the requests in flight.
 Exit status 1 when any item failed or the run stopped; a summary goes to standard error.`,
   async run(args) {
     const { values, positionals } = parseCommandLine(args, {
@@ -66,6 +71,7 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       chunk: { type: 'string', default: String(DEFAULT_CHUNK) },
       attempts: { type: 'string', default: '8' },
+      timeout: { type: 'string', default: String(DEFAULT_TIMEOUT_SECONDS) },
       'progress-every': { type: 'string', default: '5' },
     })
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
@@ -76,6 +82,7 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 64)
     const chunkSize = positiveInteger(values.chunk, '--chunk', MAX_CHUNK)
     const attempts = positiveInteger(values.attempts, '--attempts', 100)
+    const timeout = positiveNumber(values.timeout, '--timeout', MAX_TIMEOUT_SECONDS)
     const progressEvery = positiveNumber(values['progress-every'], '--progress-every')
     const output = values.out
     if (values.resume && output === undefined) throw new UsageError('--resume needs --out FILE: the output file is where the run resumes')
@@ -89,7 +96,7 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       process.stderr.write(`keywrap rewrap: cannot read ${input} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
       return EXIT.noInput
     }
-    const client = new KeywrapClient(target)
+    const client = new KeywrapClient(target, timeout)
     let primaryVersion: number
     try {
       primaryVersion = (await client.getKey(alias)).primaryVersion
@@ -153,9 +160,10 @@ function positiveInteger(text: string, name: string, max: number): number {
   return value
 }
 
-function positiveNumber(text: string, name: string): number {
+function positiveNumber(text: string, name: string, max = Infinity): number {
   const value = Number(text)
   if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`${name} must be a positive number, not "${text}"`)
+  if (value > max) throw new UsageError(`${name} must be at most ${max}, not "${text}"`)
   return value
 }
 
