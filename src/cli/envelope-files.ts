@@ -9,18 +9,15 @@ import { read } from 'node:fs'
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { KeywrapClient, type ByteSink, type ByteSource } from '../../client/src/index.js'
-import { clientEnvironment } from '../config/client-environment.js'
 import { EXIT, UsageError } from './command.js'
-import { reasonOption } from './keywrap-client.js'
 import { ProgressBar } from './progress-bar.js'
+import { SERVICE_TARGET_OPTIONS, serviceTarget, type ServiceTargetArguments } from './service-target.js'
 
 export const ENVELOPE_OPTIONS = {
   in: { type: 'string' },
   out: { type: 'string' },
   context: { type: 'string', multiple: true },
-  url: { type: 'string' },
-  token: { type: 'string' },
-  reason: { type: 'string' },
+  ...SERVICE_TARGET_OPTIONS,
 } as const
 
 export const ENVELOPE_HELP = `  --in FILE        the input, - for standard input
@@ -34,13 +31,10 @@ A progress bar is drawn on standard error when it is a terminal and the input a 
 
 const PROGRESS_FROM_BYTES = 8 * 1024 * 1024
 
-export interface EnvelopeArguments {
+export interface EnvelopeArguments extends ServiceTargetArguments {
   in?: string
   out?: string
   context?: string[]
-  url?: string
-  token?: string
-  reason?: string
 }
 
 export interface EnvelopeJob {
@@ -54,17 +48,8 @@ export function envelopeJob(values: EnvelopeArguments, positionals: string[]): E
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
   if (!values.in) throw new UsageError('--in is missing (a file, or - for standard input)')
   if (!values.out) throw new UsageError('--out is missing (a file, or - for standard output)')
-  const environment = clientEnvironment()
-  const token = values.token ?? environment.token
-  if (!token) throw new UsageError('no token: set KEYWRAP_TOKEN or give --token')
-  const url = values.url ?? environment.url ?? 'http://localhost:8080'
-  const reason = reasonOption(values.reason)
-  let client: KeywrapClient
-  try {
-    client = new KeywrapClient({ baseUrl: url, token, ...(reason !== undefined && { reason }) })
-  } catch {
-    throw new UsageError(`--url "${url}" is not an http or https URL`)
-  }
+  const { url, token, reason } = serviceTarget(values)
+  const client = new KeywrapClient({ baseUrl: url, token, ...(reason !== undefined && { reason }) })
   return { client, context: parseContext(values.context ?? []), input: values.in, output: values.out }
 }
 

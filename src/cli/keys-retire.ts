@@ -1,16 +1,16 @@
 /**
- * `keywrap keys retire ALIAS VERSION --url URL`: disables an old KEK version once the evidence shows
+ * `keywrap keys retire ALIAS VERSION [--url URL]`: disables an old KEK version once the evidence shows
  * nothing used it within --since: the service's per-version use counts (GET /v1/keys/{alias}; one
  * instance, since its start) and the audit trails given with --audit (every instance). Local keys are
  * disabled in the keyring; for a Cloud KMS key the gcloud command is printed, for an operator with
  * the rights to run it.
  */
 import { loadConfig } from '../config/load-config.js'
-import { tokenFromEnvironment } from '../config/client-environment.js'
 import { KeyringFile } from '../providers/local/keyring-file.js'
 import { versionUses } from './audit-versions.js'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
-import { KeywrapClient, reasonOption, ServiceError, type KeyDetails } from './keywrap-client.js'
+import { DEFAULT_TIMEOUT_SECONDS, KeywrapClient, ServiceError, type KeyDetails } from './keywrap-client.js'
+import { SERVICE_TARGET_OPTIONS, serviceTarget } from './service-target.js'
 
 const DURATION = /^(\d+)(s|m|h|d)$/
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const
@@ -19,23 +19,23 @@ const CRYPTO_KEY = /^gcp-kms:\/\/projects\/([^/]+)\/locations\/([^/]+)\/keyRings
 export const keysRetireCommand: Command = {
   name: 'keys retire',
   summary: 'disable an old key version once no use of it shows within --since (local), or print the gcloud command (Cloud KMS)',
-  arguments: 'ALIAS VERSION --url URL [--audit FILE]… [--since DURATION] [--token TOKEN] [--reason TEXT]',
+  arguments: 'ALIAS VERSION [--url URL] [--audit FILE]… [--since DURATION] [--token TOKEN] [--reason TEXT]',
   help: `Refuses while the evidence shows a use of VERSION within --since (default 7d; 30m, 24h, 7d …):
-  - the service at --url: each version's uses since that instance started (GET /v1/keys/ALIAS; the
-    token needs keys.read). One instance only: when it started within the window, or other
-    instances serve the alias, give their audit trails with --audit.
+  - the service at --url (default KEYWRAP_URL, else http://localhost:8080): each version's uses
+    since that instance started (GET /v1/keys/ALIAS; the token, --token or KEYWRAP_TOKEN, needs
+    keys.read). One instance only: when it started within the window, or other instances serve the
+    alias, give their audit trails with --audit.
   - --audit FILE (repeatable; - for standard input): audit trails as audit verify reads them, which
     must cover the window; any unwrap or rewrap of a key under VERSION in the window refuses.
 Refuses the primary version. Then a local key's version is disabled in the keyring of KEYWRAP_HOME
 (the server's; it sees the change within KEYWRAP_KEY_REFRESH_SECONDS), and for a Cloud KMS key the
 exact gcloud kms keys versions disable command is printed. A disabled version can be enabled again;
 destroy it only once the disabled version has stayed unneeded for a while. --reason TEXT is sent to the
-service as x-keywrap-reason (grants with requireReason ask for one).`,
+service as x-keywrap-reason (grants with requireReason ask for one). A service that has not answered
+within ${DEFAULT_TIMEOUT_SECONDS} s is a failure (exit 1).`,
   async run(args) {
     const { values, positionals } = parseCommandLine(args, {
-      url: { type: 'string' },
-      token: { type: 'string' },
-      reason: { type: 'string' },
+      ...SERVICE_TARGET_OPTIONS,
       audit: { type: 'string', multiple: true },
       since: { type: 'string', default: '7d' },
     })
@@ -43,10 +43,7 @@ service as x-keywrap-reason (grants with requireReason ask for one).`,
     const [alias, versionText] = positionals as [string, string]
     if (!/^[1-9]\d*$/.test(versionText)) throw new UsageError(`VERSION must be a version number, not "${versionText}"`)
     const version = Number(versionText)
-    if (!values.url) throw new UsageError('--url is missing')
-    const token = values.token ?? tokenFromEnvironment()
-    if (!token) throw new UsageError('give a bearer token with --token or KEYWRAP_TOKEN')
-    const reason = reasonOption(values.reason)
+    const target = serviceTarget(values)
     const sinceMatch = DURATION.exec(values.since)
     if (!sinceMatch) throw new UsageError(`--since must be a duration like 30m, 24h or 7d, not "${values.since}"`)
     const windowStart = Date.now() - Number(sinceMatch[1]) * UNIT_SECONDS[sinceMatch[2] as keyof typeof UNIT_SECONDS] * 1000
@@ -54,10 +51,10 @@ service as x-keywrap-reason (grants with requireReason ask for one).`,
 
     let key: KeyDetails
     try {
-      key = await new KeywrapClient(values.url, token, reason).getKey(alias)
+      key = await new KeywrapClient(target).getKey(alias)
     } catch (error) {
       if (!(error instanceof ServiceError)) throw error
-      process.stderr.write(`keywrap keys retire: cannot read key "${alias}" from ${values.url}: ${error.message}\n`)
+      process.stderr.write(`keywrap keys retire: cannot read key "${alias}" from ${target.url}: ${error.message}\n`)
       return EXIT.failed
     }
     const described = key.versions.find((v) => v.version === version)

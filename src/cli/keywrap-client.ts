@@ -1,10 +1,18 @@
 /**
  * The CLI's HTTP client of a running keywrap: GET /v1/keys/{alias} and POST :batchRewrap, with the
  * service's problems (RFC 9457) turned into ServiceErrors that say whether a retry may succeed and
- * when (Retry-After).
+ * when (Retry-After). Each request has a time limit, answer included: a service that stops answering
+ * ends in a ServiceError "timeout" (no answer, so transient: a rewrap campaign retries it like a lost
+ * connection) instead of a command that waits for ever.
  */
-import { UsageError } from './command.js'
-import { isValidReason, MAX_REASON_LENGTH } from '../http/caller-reason.js'
+import type { ServiceTarget } from './service-target.js'
+
+/**
+ * Seconds a request may take by default (rewrap --timeout sets another). A :batchRewrap of up to
+ * 1,000 keys, 64 at once, each a Decrypt and an Encrypt, is usually done in seconds; 30 s leaves room
+ * for a slow provider, and still ends a hang.
+ */
+export const DEFAULT_TIMEOUT_SECONDS = 30
 
 export interface KeyVersionDetails {
   readonly version: number
@@ -56,7 +64,7 @@ export function isTransient(problem: ItemProblem): boolean {
 export class ServiceError extends Error {
   constructor(
     readonly problem: ItemProblem,
-    /** The HTTP status, or undefined when no answer came (connection refused or reset). */
+    /** The HTTP status, or undefined when no answer came (connection refused or reset, or the time limit passed). */
     readonly status: number | undefined,
     /** Seconds the service asked to wait (Retry-After). */
     readonly retryAfterSeconds: number | undefined,
@@ -70,29 +78,21 @@ export class ServiceError extends Error {
   }
 }
 
-/** The --reason option: 1 to 256 printable ASCII characters (what keywrap accepts in x-keywrap-reason), or none. */
-export function reasonOption(value: string | undefined): string | undefined {
-  if (value !== undefined && !isValidReason(value)) throw new UsageError(`--reason must be 1 to ${MAX_REASON_LENGTH} printable ASCII characters`)
-  return value
-}
-
 export class KeywrapClient {
   private readonly baseUrl: string
+  private readonly token: string
+  /** Sent as x-keywrap-reason with every call. */
+  private readonly reason: string | undefined
 
   constructor(
-    url: string,
-    private readonly token: string,
-    /** Sent as x-keywrap-reason with every call (reasonOption()). */
-    private readonly reason?: string,
+    /** The service (an http(s) URL: serviceTarget() checks it), token and reason. */
+    target: ServiceTarget,
+    /** The time limit of each request, answer included. */
+    private readonly timeoutSeconds: number = DEFAULT_TIMEOUT_SECONDS,
   ) {
-    let parsed: URL
-    try {
-      parsed = new URL(url)
-    } catch {
-      throw new UsageError(`--url must be an http(s) URL, not "${url}"`)
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError(`--url must be an http(s) URL, not "${url}"`)
-    this.baseUrl = parsed.href.replace(/\/+$/, '')
+    this.baseUrl = new URL(target.url).href.replace(/\/+$/, '')
+    this.token = target.token
+    this.reason = target.reason
   }
 
   getKey(alias: string): Promise<KeyDetails> {
@@ -117,7 +117,9 @@ export class KeywrapClient {
   }
 
   private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    const signal = AbortSignal.timeout(Math.ceil(this.timeoutSeconds * 1000))
     let response: Response
+    let text: string
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
@@ -127,8 +129,13 @@ export class KeywrapClient {
           ...(this.reason !== undefined && { 'x-keywrap-reason': this.reason }),
         },
         ...(body !== undefined && { body: JSON.stringify(body) }),
+        signal,
       })
+      text = await response.text()
     } catch (error) {
+      if (signal.aborted) {
+        throw new ServiceError({ code: 'timeout', detail: `${this.baseUrl}: no complete answer within ${this.timeoutSeconds} s` }, undefined, undefined)
+      }
       const cause = (error as { cause?: { code?: string; message?: string } }).cause
       throw new ServiceError(
         { code: 'unreachable', detail: `${this.baseUrl}: ${cause?.code ?? cause?.message ?? (error as Error).message}` },
@@ -136,7 +143,6 @@ export class KeywrapClient {
         undefined,
       )
     }
-    const text = await response.text()
     let json: unknown
     try {
       json = text === '' ? undefined : JSON.parse(text)

@@ -1,15 +1,17 @@
 /** `keywrap rewrap`: a bulk rewrap campaign of a JSON Lines file through a running keywrap's :batchRewrap. */
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { tokenFromEnvironment } from '../config/client-environment.js'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
-import { KeywrapClient, reasonOption, ServiceError } from './keywrap-client.js'
+import { DEFAULT_TIMEOUT_SECONDS, KeywrapClient, ServiceError } from './keywrap-client.js'
 import { CampaignStopped, RewrapCampaign } from './rewrap/campaign.js'
 import { countVersions, dryRunReport } from './rewrap/dry-run.js'
 import { appendLines, assertReadable, completeLines, countLines, readLines, stdoutLines } from './rewrap/jsonl-files.js'
 import { duration, Progress } from './rewrap/progress.js'
+import { SERVICE_TARGET_OPTIONS, serviceTarget } from './service-target.js'
 
 const MAX_CHUNK = 1000
+/** The longest --timeout, an hour (some bound is needed: Node fires a timer of more than 2^31 - 1 ms at once). */
+const MAX_TIMEOUT_SECONDS = 3600
 /**
  * Requests in flight by default: 4 × 64 items is twice the provider calls a keywrap runs at once by
  * default (KEYWRAP_PROVIDER_MAX_CONCURRENT, 128), so its slots stay busy while a request's last items
@@ -22,14 +24,14 @@ export const DEFAULT_CHUNK = 500
 export const rewrapCommand: Command = {
   name: 'rewrap',
   summary: 'rewrap a JSON Lines file of wrapped keys under the primary version (resumable)',
-  arguments: '--url URL --alias ALIAS --in FILE [--out FILE] [--resume] [--dry-run] [OPTIONS]',
+  arguments: '--alias ALIAS --in FILE [--url URL] [--out FILE] [--resume] [--dry-run] [OPTIONS]',
   help: `Each input line is a JSON string (a wrapped key) or an object with "wrappedKey", optional "context"
 and any other fields. Each output line is the same, in the same order, with "wrappedKey" replaced by
 its rewrapped value and "rewrapped": true|false (false: it was already under the primary version),
 or, when it failed for good, "rewrapped": false and "error": {"code", "detail"}. A string line comes
 out as an object. Blank lines stay blank.
 
-  --url URL            the keywrap service (e.g. http://127.0.0.1:8080)
+  --url URL            the keywrap service (default KEYWRAP_URL, else http://localhost:8080)
   --alias ALIAS        the key alias the wrapped keys belong to
   --in FILE            the input file (JSON Lines)
   --out FILE           the output file (default standard output); must not exist unless --resume
@@ -47,40 +49,40 @@ out as an object. Blank lines stay blank.
                        its call slots busy without overflowing its queue
   --chunk N            keys per request, 1 to ${MAX_CHUNK} (default ${DEFAULT_CHUNK})
   --attempts N         tries per request and per item before an item is written as failed (default 8)
+  --timeout S          seconds a request may take, answer included, before it counts as a lost
+                       connection (default ${DEFAULT_TIMEOUT_SECONDS})
   --progress-every S   seconds between progress lines when standard error is not a terminal (default 5)
 
 A request answered 429 or 503 waits for its Retry-After (and holds the others back); other 5xx
-answers and lost connections are retried with backoff; items that fail with a transient problem are
-sent again. 401, 403, 404 or 400 stop the run after writing every line before the failed request;
-rerun with --resume once fixed. SIGINT or SIGTERM stop reading and finish the requests in flight.
+answers, lost connections and requests without an answer within --timeout are retried with backoff;
+items that fail with a transient problem are sent again. 401, 403, 404 or 400 stop the run after
+writing every line before the failed request; rerun with --resume once fixed. SIGINT or SIGTERM stop
+reading and finish the requests in flight.
 Exit status 1 when any item failed or the run stopped; a summary goes to standard error.`,
   async run(args) {
     const { values, positionals } = parseCommandLine(args, {
-      url: { type: 'string' },
+      ...SERVICE_TARGET_OPTIONS,
       alias: { type: 'string' },
       in: { type: 'string' },
       out: { type: 'string' },
-      token: { type: 'string' },
-      reason: { type: 'string' },
       resume: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       rate: { type: 'string' },
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       chunk: { type: 'string', default: String(DEFAULT_CHUNK) },
       attempts: { type: 'string', default: '8' },
+      timeout: { type: 'string', default: String(DEFAULT_TIMEOUT_SECONDS) },
       'progress-every': { type: 'string', default: '5' },
     })
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
-    const url = required(values.url, '--url')
     const alias = required(values.alias, '--alias')
     const input = required(values.in, '--in')
-    const token = values.token ?? tokenFromEnvironment()
-    if (!token) throw new UsageError('give a bearer token with --token or KEYWRAP_TOKEN')
-    const reason = reasonOption(values.reason)
+    const target = serviceTarget(values)
     const rate = values.rate === undefined ? undefined : positiveNumber(values.rate, '--rate')
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 64)
     const chunkSize = positiveInteger(values.chunk, '--chunk', MAX_CHUNK)
     const attempts = positiveInteger(values.attempts, '--attempts', 100)
+    const timeout = positiveNumber(values.timeout, '--timeout', MAX_TIMEOUT_SECONDS)
     const progressEvery = positiveNumber(values['progress-every'], '--progress-every')
     const output = values.out
     if (values.resume && output === undefined) throw new UsageError('--resume needs --out FILE: the output file is where the run resumes')
@@ -94,13 +96,13 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       process.stderr.write(`keywrap rewrap: cannot read ${input} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})\n`)
       return EXIT.noInput
     }
-    const client = new KeywrapClient(url, token, reason)
+    const client = new KeywrapClient(target, timeout)
     let primaryVersion: number
     try {
       primaryVersion = (await client.getKey(alias)).primaryVersion
     } catch (error) {
       if (!(error instanceof ServiceError)) throw error
-      process.stderr.write(`keywrap rewrap: cannot read key "${alias}" from ${url}: ${error.message}\n`)
+      process.stderr.write(`keywrap rewrap: cannot read key "${alias}" from ${target.url}: ${error.message}\n`)
       return EXIT.failed
     }
     if (values['dry-run']) {
@@ -158,9 +160,10 @@ function positiveInteger(text: string, name: string, max: number): number {
   return value
 }
 
-function positiveNumber(text: string, name: string): number {
+function positiveNumber(text: string, name: string, max = Infinity): number {
   const value = Number(text)
   if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`${name} must be a positive number, not "${text}"`)
+  if (value > max) throw new UsageError(`${name} must be at most ${max}, not "${text}"`)
   return value
 }
 

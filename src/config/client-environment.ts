@@ -9,8 +9,3 @@ export interface ClientEnvironment {
 export function clientEnvironment(env: NodeJS.ProcessEnv = process.env): ClientEnvironment {
   return { url: env.KEYWRAP_URL?.trim() || undefined, token: env.KEYWRAP_TOKEN?.trim() || undefined }
 }
-
-/** The bearer token of KEYWRAP_TOKEN, when set and not empty. */
-export function tokenFromEnvironment(): string | undefined {
-  return clientEnvironment().token
-}

@@ -102,6 +102,16 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     assert.equal(kms.calls.Encrypt + kms.calls.Decrypt, 0)
   })
 
+  test('without --url, the service is KEYWRAP_URL; --url wins over it', async () => {
+    const dryRun = ['rewrap', '--alias', 'campaign', '--in', input, '--dry-run']
+    const fromEnvironment = await runCli(dryRun, { ...env, KEYWRAP_URL: server.baseUrl, KEYWRAP_TOKEN: token })
+    assert.equal(fromEnvironment.code, 0, fromEnvironment.stderr)
+    assert.match(fromEnvironment.stdout, /^campaign: primary version 2\n {2}version 1: 600\n/)
+    const overridden = await runCli([...dryRun, '--url', server.baseUrl], { ...env, KEYWRAP_URL: 'http://127.0.0.1:9', KEYWRAP_TOKEN: token })
+    assert.equal(overridden.code, 0, overridden.stderr)
+    assert.equal(overridden.stdout, fromEnvironment.stdout)
+  })
+
   test('rewraps every line in order, fields copied through, each to the same DEK under the primary version', async () => {
     const out = newOutput()
     const run = await cli(['--in', input, '--out', out, '--chunk', '64'], { KEYWRAP_TOKEN: token })

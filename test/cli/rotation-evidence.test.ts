@@ -131,6 +131,15 @@ describe('audit versions and keys retire against npm start', () => {
     assert.match((await runCli(['keys', 'list'], env)).stdout, /local:\/\/default\tversion 1\tENABLED/)
   })
 
+  test('keys retire without --url asks the service at KEYWRAP_URL', async () => {
+    const primary = await runCli(['keys', 'retire', 'default', '2'], { ...env, KEYWRAP_URL: server.baseUrl, KEYWRAP_TOKEN: ops })
+    assert.equal(primary.code, 1)
+    assert.match(primary.stderr, /not retiring default version 2: it is the primary version/)
+    const elsewhere = await runCli(['keys', 'retire', 'default', '2'], { ...env, KEYWRAP_URL: 'http://127.0.0.1:9', KEYWRAP_TOKEN: ops })
+    assert.equal(elsewhere.code, 1)
+    assert.match(elsewhere.stderr, /cannot read key "default" from http:\/\/127\.0\.0\.1:9: unreachable: /)
+  })
+
   test('keys retire disables a local version once nothing used it within --since', async () => {
     await sleep(Math.max(0, lastV1UseMs + 3000 - Date.now()))
     const retired = await retire(['default', '1', '--since', '3s', '--audit', trail])
