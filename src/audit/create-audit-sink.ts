@@ -2,7 +2,7 @@
 import type { Metrics } from '../metrics/metrics.js'
 import type { AuditSink } from './audit-sink.js'
 import type { CheckpointTarget } from './checkpointer.js'
-import { parseAuditSinkSetting } from '../config/audit-sink-setting.js'
+import type { AuditSinkSetting } from '../config/audit-sink-setting.js'
 import type { MonitoredResource } from './cloud-logging-sink.js'
 import { FileAuditSink } from './file-sink.js'
 import { StdoutAuditSink, type LineStream } from './stdout-sink.js'
@@ -31,11 +31,9 @@ export interface AuditSinkOptions {
  * The Logging API client (and google-gax under it: ~40 MiB and ~300 ms at start) is loaded only when
  * the cloud-logging sink is chosen.
  */
-export async function createAuditSink(setting: string, options: AuditSinkOptions): Promise<AuditSink & CheckpointTarget> {
-  const parsed = parseAuditSinkSetting(setting)
-  if ('error' in parsed) throw new Error(`KEYWRAP_AUDIT_SINK="${setting}" ${parsed.error}`)
+export async function createAuditSink(setting: AuditSinkSetting, options: AuditSinkOptions): Promise<AuditSink & CheckpointTarget> {
   const { projectId, logName, writeTimeoutMs, metrics } = options
-  switch (parsed.kind) {
+  switch (setting.kind) {
     case 'stdout':
       return new StdoutAuditSink({
         projectId,
@@ -46,7 +44,7 @@ export async function createAuditSink(setting: string, options: AuditSinkOptions
         ...(options.batchWithinTurn && { batchWithinTurn: true }),
       })
     case 'file':
-      return new FileAuditSink({ path: parsed.path, projectId, logName, writeTimeoutMs, metrics })
+      return new FileAuditSink({ path: setting.path, projectId, logName, writeTimeoutMs, metrics })
     case 'cloud-logging': {
       const { CloudLoggingAuditSink } = await import('./cloud-logging-sink.js')
       return new CloudLoggingAuditSink({

@@ -2,6 +2,7 @@
  * keywrap's configuration: one typed, validated, frozen object, read once at start-up from the
  * environment and the optional KEYWRAP_CONFIG file. This is the only module that reads process.env.
  */
+import type { AuditSinkSetting } from './audit-sink-setting.js'
 import type { Permission } from '../operations.js'
 import type { AuthSettings } from './auth-settings.js'
 
@@ -48,8 +49,8 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   readonly audit: {
     readonly logName: string
-    /** stdout, file:PATH or cloud-logging. */
-    readonly sink: string
+    /** KEYWRAP_AUDIT_SINK, parsed: stdout, file:PATH or cloud-logging. */
+    readonly sink: AuditSinkSetting
     readonly timeoutMs: number
     /** host:port of a plaintext Logging API endpoint (a stand-in) for the cloud-logging sink. */
     readonly emulatorHost: string | undefined

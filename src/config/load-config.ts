@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { isPermission } from '../operations.js'
-import { parseAuditSinkSetting } from './audit-sink-setting.js'
+import { parseAuditSinkSetting, type AuditSinkSetting } from './audit-sink-setting.js'
 import { parseFingerprintKey } from './fingerprint-key.js'
 import { parseEmulatorHost } from '../support/emulator-host.js'
 import { readAuthSettings } from './auth-settings.js'
@@ -231,14 +231,17 @@ function readRateLimit(setting: SettingReader, mode: Mode): Config['rateLimit'] 
   return max > 0 ? { max, windowSeconds } : undefined
 }
 
-function readAuditSink(env: NodeJS.ProcessEnv, violations: string[]): string {
+function readAuditSink(env: NodeJS.ProcessEnv, violations: string[]): AuditSinkSetting {
   const raw = env.KEYWRAP_AUDIT_SINK || DEFAULTS.KEYWRAP_AUDIT_SINK
   const parsed = parseAuditSinkSetting(raw)
-  if ('error' in parsed) violations.push(`KEYWRAP_AUDIT_SINK="${raw}" ${parsed.error}`)
-  else if (parsed.kind === 'cloud-logging' && !env.GOOGLE_CLOUD_PROJECT) {
+  if ('error' in parsed) {
+    violations.push(`KEYWRAP_AUDIT_SINK="${raw}" ${parsed.error}`)
+    return { kind: 'stdout' }
+  }
+  if (parsed.kind === 'cloud-logging' && !env.GOOGLE_CLOUD_PROJECT) {
     violations.push('KEYWRAP_AUDIT_SINK=cloud-logging needs GOOGLE_CLOUD_PROJECT (the project whose log receives the entries)')
   }
-  return raw
+  return parsed
 }
 
 function readEmulatorHost(raw: string | undefined, name: string, violations: string[]): string | undefined {

@@ -230,3 +230,15 @@ test('malformed grant conditions are violations, each named', async () => {
   assert.equal(violations.length, expected.length, violations.join('\n'))
   expected.forEach((pattern, index) => assert.match(violations[index]!, pattern))
 })
+
+test('KEYWRAP_AUDIT_SINK: parsed once, here; a value that names no sink, or cloud-logging without a project, is a violation', () => {
+  assert.deepEqual(loadConfig({}).audit.sink, { kind: 'stdout' })
+  assert.deepEqual(loadConfig({ KEYWRAP_AUDIT_SINK: 'file:/var/log/keywrap/audit.jsonl' }).audit.sink, { kind: 'file', path: '/var/log/keywrap/audit.jsonl' })
+  assert.deepEqual(loadConfig({ KEYWRAP_AUDIT_SINK: 'cloud-logging', GOOGLE_CLOUD_PROJECT: 'p' }).audit.sink, { kind: 'cloud-logging' })
+  assert.ok(violationsOf({ KEYWRAP_AUDIT_SINK: 'syslog' }).includes('KEYWRAP_AUDIT_SINK="syslog" must be stdout, file:PATH or cloud-logging'))
+  assert.ok(
+    violationsOf({ KEYWRAP_AUDIT_SINK: 'cloud-logging' }).some((violation) =>
+      violation.startsWith('KEYWRAP_AUDIT_SINK=cloud-logging needs GOOGLE_CLOUD_PROJECT'),
+    ),
+  )
+})
