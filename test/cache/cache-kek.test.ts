@@ -16,6 +16,7 @@ import { LocalKeyProvider } from '../../src/providers/local/local-provider.js'
 import { redisUrlForTests, testKeyPrefix } from '../support/redis-server.js'
 import { closeInstances, dekKey, keysUnder, manualClock, newDek, rawClient, startInstance } from './cache-fixture.js'
 import { CountingProvider } from './counting-provider.js'
+import { recordingLogger } from '../support/recording-logger.js'
 
 let url: string
 let raw: Redis
@@ -29,12 +30,6 @@ after(async () => {
   await closeInstances()
   await raw.quit()
 })
-
-function recordingLogger() {
-  const lines: { level: string; details: Record<string, unknown>; message: string }[] = []
-  const log = (level: string) => (details: object, message: string) => void lines.push({ level, details: details as Record<string, unknown>, message })
-  return { lines, logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } }
-}
 
 async function localKek(t: { after(fn: () => unknown): void }, name = 'default'): Promise<LocalKeyProvider> {
   const home = await mkdtemp(join(tmpdir(), 'keywrap-cache-kek-'))
@@ -70,8 +65,8 @@ test('two development keyrings (each its own local://default) on one Redis and p
   assert.equal(first.uri, second.uri)
   assert.notEqual(first.identity(), second.identity())
   const log = recordingLogger()
-  const a = await startInstance({ url, keyPrefix, kek: first, kekAlias: 'default', logger: log.logger })
-  const b = await startInstance({ url, keyPrefix, kek: second, kekAlias: 'default', logger: log.logger })
+  const a = await startInstance({ url, keyPrefix, kek: first, kekAlias: 'default', logger: log })
+  const b = await startInstance({ url, keyPrefix, kek: second, kekAlias: 'default', logger: log })
   const keys = Array.from({ length: 20 }, () => dekKey('orders'))
   const onA = await unwrapAll(a.cache, keys, 3)
   const onB = await unwrapAll(b.cache, keys, 3)
@@ -101,7 +96,7 @@ test('a KEK that cannot open the record under its name: L1 alone (20 keys × 3 l
 
   const log = recordingLogger()
   const kek = new CountingProvider()
-  const b = await startInstance({ url, keyPrefix, kek, kekAlias: 'cache-kek', logger: log.logger, now: clock.now, offlineGraceMs: 30_000 })
+  const b = await startInstance({ url, keyPrefix, kek, kekAlias: 'cache-kek', logger: log, now: clock.now, offlineGraceMs: 30_000 })
   const keys = Array.from({ length: 20 }, () => dekKey('orders'))
   const result = await unwrapAll(b.cache, keys, 3)
   assert.deepEqual(result, { providerCalls: 20, levels: { miss: 20, l1: 40 } })
@@ -131,7 +126,7 @@ test('a cache KEK whose provider fails: L1 alone, one error line, degraded (cach
     keyPrefix: testKeyPrefix('kek-failing'),
     kek,
     kekAlias: 'default',
-    logger: log.logger,
+    logger: log,
     now: clock.now,
     providerRetryMs: 5000,
   })

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis'
 import { redisUrlForTests, testKeyPrefix } from '../support/redis-server.js'
 import { closeInstances, counter, dekKey, keysUnder, manualClock, newDek, rawClient, startInstance } from './cache-fixture.js'
 import { CountingProvider } from './counting-provider.js'
+import { recordingLogger } from '../support/recording-logger.js'
 
 let url: string
 let raw: Redis
@@ -24,12 +25,6 @@ after(async () => {
   await raw.quit()
 })
 
-function recordingLogger() {
-  const lines: { level: string; details: object; message: string }[] = []
-  const log = (level: string) => (details: object, message: string) => void lines.push({ level, details, message })
-  return { lines, logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } }
-}
-
 /** The counter of a generation record (1 | uint64 counter | token | MAC). */
 const counterOf = (value: Buffer) => Number(value.readBigUInt64BE(1))
 
@@ -40,7 +35,7 @@ async function fleet(name: string) {
   const log = recordingLogger()
   const options = { url, keyPrefix, now: clock.now, generationMemoMs: 1000 }
   const a = await startInstance({ ...options, kek })
-  const b = await startInstance({ ...options, kek: new CountingProvider(kek.secret), logger: log.logger, l1Entries: 0 })
+  const b = await startInstance({ ...options, kek: new CountingProvider(kek.secret), logger: log, l1Entries: 0 })
   return { clock, keyPrefix, kek, a, b, log, options }
 }
 

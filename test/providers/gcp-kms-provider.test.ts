@@ -7,6 +7,7 @@ import { Metrics } from '../../src/metrics/metrics.js'
 import { GcpKmsKeyProvider, type GcpKmsKeyProviderOptions, type KmsClient } from '../../src/providers/gcp-kms/gcp-kms-provider.js'
 import { createKmsClient } from '../../src/providers/gcp-kms/kms-client.js'
 import { KmsStandIn, type CreateKeyOptions, type Faults, type RunningKmsStandIn } from '../support/kms-stand-in.js'
+import { recordingLogger, type LoggedLine } from '../support/recording-logger.js'
 
 // The emulator settings alone must keep the client from looking for credentials or probing the
 // metadata server, so this file does not set METADATA_SERVER_DETECTION the way the app does.
@@ -18,23 +19,6 @@ process.on('warning', onWarning)
 const dek = Buffer.from('0123456789abcdef0123456789abcdef')
 const aad = Buffer.from('keywrap/aad/v1 tenant=acme')
 const FAST: Partial<GcpKmsKeyProviderOptions> = { callTimeoutMs: 200, totalBudgetMs: 1000, random: () => 0.5 }
-
-interface LogEntry {
-  level: 'debug' | 'info' | 'warn' | 'error'
-  details: object
-  message: string
-}
-
-function recordingLogger() {
-  const entries: LogEntry[] = []
-  return {
-    entries,
-    debug: (details: object, message: string) => void entries.push({ level: 'debug', details, message }),
-    info: (details: object, message: string) => void entries.push({ level: 'info', details, message }),
-    warn: (details: object, message: string) => void entries.push({ level: 'warn', details, message }),
-    error: (details: object, message: string) => void entries.push({ level: 'error', details, message }),
-  }
-}
 
 async function counted(counter: Counter<string>, labels: Record<string, string>): Promise<number> {
   const { values } = await counter.get()
@@ -180,8 +164,8 @@ function againstTheStandIn(): void {
       const { provider, logger } = await setUp({ client: lying })
       const error = await rejection(provider.encrypt(dek, aad), 'provider_misconfigured')
       assert.equal(error.detail, undefined)
-      assert.equal(logger.entries.length, 1)
-      assert.match(logger.entries[0]!.message, /not a version of/)
+      assert.equal(logger.lines.length, 1)
+      assert.match(logger.lines[0]!.message, /not a version of/)
       assert.equal(standIn.calls.Encrypt, 1, 'not retried')
     })
 
@@ -320,17 +304,17 @@ function againstTheStandIn(): void {
         assert.doesNotMatch(error.message, /cloudkms|projects\//)
       }
       assert.deepEqual(
-        logger.entries.map((e) => e.level),
+        logger.lines.map((e) => e.level),
         ['error', 'error'],
       )
-      for (const entry of logger.entries) {
+      for (const entry of logger.lines) {
         assert.match(entry.message, /roles\/cloudkms\.cryptoKeyEncrypterDecrypter/)
         assert.ok(entry.message.includes(keyName))
         assert.match(JSON.stringify(entry.details), /PERMISSION_DENIED: Permission 'cloudkms\.cryptoKeyVersions\.useTo(En|De)crypt' denied/)
       }
       assert.equal(standIn.calls.Encrypt + standIn.calls.Decrypt, 3, 'not retried')
       assert.equal(await counted(metrics.providerFailures, { code: 'PERMISSION_DENIED' }), 2)
-      assertNoSecrets(logger.entries, ciphertext)
+      assertNoSecrets(logger.lines, ciphertext)
     })
 
     it('NOT_FOUND is provider_misconfigured with the missing key logged', async () => {
@@ -339,8 +323,8 @@ function againstTheStandIn(): void {
       const provider = new GcpKmsKeyProvider({ keyName, client, logger })
       const error = await rejection(provider.encrypt(dek, aad), 'provider_misconfigured')
       assert.equal(error.detail, undefined)
-      assert.equal(logger.entries[0]?.level, 'error')
-      assert.match(logger.entries[0]!.message, /does not exist/)
+      assert.equal(logger.lines[0]?.level, 'error')
+      assert.match(logger.lines[0]!.message, /does not exist/)
       await assert.rejects(provider.refresh(), /cannot be read: NOT_FOUND/)
     })
 
@@ -386,7 +370,7 @@ function againstTheStandIn(): void {
       const { provider, logger } = await setUp()
       const error = await rejection(provider.encrypt(dek, Buffer.alloc(64 * 1024 + 1)), 'invalid_request')
       assert.equal(error.status, 400)
-      assert.equal(logger.entries.length, 0)
+      assert.equal(logger.lines.length, 0)
     })
   })
 
@@ -423,9 +407,9 @@ function againstTheStandIn(): void {
         assert.equal(standIn.calls[method], 3, 'one call and two integrity retries')
         assert.equal(await counted(metrics.providerFailures, { method, code: 'DATA_LOSS' }), 3)
         assert.equal(await counted(metrics.providerRetries, { method, reason: 'DATA_LOSS' }), 2)
-        assert.equal(logger.entries.length, 1)
-        assert.match(logger.entries[0]!.message, /CRC32C/)
-        assertNoSecrets(logger.entries, ciphertext)
+        assert.equal(logger.lines.length, 1)
+        assert.match(logger.lines[0]!.message, /CRC32C/)
+        assertNoSecrets(logger.lines, ciphertext)
       })
 
       it(`${fault} on ${method} in the first answer only: the retry succeeds`, async () => {
@@ -600,7 +584,7 @@ function clearingFaultsAfterOneCall(client: KmsClient, standIn: KmsStandIn): Kms
   return { ...methods, encrypt: clearAfter(methods.encrypt!), decrypt: clearAfter(methods.decrypt!) } as unknown as KmsClient
 }
 
-function assertNoSecrets(entries: readonly LogEntry[], ciphertext: Buffer): void {
+function assertNoSecrets(entries: readonly LoggedLine[], ciphertext: Buffer): void {
   const logged = JSON.stringify(entries)
   for (const secret of [dek, aad, ciphertext]) {
     for (const encoding of ['hex', 'base64', 'utf8'] as const) assert.ok(!logged.includes(secret.toString(encoding)), `logged ${encoding} of a secret`)
