@@ -29,6 +29,26 @@ export function auditEntry(overrides: Partial<AuditEntry> = {}): AuditEntry {
   }
 }
 
+/** The fields auditEntry() sets that every sink carries into its line's payload unchanged. */
+export const PAYLOAD_FIELDS = [
+  'time',
+  'operation',
+  'principal',
+  'issuer',
+  'alias',
+  'keyVersion',
+  'outcome',
+  'cacheLevel',
+  'context',
+  'wrappedKeyFingerprint',
+  'requestId',
+  'trace',
+  'spanId',
+  'remoteAddress',
+  'userAgent',
+  'latencyMs',
+] as const satisfies readonly (keyof AuditEntry)[]
+
 /** Entry `index` of a mixed run: outcomes rotate, each with its own request id. */
 export function mixedEntry(index: number): AuditEntry {
   const outcome = OUTCOMES[index % OUTCOMES.length]!

@@ -6,7 +6,7 @@ import { CloudLoggingAuditSink, type CloudLoggingAuditSinkOptions } from '../../
 import { AuditTimeoutError } from '../../src/audit/group-commit.js'
 import { verifyAuditTrail } from '../../src/cli/audit-verify.js'
 import { LoggingStandIn, type RunningLoggingStandIn } from '../support/logging-stand-in.js'
-import { auditEntry, mixedEntry, range } from './audit-fixtures.js'
+import { auditEntry, mixedEntry, PAYLOAD_FIELDS, range } from './audit-fixtures.js'
 
 const warnings: Error[] = []
 process.on('warning', (warning) => warnings.push(warning))
@@ -61,25 +61,8 @@ describe('CloudLoggingAuditSink against the Logging stand-in', () => {
     assert.equal(first!.insertId, `${audit.chainId}-0000000001`)
     assert.equal(new Date(first!.timestamp).getTime(), Date.parse(entry.time))
     const payload = first!.jsonPayload!
-    for (const field of [
-      'time',
-      'operation',
-      'principal',
-      'issuer',
-      'alias',
-      'keyVersion',
-      'outcome',
-      'cacheLevel',
-      'context',
-      'wrappedKeyFingerprint',
-      'requestId',
-      'trace',
-      'spanId',
-      'remoteAddress',
-      'userAgent',
-      'latencyMs',
-    ]) {
-      assert.deepEqual(payload[field], entry[field as keyof typeof entry], field)
+    for (const field of PAYLOAD_FIELDS) {
+      assert.deepEqual(payload[field], entry[field], field)
     }
     assert.equal(payload.chain, audit.chainId)
     assert.match(payload.hash as string, /^[0-9a-f]{64}$/)

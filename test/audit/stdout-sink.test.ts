@@ -6,7 +6,7 @@ import { AuditTimeoutError } from '../../src/audit/group-commit.js'
 import { StdoutAuditSink } from '../../src/audit/stdout-sink.js'
 import { verifyAuditTrail } from '../../src/cli/audit-verify.js'
 import { Metrics } from '../../src/metrics/metrics.js'
-import { auditEntry, MemoryLineStream, mixedEntry, parseAuditLines, range, seqsOf } from './audit-fixtures.js'
+import { auditEntry, MemoryLineStream, mixedEntry, PAYLOAD_FIELDS, parseAuditLines, range, seqsOf } from './audit-fixtures.js'
 
 const warnings: Error[] = []
 process.on('warning', (warning) => warnings.push(warning))
@@ -55,25 +55,8 @@ describe('StdoutAuditSink', () => {
     assert.equal(allowed!.logName, 'projects/test-project/logs/keywrap-audit')
     assert.equal(allowed!.message, 'audit unwrap default allowed')
     assert.equal(denied!.message, 'audit unwrap default denied forbidden')
-    for (const field of [
-      'time',
-      'operation',
-      'principal',
-      'issuer',
-      'alias',
-      'keyVersion',
-      'outcome',
-      'cacheLevel',
-      'context',
-      'wrappedKeyFingerprint',
-      'requestId',
-      'trace',
-      'spanId',
-      'remoteAddress',
-      'userAgent',
-      'latencyMs',
-    ]) {
-      assert.deepEqual(allowed![field], entry[field as keyof typeof entry], field)
+    for (const field of PAYLOAD_FIELDS) {
+      assert.deepEqual(allowed![field], entry[field], field)
     }
     assert.equal(failed!.batchIndex, 4)
     assert.ok(!('keyVersion' in denied!) && !('errorCode' in allowed!), 'undefined fields are left out')
