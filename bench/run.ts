@@ -356,7 +356,7 @@ async function providerOverloadScenario(context: Context): Promise<void> {
       const measured = await load('overload, provider-bound: capacity', keywrap, request, DURATION_SECONDS, { connections: 128 })
       const capacity = Math.round(measured.requestsPerSecond - measured.errors / DURATION_SECONDS)
       facts.providerOverloadKmsLatencyMs = PROVIDER_OVERLOAD_LATENCY_MS
-      await overloadFacts(context, 'providerOverload', keywrap, request, capacity, 1000)
+      await overloadFacts(context, keywrap, request, capacity)
     } finally {
       kms.clearFaults()
     }
@@ -364,22 +364,17 @@ async function providerOverloadScenario(context: Context): Promise<void> {
 }
 
 /**
- * The p99 at half the capacity (over `unloadedSockets`), then three times the capacity offered on a
- * schedule over 1,000 sockets: what was shed, the admitted requests' p99, RSS before and after, and
- * /healthz afterwards, as facts named `<prefix>…`.
+ * The p99 at half the capacity, then three times the capacity, each offered on a schedule over 1,000
+ * sockets: what was shed, the admitted requests' p99, RSS before and after, and /healthz afterwards,
+ * as facts named `providerOverload…`.
  */
-async function overloadFacts(
-  context: Context,
-  prefix: string,
-  keywrap: BenchProcess,
-  request: LoadRequest,
-  capacity: number,
-  unloadedSockets: number,
-): Promise<void> {
-  const unloaded = await openLoop(keywrap, request, Math.round(capacity / 2), LATENCY_SECONDS, unloadedSockets)
+async function overloadFacts(context: Context, keywrap: BenchProcess, request: LoadRequest, capacity: number): Promise<void> {
+  const prefix = 'providerOverload'
+  const sockets = 1000
+  const unloaded = await openLoop(keywrap, request, Math.round(capacity / 2), LATENCY_SECONDS, sockets)
   const rssBeforeMiB = Math.round((await keywrap.rssBytes()) / 1048576)
   const seconds = quick ? 2 : 8
-  const overloaded = await openLoop(keywrap, request, capacity * 3, seconds, 1000)
+  const overloaded = await openLoop(keywrap, request, capacity * 3, seconds, sockets)
   const health = await fetch(new URL('/healthz', keywrap.url))
   Object.assign(context.facts, {
     [`${prefix}CapacityRequestsPerSecond`]: capacity,
