@@ -131,6 +131,7 @@ async function main(): Promise<void> {
         token: context.token,
         kms,
         kmsKey: KMS_KEY,
+        kmsAddress: kmsServer.address,
         alias: 'kms',
         quick,
         facts: context.facts,
