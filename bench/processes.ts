@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -128,4 +129,25 @@ async function waitFor(child: ChildProcess, pattern: RegExp, stream: 'stdout' | 
     })
     child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)))
   })
+}
+
+/**
+ * bench/kms-client-alone.ts (the Cloud KMS client alone against the stand-in at `kmsAddress`, in a
+ * process of its own), run once its channel is up; its result line. The stand-in's faults are the caller's.
+ */
+export async function kmsClientAlone(kmsAddress: string, keyName: string, mode: 'rewrap' | 'encrypt', count: number, concurrency: number): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/kms-client-alone.ts', kmsAddress, keyName, mode, String(count), String(concurrency)], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+  try {
+    if ((await lines.next()).value !== 'ready') throw new Error('bench/kms-client-alone.ts did not start')
+    child.stdin!.write('go\n')
+    const result = (await lines.next()).value
+    if (!result) throw new Error(`bench/kms-client-alone.ts ended without its result (exit ${child.exitCode})`)
+    return result
+  } finally {
+    child.kill()
+  }
 }

@@ -11,14 +11,13 @@ import { createWriteStream } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DEFAULT_CHUNK, DEFAULT_CONCURRENCY } from '../src/cli/rewrap.js'
 import { DEFAULTS } from '../src/config/load-config.js'
 import { BATCH_PARALLELISM } from '../src/keys/key-service.js'
 import type { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { post } from './load.js'
-import { ROOT, type BenchProcess } from './processes.js'
+import { kmsClientAlone, ROOT, type BenchProcess } from './processes.js'
 
 const KMS_LATENCY_MS = 50
 /** The CLI as a user runs it: its default requests in flight and chunk size. */
@@ -98,10 +97,12 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     facts.campaignCliPeakRssMiB = free.peakRssMiB
     facts.campaignServer = free.server
     // Side by side: the KMS client alone doing the same provider work under the same call limit.
-    const alone = await clientAlone(context, quick ? 2000 : 20_000, floor.callSlots)
-    facts.campaignClientAlone = `${alone.items} rewraps (a Decrypt, then an Encrypt) in ${round(alone.seconds)} s, ${floor.callSlots} calls at once`
-    facts.campaignClientAloneTimesFloor = round(alone.timesFloor)
-    facts.campaignTimesClientAlone = round(free.seconds / floor.seconds / alone.timesFloor)
+    const aloneItems = quick ? 2000 : 20_000
+    const aloneSeconds = Number(await kmsClientAlone(context.kmsAddress, context.kmsKey, 'rewrap', aloneItems, floor.callSlots))
+    const aloneTimesFloor = aloneSeconds / campaignFloor(aloneItems, CONCURRENCY, CHUNK).seconds
+    facts.campaignClientAlone = `${aloneItems} rewraps (a Decrypt, then an Encrypt) in ${round(aloneSeconds)} s, ${floor.callSlots} calls at once`
+    facts.campaignClientAloneTimesFloor = round(aloneTimesFloor)
+    facts.campaignTimesClientAlone = round(free.seconds / floor.seconds / aloneTimesFloor)
 
     const rate = quick ? 500 : 1000
     const rated = await measured(keywrap, context, floor.callSlots, () => run(join(context.home, 'campaign-rated.jsonl'), ['--rate', String(rate)]))
@@ -154,27 +155,6 @@ export async function rewrapCampaign(context: CampaignContext): Promise<void> {
     facts.dryRunTenfoldSeconds = round(dryTenfold.seconds)
     facts.campaignInputMiB = round((await stat(input)).size / 1048576)
   })
-}
-
-/**
- * bench/kms-client-rewrap.ts against the campaign's stand-in, at the latency the campaign set: `items`
- * rewraps by the Cloud KMS client alone, `callSlots` calls at once; its time against the floor of those items.
- */
-async function clientAlone(context: CampaignContext, items: number, callSlots: number): Promise<{ items: number; seconds: number; timesFloor: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/kms-client-rewrap.ts', context.kmsAddress, context.kmsKey, String(items), String(callSlots)], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
-  try {
-    if ((await lines.next()).value !== 'ready') throw new Error('bench/kms-client-rewrap.ts did not start')
-    child.stdin!.write('go\n')
-    const seconds = Number((await lines.next()).value)
-    if (!(seconds > 0)) throw new Error(`bench/kms-client-rewrap.ts ended without its time (exit ${child.exitCode})`)
-    return { items, seconds, timesFloor: seconds / ((items * 2 * KMS_LATENCY_MS) / 1000 / callSlots) }
-  } finally {
-    child.kill()
-  }
 }
 
 /** `count` wrapped keys, 50 requests at a time; a 503 (the stand-in starved on a busy machine) is tried again. */
