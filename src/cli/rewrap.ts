@@ -1,10 +1,12 @@
 /** `keywrap rewrap`: a bulk rewrap campaign of a JSON Lines file through a running keywrap's :batchRewrap. */
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
 import { DEFAULT_TIMEOUT_SECONDS, KeywrapClient, ServiceError } from './keywrap-client.js'
 import { CampaignStopped, RewrapCampaign } from './rewrap/campaign.js'
 import { countVersions, dryRunReport } from './rewrap/dry-run.js'
+import { retryDelaySeconds } from './rewrap/pacing.js'
 import { appendLines, assertReadable, completeLines, countLines, readLines, stdoutLines } from './rewrap/jsonl-files.js'
 import { duration, Progress } from './rewrap/progress.js'
 import { SERVICE_TARGET_OPTIONS, serviceTarget } from './service-target.js'
@@ -97,14 +99,8 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
       return EXIT.noInput
     }
     const client = new KeywrapClient(target, timeout)
-    let primaryVersion: number
-    try {
-      primaryVersion = (await client.getKey(alias)).primaryVersion
-    } catch (error) {
-      if (!(error instanceof ServiceError)) throw error
-      process.stderr.write(`keywrap rewrap: cannot read key "${alias}" from ${target.url}: ${error.message}\n`)
-      return EXIT.failed
-    }
+    const primaryVersion = await readPrimaryVersion(client, alias, attempts, target.url)
+    if (primaryVersion === undefined) return EXIT.failed
     if (values['dry-run']) {
       process.stdout.write(dryRunReport(alias, await countVersions(readLines(input), primaryVersion)))
       return EXIT.ok
@@ -147,6 +143,27 @@ Exit status 1 when any item failed or the run stopped; a summary goes to standar
     if (position < total) process.stderr.write(`keywrap rewrap: ${total - position} lines remain: run again with --resume\n`)
     return failed > 0 || position < total ? EXIT.failed : EXIT.ok
   },
+}
+
+/**
+ * The alias's primary version, the key lookup retried as the campaign's requests are (a service that
+ * is starting, overloaded or briefly unreachable); undefined, with the reason on stderr, once it fails for good.
+ */
+async function readPrimaryVersion(client: KeywrapClient, alias: string, attempts: number, url: string): Promise<number | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await client.getKey(alias)).primaryVersion
+    } catch (error) {
+      if (!(error instanceof ServiceError)) throw error
+      if (!error.transient || attempt >= attempts) {
+        process.stderr.write(`keywrap rewrap: cannot read key "${alias}" from ${url}: ${error.message}\n`)
+        return undefined
+      }
+      const seconds = retryDelaySeconds(error.retryAfterSeconds, attempt)
+      process.stderr.write(`keywrap rewrap: reading key "${alias}": ${error.message}; trying again in ${seconds.toFixed(1)} s\n`)
+      await sleep(seconds * 1000)
+    }
+  }
 }
 
 function required(value: string | undefined, name: string): string {

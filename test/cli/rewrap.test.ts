@@ -199,6 +199,26 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     }
   })
 
+  test('the key lookup answered 503 with Retry-After is tried again after it; one that fails for good ends the run', async () => {
+    const proxy = await failingProxy(server.baseUrl, 2, '/v1/keys/campaign')
+    try {
+      const started = performance.now()
+      const run = await runCli(['rewrap', '--url', proxy.url, '--alias', 'campaign', '--in', input, '--token', token, '--dry-run'], env)
+      const elapsed = performance.now() - started
+      assert.equal(run.code, 0, run.stderr)
+      assert.deepEqual(proxy.answers, [503, 503, 200])
+      assert.ok(elapsed >= 2000, `the retries came after ${elapsed} ms`)
+      assert.equal(run.stderr.match(/reading key "campaign": .*; trying again in 1\.0 s/g)?.length, 2, run.stderr)
+      assert.match(run.stdout, new RegExp(`would rewrap ${KEYS}, already current 0`))
+    } finally {
+      await proxy.close()
+    }
+    const refused = await runCli(['rewrap', '--url', server.baseUrl, '--alias', 'campaign', '--in', input, '--token', 'not-a-token', '--dry-run'], env)
+    assert.equal(refused.code, 1)
+    assert.doesNotMatch(refused.stderr, /trying again/)
+    assert.match(refused.stderr, /cannot read key "campaign"/)
+  })
+
   test('items the service refuses as overloaded (its provider calls and queue full) are sent again, and succeed', async () => {
     // 32 provider calls at once and none queued: of a request's 64 items at once, 32 are refused.
     const narrow = await startServer({ ...env, KEYWRAP_PROVIDER_MAX_CONCURRENT: '32', KEYWRAP_PROVIDER_MAX_QUEUED: '0' })
@@ -295,14 +315,17 @@ async function linesIn(file: string): Promise<number> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').length - 1
 }
 
-/** A loopback proxy to `target` that answers the first `failures` batch requests 503 with Retry-After: 1. */
-async function failingProxy(target: string, failures: number): Promise<{ url: string; answers: number[]; close(): Promise<void> }> {
+/**
+ * A loopback proxy to `target` that answers the first `failures` requests whose path ends in `path`
+ * 503 with Retry-After: 1, and records the status of each such request.
+ */
+async function failingProxy(target: string, failures: number, path = ':batchRewrap'): Promise<{ url: string; answers: number[]; close(): Promise<void> }> {
   const answers: number[] = []
   let failed = 0
   const server: Server = createServer(async (request, response) => {
     const chunks: Buffer[] = []
     for await (const chunk of request) chunks.push(chunk as Buffer)
-    if (request.url?.endsWith(':batchRewrap') && failed < failures) {
+    if (request.url?.endsWith(path) && failed < failures) {
       failed++
       answers.push(503)
       response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' })
@@ -314,7 +337,7 @@ async function failingProxy(target: string, failures: number): Promise<{ url: st
       headers: { authorization: request.headers.authorization ?? '', 'content-type': request.headers['content-type'] ?? 'application/json' },
       ...(chunks.length > 0 && { body: Buffer.concat(chunks) }),
     })
-    if (request.url?.endsWith(':batchRewrap')) answers.push(upstream.status)
+    if (request.url?.endsWith(path)) answers.push(upstream.status)
     response.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' })
     response.end(Buffer.from(await upstream.arrayBuffer()))
   })

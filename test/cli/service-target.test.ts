@@ -147,16 +147,22 @@ describe('keywrap rewrap against a service that takes the connection and never a
     }
   })
 
-  test('a service that does not answer the key lookup ends the run at once, exit 1, saying so', async () => {
+  test('a service that does not answer the key lookup: it is tried --attempts times with backoff, then the run ends, exit 1, saying so', async () => {
     const service = await hangingService(true)
     try {
       const home = await mkdtemp(join(tmpdir(), 'keywrap-cli-hang-'))
       const input = join(home, 'in.jsonl')
       await writeFile(input, '"kw1.1.AAAA"\n')
-      const run = await runCli(['rewrap', '--url', service.url, '--alias', 'campaign', '--in', input, '--dry-run', '--timeout', '0.5'], { KEYWRAP_TOKEN: 't' })
+      const run = await runCli(['rewrap', '--url', service.url, '--alias', 'campaign', '--in', input, '--dry-run', '--timeout', '0.5', '--attempts', '2'], {
+        KEYWRAP_TOKEN: 't',
+      })
       assert.equal(run.code, 1, run.stderr)
-      assert.equal(run.stderr, `keywrap rewrap: cannot read key "campaign" from ${service.url}: timeout: ${service.url}: no complete answer within 0.5 s\n`)
-      assert.deepEqual(service.requests, ['GET /v1/keys/campaign'])
+      const timedOut = `timeout: ${service.url}: no complete answer within 0.5 s`
+      const [retried, ended, ...rest] = run.stderr.split('\n')
+      assert.match(retried!, new RegExp(`^keywrap rewrap: reading key "campaign": ${escapeRegExp(timedOut)}; trying again in 0\\.[2-5] s$`))
+      assert.equal(ended, `keywrap rewrap: cannot read key "campaign" from ${service.url}: ${timedOut}`)
+      assert.deepEqual(rest, [''])
+      assert.deepEqual(service.requests, ['GET /v1/keys/campaign', 'GET /v1/keys/campaign'])
     } finally {
       await service.close()
     }
@@ -179,3 +185,7 @@ describe('keywrap rewrap against a service that takes the connection and never a
     }
   })
 })
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}

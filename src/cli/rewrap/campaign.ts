@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { isTransient, ServiceError, type BatchRewrapResult, type KeywrapClient } from '../keywrap-client.js'
 import type { LineSink } from './jsonl-files.js'
 import { outputLine, parseInputLine, type InputLine, type LineOutcome } from './lines.js'
-import { backoffSeconds, Pacer } from './pacing.js'
+import { backoffSeconds, Pacer, retryDelaySeconds } from './pacing.js'
 
 export interface CampaignOptions {
   readonly client: KeywrapClient
@@ -148,12 +148,8 @@ export class RewrapCampaign {
 
   /** Waits as long as Retry-After says (pausing every other request too), or a backoff without one. */
   private async wait(error: ServiceError, attempt: number): Promise<void> {
-    if (error.retryAfterSeconds !== undefined) {
-      const seconds = Math.min(error.retryAfterSeconds, this.options.maxRetryAfterSeconds ?? 120)
-      this.pacer.pause(seconds)
-      await sleep(seconds * 1000)
-    } else {
-      await sleep(backoffSeconds(attempt) * 1000)
-    }
+    const seconds = retryDelaySeconds(error.retryAfterSeconds, attempt, this.options.maxRetryAfterSeconds)
+    if (error.retryAfterSeconds !== undefined) this.pacer.pause(seconds)
+    await sleep(seconds * 1000)
   }
 }

@@ -58,6 +58,14 @@ export class Pacer {
   }
 }
 
+/** The longest Retry-After the CLI honours; a longer one is waited this long, then the request is tried again. */
+export const MAX_RETRY_AFTER_SECONDS = 120
+
+/** Seconds to wait after a failed attempt: what Retry-After said (at most MAX_RETRY_AFTER_SECONDS), else backoffSeconds(). */
+export function retryDelaySeconds(retryAfterSeconds: number | undefined, attempt: number, maxRetryAfterSeconds = MAX_RETRY_AFTER_SECONDS): number {
+  return retryAfterSeconds !== undefined ? Math.min(retryAfterSeconds, maxRetryAfterSeconds) : backoffSeconds(attempt)
+}
+
 /** Exponential backoff with full jitter: attempt 1 waits up to 0.5 s, doubling to at most 30 s. */
 export function backoffSeconds(attempt: number, random: () => number = Math.random): number {
   return Math.min(30, 0.5 * 2 ** (attempt - 1)) * (0.5 + random() / 2)
