@@ -48,3 +48,14 @@ export function onePositional(positionals: string[], name: string): string {
   if (positionals.length > 1) throw new UsageError(`one ${name} only (also given: ${positionals.slice(1).join(' ')})`)
   return positionals[0]!
 }
+
+/** The longest --timeout, an hour (some bound is needed: Node fires a timer of more than 2^31 - 1 ms at once). */
+export const MAX_TIMEOUT_SECONDS = 3600
+
+/** A positive number given as `text` (e.g. seconds), at most `max`, or a UsageError naming the option. */
+export function positiveNumber(text: string, name: string, max = Infinity): number {
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`${name} must be a positive number, not "${text}"`)
+  if (value > max) throw new UsageError(`${name} must be at most ${max}, not "${text}"`)
+  return value
+}

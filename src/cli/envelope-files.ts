@@ -9,14 +9,18 @@ import { read } from 'node:fs'
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { KeywrapClient, type ByteSink, type ByteSource } from '../../client/src/index.js'
-import { EXIT, UsageError } from './command.js'
+import { EXIT, MAX_TIMEOUT_SECONDS, positiveNumber, UsageError } from './command.js'
 import { ProgressBar } from './progress-bar.js'
 import { SERVICE_TARGET_OPTIONS, serviceTarget, type ServiceTargetArguments } from './service-target.js'
+
+/** Seconds one call to the service may take by default: the client package's own default. */
+const DEFAULT_TIMEOUT_SECONDS = 10
 
 export const ENVELOPE_OPTIONS = {
   in: { type: 'string' },
   out: { type: 'string' },
   context: { type: 'string', multiple: true },
+  timeout: { type: 'string', default: String(DEFAULT_TIMEOUT_SECONDS) },
   ...SERVICE_TARGET_OPTIONS,
 } as const
 
@@ -26,6 +30,7 @@ export const ENVELOPE_HELP = `  --in FILE        the input, - for standard input
   --url URL        the keywrap service (default KEYWRAP_URL, else http://localhost:8080)
   --token TOKEN    a bearer token (default KEYWRAP_TOKEN; prefer it: options show in the process list)
   --reason TEXT    why, sent as x-keywrap-reason and recorded in the audit trail (1-256 printable ASCII)
+  --timeout S      seconds one call to the service may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS}, at most ${MAX_TIMEOUT_SECONDS})
 
 A progress bar is drawn on standard error when it is a terminal and the input a file of 8 MiB or more.`
 
@@ -35,6 +40,7 @@ export interface EnvelopeArguments extends ServiceTargetArguments {
   in?: string
   out?: string
   context?: string[]
+  timeout: string
 }
 
 export interface EnvelopeJob {
@@ -48,8 +54,9 @@ export function envelopeJob(values: EnvelopeArguments, positionals: string[]): E
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`)
   if (!values.in) throw new UsageError('--in is missing (a file, or - for standard input)')
   if (!values.out) throw new UsageError('--out is missing (a file, or - for standard output)')
+  const timeoutMs = Math.ceil(positiveNumber(values.timeout, '--timeout', MAX_TIMEOUT_SECONDS) * 1000)
   const { url, token, reason } = serviceTarget(values)
-  const client = new KeywrapClient({ baseUrl: url, token, ...(reason !== undefined && { reason }) })
+  const client = new KeywrapClient({ baseUrl: url, token, timeoutMs, ...(reason !== undefined && { reason }) })
   return { client, context: parseContext(values.context ?? []), input: values.in, output: values.out }
 }
 

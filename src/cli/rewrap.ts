@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { EXIT, parseCommandLine, UsageError, type Command } from './command.js'
+import { EXIT, MAX_TIMEOUT_SECONDS, parseCommandLine, positiveNumber, UsageError, type Command } from './command.js'
 import { DEFAULT_TIMEOUT_SECONDS, KeywrapClient, ServiceError } from './keywrap-client.js'
 import { CampaignStopped, RewrapCampaign } from './rewrap/campaign.js'
 import { countVersions, dryRunReport } from './rewrap/dry-run.js'
@@ -12,8 +12,6 @@ import { duration, Progress } from './rewrap/progress.js'
 import { SERVICE_TARGET_OPTIONS, serviceTarget } from './service-target.js'
 
 const MAX_CHUNK = 1000
-/** The longest --timeout, an hour (some bound is needed: Node fires a timer of more than 2^31 - 1 ms at once). */
-const MAX_TIMEOUT_SECONDS = 3600
 /**
  * Requests in flight by default: 4 × 64 items is twice the provider calls a keywrap runs at once by
  * default (KEYWRAP_PROVIDER_MAX_CONCURRENT, 128), so its slots stay busy while a request's last items
@@ -174,13 +172,6 @@ function required(value: string | undefined, name: string): string {
 function positiveInteger(text: string, name: string, max: number): number {
   const value = Number(text)
   if (!/^\d+$/.test(text) || value < 1 || value > max) throw new UsageError(`${name} must be an integer from 1 to ${max}, not "${text}"`)
-  return value
-}
-
-function positiveNumber(text: string, name: string, max = Infinity): number {
-  const value = Number(text)
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`${name} must be a positive number, not "${text}"`)
-  if (value > max) throw new UsageError(`${name} must be at most ${max}, not "${text}"`)
   return value
 }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -95,6 +96,30 @@ describe('keywrap encrypt and decrypt against npm start', () => {
     assert.equal(cut.code, 1)
     assert.ok(cut.stdout.length < plaintext.length)
     assert.deepEqual(cut.stdout, plaintext.subarray(0, cut.stdout.length), 'only verified segments reach standard output')
+  })
+
+  test('a service that never answers: --timeout ends the call, exit 1, no output written', async () => {
+    const silent = createServer(() => {}).listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    try {
+      const input = join(home, 'to-time-out.txt')
+      await writeFile(input, 'data')
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+      const started = performance.now()
+      const result = await runCli(['encrypt', '--alias', 'default', '--in', input, '--out', join(home, 'timed-out.kw'), '--url', url, '--timeout', '0.5'], env)
+      assert.equal(result.code, 1, result.stderr)
+      assert.match(result.stderr, /timeout: POST \/v1\/keys\/default:generateDataKey: no complete answer within the timeout/)
+      assert.ok(performance.now() - started < 10_000, 'ended by --timeout: the default 10 s would end it later than this')
+      assert.deepEqual(
+        (await readdir(home)).filter((name) => name.includes('timed-out')),
+        [],
+      )
+      const bad = await runCli(['decrypt', '--in', input, '--out', '-', '--timeout', 'soon'], env)
+      assert.equal(bad.code, 64)
+      assert.match(bad.stderr, /--timeout must be a positive number, not "soon"/)
+    } finally {
+      silent.close()
+    }
   })
 
   test('refusals: no token, a bad context, a missing input, another alias', async () => {
