@@ -150,13 +150,18 @@ export class KeywrapClient {
       json = undefined
     }
     if (response.ok && json !== undefined) return json
-    const retryAfter = Number(response.headers.get('retry-after'))
     throw new ServiceError(
       problemOf(json, response.ok ? 'the answer is not JSON' : `HTTP ${response.status}`),
       response.ok ? 502 : response.status,
-      Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+      retryAfterSeconds(response.headers.get('retry-after')),
     )
   }
+}
+
+/** Retry-After in seconds; undefined when it is missing or not a number of seconds (then the caller backs off). */
+export function retryAfterSeconds(header: string | null): number | undefined {
+  if (header === null || !/^\s*\d+(\.\d+)?\s*$/.test(header)) return undefined
+  return Number(header)
 }
 
 function problemOf(value: unknown, fallback: string): ItemProblem {

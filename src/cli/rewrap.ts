@@ -48,13 +48,15 @@ out as an object. Blank lines stay blank.
                        by default) with KEYWRAP_PROVIDER_MAX_QUEUED (256) waiting: the default keeps
                        its call slots busy without overflowing its queue
   --chunk N            keys per request, 1 to ${MAX_CHUNK} (default ${DEFAULT_CHUNK})
-  --attempts N         tries per request and per item before an item is written as failed (default 8)
+  --attempts N         tries per request (the first key lookup included) and per item before an
+                       item is written as failed or the run ends (default 8)
   --timeout S          seconds a request may take, answer included, before it counts as a lost
                        connection (default ${DEFAULT_TIMEOUT_SECONDS})
   --progress-every S   seconds between progress lines when standard error is not a terminal (default 5)
 
-A request answered 429 or 503 waits for its Retry-After (and holds the others back); other 5xx
-answers, lost connections and requests without an answer within --timeout are retried with backoff;
+A request answered 429 or 503 waits for its Retry-After, at most 120 s (and holds the others back);
+an answer without one, lost connections and requests without an answer within --timeout are retried
+with backoff (0.5 s doubling to 30 s);
 items that fail with a transient problem are sent again. 401, 403, 404 or 400 stop the run after
 writing every line before the failed request; rerun with --resume once fixed. SIGINT or SIGTERM stop
 reading and finish the requests in flight.

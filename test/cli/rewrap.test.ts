@@ -200,14 +200,16 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
   })
 
   test('the key lookup answered 503 with Retry-After is tried again after it; one that fails for good ends the run', async () => {
-    const proxy = await failingProxy(server.baseUrl, 2, '/v1/keys/campaign')
+    const proxy = await failingProxy(server.baseUrl, 2, { path: '/v1/keys/campaign' })
     try {
-      const started = performance.now()
       const run = await runCli(['rewrap', '--url', proxy.url, '--alias', 'campaign', '--in', input, '--token', token, '--dry-run'], env)
-      const elapsed = performance.now() - started
       assert.equal(run.code, 0, run.stderr)
       assert.deepEqual(proxy.answers, [503, 503, 200])
-      assert.ok(elapsed >= 2000, `the retries came after ${elapsed} ms`)
+      const gaps = proxy.arrivals.slice(1).map((at, index) => at - proxy.arrivals[index]!)
+      assert.ok(
+        gaps.every((gap) => gap >= 950),
+        `each retry came a Retry-After (1 s) after the failure: ${gaps.map(Math.round).join(', ')} ms`,
+      )
       assert.equal(run.stderr.match(/reading key "campaign": .*; trying again in 1\.0 s/g)?.length, 2, run.stderr)
       assert.match(run.stdout, new RegExp(`would rewrap ${KEYS}, already current 0`))
     } finally {
@@ -217,6 +219,23 @@ describe('keywrap rewrap against npm start and the Cloud KMS stand-in', () => {
     assert.equal(refused.code, 1)
     assert.doesNotMatch(refused.stderr, /trying again/)
     assert.match(refused.stderr, /cannot read key "campaign"/)
+  })
+
+  test('a failure without Retry-After (a 502 from a proxy) is tried again after a backoff, not at once', async () => {
+    const proxy = await failingProxy(server.baseUrl, 2, { path: '/v1/keys/campaign', status: 502, retryAfter: null })
+    try {
+      const run = await runCli(['rewrap', '--url', proxy.url, '--alias', 'campaign', '--in', input, '--token', token, '--dry-run'], env)
+      assert.equal(run.code, 0, run.stderr)
+      assert.deepEqual(proxy.answers, [502, 502, 200])
+      // Backoff with jitter: attempt 1 waits 0.25–0.5 s, attempt 2 0.5–1 s.
+      const waits = [...run.stderr.matchAll(/trying again in (\d+\.\d) s/g)].map((match) => Number(match[1]))
+      assert.equal(waits.length, 2, run.stderr)
+      assert.ok(waits[0]! >= 0.2 && waits[0]! <= 0.5 && waits[1]! >= 0.5 && waits[1]! <= 1, run.stderr)
+      const gaps = proxy.arrivals.slice(1).map((at, index) => at - proxy.arrivals[index]!)
+      assert.ok(gaps[0]! >= 200 && gaps[1]! >= 450, `${gaps.map(Math.round).join(', ')} ms between attempts`)
+    } finally {
+      await proxy.close()
+    }
   })
 
   test('items the service refuses as overloaded (its provider calls and queue full) are sent again, and succeed', async () => {
@@ -315,21 +334,35 @@ async function linesIn(file: string): Promise<number> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').length - 1
 }
 
+interface FailingProxyOptions {
+  /** The requests to fail: those whose path ends in this. */
+  readonly path?: string
+  readonly status?: number
+  /** The Retry-After header of a failure; null for none. */
+  readonly retryAfter?: string | null
+}
+
 /**
- * A loopback proxy to `target` that answers the first `failures` requests whose path ends in `path`
- * 503 with Retry-After: 1, and records the status of each such request.
+ * A loopback proxy to `target` that fails the first `failures` requests whose path ends in `path`
+ * (503 with Retry-After: 1 unless told otherwise), and records each such request's status and when it came.
  */
-async function failingProxy(target: string, failures: number, path = ':batchRewrap'): Promise<{ url: string; answers: number[]; close(): Promise<void> }> {
+async function failingProxy(
+  target: string,
+  failures: number,
+  { path = ':batchRewrap', status = 503, retryAfter = '1' }: FailingProxyOptions = {},
+): Promise<{ url: string; answers: number[]; arrivals: number[]; close(): Promise<void> }> {
   const answers: number[] = []
+  const arrivals: number[] = []
   let failed = 0
   const server: Server = createServer(async (request, response) => {
     const chunks: Buffer[] = []
     for await (const chunk of request) chunks.push(chunk as Buffer)
+    if (request.url?.endsWith(path)) arrivals.push(performance.now())
     if (request.url?.endsWith(path) && failed < failures) {
       failed++
-      answers.push(503)
-      response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' })
-      response.end(JSON.stringify({ type: 'urn:keywrap:problem:provider_unavailable', title: 'unavailable', status: 503, code: 'provider_unavailable' }))
+      answers.push(status)
+      response.writeHead(status, { 'content-type': 'application/problem+json', ...(retryAfter !== null && { 'retry-after': retryAfter }) })
+      response.end(JSON.stringify({ type: 'urn:keywrap:problem:provider_unavailable', title: 'unavailable', status, code: 'provider_unavailable' }))
       return
     }
     const upstream = await fetch(`${target}${request.url}`, {
@@ -346,6 +379,7 @@ async function failingProxy(target: string, failures: number, path = ':batchRewr
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     answers,
+    arrivals,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   }
 }
