@@ -136,17 +136,25 @@ async function waitFor(child: ChildProcess, pattern: RegExp, stream: 'stdout' | 
  * process of its own), run once its channel is up; its result line. The stand-in's faults are the caller's.
  */
 export async function kmsClientAlone(kmsAddress: string, keyName: string, mode: 'rewrap' | 'encrypt', count: number, concurrency: number): Promise<string> {
+  // With keywrap's environment (the image's NODE_OPTIONS: its young generation sets much of a call's CPU).
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/kms-client-alone.ts', kmsAddress, keyName, mode, String(count), String(concurrency)], {
     cwd: ROOT,
+    env: await keywrapEnvironment({}),
     stdio: ['pipe', 'pipe', 'inherit'],
   })
+  const exited = once(child, 'exit')
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
   try {
-    if ((await lines.next()).value !== 'ready') throw new Error('bench/kms-client-alone.ts did not start')
+    const ended = async () => {
+      child.kill()
+      return `bench/kms-client-alone.ts ended (exit ${(await exited)[0]})`
+    }
+    if ((await lines.next()).value !== 'ready') throw new Error(`${await ended()} before it was ready`)
     child.stdin!.write('go\n')
     const result = (await lines.next()).value
-    if (!result) throw new Error(`bench/kms-client-alone.ts ended without its result (exit ${child.exitCode})`)
-    return result
+    const numbers = typeof result === 'string' ? result.split(' ').map(Number) : []
+    if (numbers.length === 0 || !numbers.every((value) => Number.isFinite(value) && value > 0)) throw new Error(`${await ended()} without its result`)
+    return result!
   } finally {
     child.kill()
   }
