@@ -5,6 +5,7 @@
  * ends in a ServiceError "timeout" (no answer, so transient: a rewrap campaign retries it like a lost
  * connection) instead of a command that waits for ever.
  */
+import { parseRetryAfter } from '../../client/src/retry-policy.js'
 import type { ServiceTarget } from './service-target.js'
 
 /**
@@ -158,10 +159,10 @@ export class KeywrapClient {
   }
 }
 
-/** Retry-After in seconds; undefined when it is missing or not a number of seconds (then the caller backs off). */
-export function retryAfterSeconds(header: string | null): number | undefined {
-  if (header === null || !/^\s*\d+(\.\d+)?\s*$/.test(header)) return undefined
-  return Number(header)
+/** Retry-After in seconds (the client package's reading of it); undefined when missing or invalid, and the caller backs off. */
+function retryAfterSeconds(header: string | null): number | undefined {
+  const milliseconds = parseRetryAfter(header)
+  return milliseconds === undefined ? undefined : milliseconds / 1000
 }
 
 function problemOf(value: unknown, fallback: string): ItemProblem {
