@@ -65,7 +65,7 @@ async function calls(
 
 function summary(latencies: number[], elapsedMs: number, errors: number): Calls {
   const sorted = [...latencies].sort((a, b) => a - b)
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100
+  const at = (q: number) => round2(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!)
   return { perSecond: Math.round((latencies.length / elapsedMs) * 1000), p50Ms: at(0.5), p99Ms: at(0.99), errors, elapsedMs: Math.round(elapsedMs) }
 }
 
@@ -119,7 +119,7 @@ export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string>
   const facts: string[] = []
   const row = (scenario: string, result: { plugin: Calls; bare: Calls }, target: string) =>
     rows.push(
-      `| ${scenario} | ${result.plugin.perSecond} | ${result.bare.perSecond} | ${Math.round((result.plugin.perSecond / result.bare.perSecond) * 100) / 100} | ` +
+      `| ${scenario} | ${result.plugin.perSecond} | ${result.bare.perSecond} | ${round2(result.plugin.perSecond / result.bare.perSecond)} | ` +
         `${result.plugin.p50Ms} | ${result.bare.p50Ms} | ${result.plugin.p99Ms} | ${result.bare.p99Ms} | ${result.plugin.cpuUsPerCall} | ${result.bare.cpuUsPerCall} | ` +
         `${result.plugin.errors + result.bare.errors} | ${target} |`,
     )
