@@ -31,7 +31,7 @@ export interface GroupCommitOptions {
   readonly writeTimeoutMs?: number
   /** How long the first entry of a batch waits for company; 0 sends at once (later entries still group while a batch is in flight). */
   readonly batchWindowMs?: number
-  /** With no batchWindowMs: entries after the first batch of an event-loop turn wait for the turn's end, to go out together (turn-window.ts). */
+  /** With no batchWindowMs: the entries of an event-loop turn wait for the turn's end, to go out together (turn-window.ts). */
   readonly batchWithinTurn?: boolean
   readonly maxBatchEntries?: number
   readonly metrics?: Metrics
@@ -180,7 +180,10 @@ export class GroupCommitSink<Item> implements AuditSink {
       this.window ??= setTimeout(() => this.flush(), this.batchWindowMs)
       return
     }
-    if (!now && !this.refusing && this.turn && this.queue.length < this.maxBatchEntries && this.turn.wait(() => this.flush())) return
+    if (!now && !this.refusing && this.turn && this.queue.length < this.maxBatchEntries) {
+      this.turn.wait(() => this.flush())
+      return
+    }
     this.flush()
   }
 

@@ -213,7 +213,7 @@ describe('StdoutAuditSink', () => {
     )
   })
 
-  test('batchWithinTurn: entries after the first of an event-loop turn go out together at its end, each resolved once written', async () => {
+  test('batchWithinTurn: the entries of an event-loop turn go out together at its end, each resolved once written', async () => {
     // Like a pipe on Linux: written at once, the callback on the next tick.
     const writes: string[] = []
     const pipe = { write: (chunk: string, callback: (error?: Error | null) => void) => (writes.push(chunk), process.nextTick(callback), true) }
@@ -230,17 +230,19 @@ describe('StdoutAuditSink', () => {
     await inSeparateCallbacks(grouped)
     assert.deepEqual(
       writes.map((chunk) => parseAuditLines(chunk).length),
-      [1, 4],
-      'the first at once, the rest of the turn together',
+      [5],
+      'the whole turn in one write',
     )
     assert.deepEqual(seqsOf(parseAuditLines(writes.join('')), grouped.chainId), range(1, 5))
     assert.deepEqual((await verifyAuditTrail(writes.join('').split('\n'))).problems, [])
 
-    // A lone entry (a call at a time) is written at once, not at the end of the turn.
+    // A lone entry (a call at a time) waits for the end of its turn only, not for a timer.
     writes.length = 0
     await new Promise((resolve) => setImmediate(resolve))
     const written = grouped.write(mixedEntry(5))
-    assert.equal(writes.length, 1)
+    assert.equal(writes.length, 0, 'not before its turn ends')
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(writes.length, 1, 'written when its turn ends')
     await written
     await Promise.all([alone.close(), grouped.close()])
   })
