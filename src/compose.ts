@@ -27,13 +27,15 @@ export async function composeDependencies(
   config: Config,
   overrides: { audit?: AuditSink; logger?: AppDependencies['logger']; operatorLog?: Logger; stdout?: LineStream } = {},
 ): Promise<AppDependencies> {
-  const access = await composeKeyAccess(config, overrides)
+  const metrics = new Metrics({ processMetrics: true })
+  const access = await composeKeyAccess(config, { ...overrides, metrics })
   const keptClaims = claimsNamed(config.policy?.grants ?? [])
-  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics: access.metrics, keptClaims })
+  const authenticator = await createAuthenticator(config.auth, { home: config.home, mode: config.mode, metrics, keptClaims })
   return {
     ...access,
+    metrics,
     authenticator,
-    ...(config.rateLimit && config.redis && { rateLimitRedis: await rateLimitRedis(config.redis, access.metrics) }),
+    ...(config.rateLimit && config.redis && { rateLimitRedis: await rateLimitRedis(config.redis, metrics) }),
     ...(overrides.logger !== undefined && { logger: overrides.logger }),
   }
 }
@@ -41,7 +43,8 @@ export async function composeDependencies(
 /** What a KeyService needs, for every front end (the HTTP service and the Kubernetes KMS plugin). */
 export interface KeyAccessDependencies {
   readonly config: Config
-  readonly metrics: Metrics
+  /** Recorded for GET /metrics; none where nothing serves them (the KMS plugin). */
+  readonly metrics?: Metrics
   readonly registry: KeyRegistry
   readonly cache: DekCache
   readonly policy: Policy
@@ -57,9 +60,9 @@ export async function closeKeyAccess(deps: Pick<KeyAccessDependencies, 'registry
 /** The keys (read once before anything is served), the DEK cache, the policy and the audit sink. */
 export async function composeKeyAccess(
   config: Config,
-  overrides: { audit?: AuditSink; operatorLog?: Logger; stdout?: LineStream; auditBatchWithinTurn?: boolean } = {},
+  overrides: { audit?: AuditSink; operatorLog?: Logger; stdout?: LineStream; auditBatchWithinTurn?: boolean; metrics?: Metrics } = {},
 ): Promise<KeyAccessDependencies> {
-  const metrics = new Metrics({ processMetrics: true })
+  const { metrics } = overrides
   const operatorLog = overrides.operatorLog ?? stderrOperatorLog
   const fingerprintKey = config.audit.fingerprintKey ?? (await developmentFingerprintKey(config.home))
   const registry = await createKeyRegistry(config, { metrics, logger: operatorLog })
@@ -74,7 +77,7 @@ export async function composeKeyAccess(
   }
   return {
     config,
-    metrics,
+    ...(metrics && { metrics }),
     registry,
     cache: await cacheFor(config, registry, metrics, operatorLog),
     policy: policyFor(config),
@@ -89,7 +92,7 @@ export async function composeKeyAccess(
  */
 async function checkpointedAuditSink(
   config: Config,
-  metrics: Metrics,
+  metrics: Metrics | undefined,
   operatorLog: Logger,
   stdout: LineStream | undefined,
   batchWithinTurn: boolean,
@@ -108,7 +111,7 @@ async function checkpointedAuditSink(
     ...(config.audit.emulatorHost && { emulatorHost: config.audit.emulatorHost }),
     ...(stdout && { stdout }),
     ...(batchWithinTurn && { batchWithinTurn }),
-    metrics,
+    ...(metrics && { metrics }),
   })
   return new CheckpointedAuditSink(sink, signer, { intervalSeconds: config.audit.checkpointSeconds, signTimeoutMs: config.kms.callTimeoutMs, log: operatorLog })
 }
@@ -146,12 +149,12 @@ async function rateLimitRedis(redis: RedisSettings, metrics: Metrics) {
   return client
 }
 
-function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics, logger: Logger): Promise<DekCache> {
+function cacheFor(config: Config, registry: KeyRegistry, metrics: Metrics | undefined, logger: Logger): Promise<DekCache> {
   const { redis } = config
-  if (!redis) return createDekCache({ l1: config.cache, metrics })
+  if (!redis) return createDekCache({ l1: config.cache, ...(metrics && { metrics }) })
   return createDekCache({
     l1: config.cache,
-    metrics,
+    ...(metrics && { metrics }),
     redis: {
       connection: redisConnection(redis),
       kek: registry.get(redis.kekAlias)!,

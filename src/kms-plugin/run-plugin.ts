@@ -50,6 +50,8 @@ async function localBackend(options: PluginOptions): Promise<{ backend: KeyBacke
     throw new UsageError(`no key has the alias "${options.alias}" (configured: ${Object.keys(config.keys).join(', ')})`)
   }
   // The audit entries of the calls read in one event-loop turn go out in one write (audit/turn-window.ts).
+  // No metrics are given: the plugin serves no /metrics, and counting for nobody cost ~6 % of a cached
+  // Decrypt's CPU (109 → 102.5 µs, bench/kms-plugin-cpu.ts).
   const deps = await composeKeyAccess(config, { auditBatchWithinTurn: true })
   let backend
   try {
