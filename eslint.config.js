@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'client/dist/', 'coverage/', 'src/http/openapi-types.ts', 'client/src/openapi-types.ts'] },
+  { ignores: ['node_modules/', 'dist/', 'build-*/', 'client/dist/', 'coverage/', 'src/http/openapi-types.ts', 'client/src/openapi-types.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -32,8 +32,9 @@ export async function keywrapEnvironment(env: Record<string, string>): Promise<N
   return { ...process.env, NODE_ENV: 'development', PORT: '0', NODE_OPTIONS: nodeOptions, ...env }
 }
 
-export async function startKeywrap(env: Record<string, string>): Promise<BenchProcess> {
-  return startHttpServer('dist/src/server.js', await keywrapEnvironment(env))
+/** `dist`: another build's output directory inside the repository, for an A/B (bench/http-cpu.ts). */
+export async function startKeywrap(env: Record<string, string>, dist = 'dist'): Promise<BenchProcess> {
+  return startHttpServer(`${dist}/src/server.js`, await keywrapEnvironment(env))
 }
 
 /** The cold-start floor (bench/bare-start-server.mjs), started and timed exactly as keywrap is, with the same NODE_OPTIONS. */
