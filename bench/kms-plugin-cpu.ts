@@ -4,7 +4,7 @@
  * its process CPU time (user + system) per call, of calls/s, and of this process's CPU per call (the
  * client's). CPU per call holds still on a busy machine where calls/s does not.
  *
- *   npm run build && node --import tsx bench/kms-plugin-cpu.ts [DIST_DIR ...]    (default: dist)
+ *   npm run build && node --import tsx bench/kms-plugin-cpu.ts [DIST_DIR | SCRIPT.ts ...]    (default: dist)
  *   ROUNDS=8 CALLS=4000 CONCURRENCY=16 PLUGIN_NODE_OPTIONS=...
  *
  * A/B of a change: build the other version into a directory inside the repository (so that its imports
@@ -48,7 +48,11 @@ async function startBuild(dist: string, index: number): Promise<Server> {
   const env = await keywrapEnvironment({ KEYWRAP_HOME: home, KEYWRAP_CONFIG: join(home, 'kms-plugin.json') })
   // e.g. `--require ./profile.cjs` (--cpu-prof is not allowed in NODE_OPTIONS)
   if (process.env.PLUGIN_NODE_OPTIONS) env.NODE_OPTIONS = `${env.NODE_OPTIONS} ${process.env.PLUGIN_NODE_OPTIONS}`
-  const child = spawn(process.execPath, [join(resolve(ROOT, dist), 'src/cli/main.js'), 'kms-plugin', '--listen', socket, '--alias', 'kubernetes'], {
+  // A .ts argument is a server script of its own (bench/kms-plugin-minimal.ts), started as the bare server is.
+  const command = dist.endsWith('.ts')
+    ? ['--import', 'tsx', dist, socket]
+    : [join(resolve(ROOT, dist), 'src/cli/main.js'), 'kms-plugin', '--listen', socket, '--alias', 'kubernetes']
+  const child = spawn(process.execPath, command, {
     cwd: ROOT,
     env,
     stdio: ['ignore', drain.stdin!, 'pipe'],
@@ -96,11 +100,16 @@ const bareOptions: Record<string, string> = process.env.PLUGIN_NODE_OPTIONS
 const bare = await startKmsPluginProcess(join(home, 'bare.sock'), [], bareOptions, true)
 servers.push({ name: 'bare', pid: bare.pid, client: clientOf(bare.url), stop: () => void bare.stop() })
 try {
-  // The builds share one home (one keyring), so one ciphertext serves them all; the bare server answers anything.
-  const encrypted = await call(servers[0]!.client, 'Encrypt', { plaintext: Buffer.alloc(32, 7), uid: 'bench' })
-  const request = { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
+  // The builds share one home (one keyring), so one ciphertext serves them all; the bare server answers
+  // anything; a server script of its own (.ts) decrypts what it encrypted itself.
+  const requestFor = async (server: Server) => {
+    const encrypted = await call(server.name.endsWith('.ts') ? server.client : servers[0]!.client, 'Encrypt', { plaintext: Buffer.alloc(32, 7), uid: 'bench' })
+    return { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
+  }
+  const requests = new Map<Server, unknown>()
+  for (const server of servers) requests.set(server, await requestFor(server))
   // Warm each (connection, JIT) before measuring.
-  for (const server of servers) await run(server.client, 2000, request)
+  for (const server of servers) await run(server.client, 2000, requests.get(server))
   const results = new Map(servers.map((server) => [server, { cpuUs: [] as number[], perSecond: [] as number[], clientCpuUs: [] as number[] }]))
   for (let round = 0; round < ROUNDS; round++) {
     const order = servers.map((_, index) => servers[(index + round) % servers.length]!)
@@ -108,7 +117,7 @@ try {
     for (const server of order) {
       const before = await cpuTicks(server.pid)
       const clientBefore = process.cpuUsage()
-      const ms = await run(server.client, CALLS, request)
+      const ms = await run(server.client, CALLS, requests.get(server))
       const client = process.cpuUsage(clientBefore)
       const after = await cpuTicks(server.pid)
       results.get(server)!.clientCpuUs.push(Math.round((client.user + client.system) / CALLS))
