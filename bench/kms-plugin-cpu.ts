@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path'
 import { credentials } from '@grpc/grpc-js'
 import { KMS_PLUGIN_ISSUER } from '../src/config/config.js'
 import { KeyManagementServiceClient } from '../src/kms-plugin/kms-v2-api.js'
-import { keywrapEnvironment, ROOT, startKmsPluginProcess } from './processes.js'
+import { BARE_PLUGIN, keywrapEnvironment, ROOT, startKmsPluginProcess } from './processes.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 8)
 const CALLS = Number(process.env.CALLS ?? 4000)
@@ -97,7 +97,7 @@ for (const [index, dist] of builds.entries()) servers.push(await startBuild(dist
 const bareOptions: Record<string, string> = process.env.PLUGIN_NODE_OPTIONS
   ? { NODE_OPTIONS: `${(await keywrapEnvironment({})).NODE_OPTIONS} ${process.env.PLUGIN_NODE_OPTIONS}` }
   : {}
-const bare = await startKmsPluginProcess(join(home, 'bare.sock'), [], bareOptions, true)
+const bare = await startKmsPluginProcess(join(home, 'bare.sock'), [], bareOptions, BARE_PLUGIN)
 servers.push({ name: 'bare', pid: bare.pid, client: clientOf(bare.url), stop: () => void bare.stop() })
 try {
   // The builds share one home (one keyring), so one ciphertext serves them all; the bare server answers

@@ -9,7 +9,7 @@ import { credentials, type ServiceError } from '@grpc/grpc-js'
 import { KMS_PLUGIN_ISSUER } from '../src/config/config.js'
 import { KeyManagementServiceClient, type EncryptResponse } from '../src/kms-plugin/kms-v2-api.js'
 import type { KmsStandIn } from '../test/support/kms-stand-in.js'
-import { kmsClientAlone, startKmsPluginProcess, type BenchProcess } from './processes.js'
+import { BARE_PLUGIN, kmsClientAlone, MINIMAL_PLUGIN, startKmsPluginProcess, type BenchProcess } from './processes.js'
 
 export interface KmsPluginBench {
   readonly home: string
@@ -113,6 +113,27 @@ async function besideBaseline(
 
 const SEED = Buffer.alloc(32, 7)
 
+/** The simplest audited plugin (MINIMAL_PLUGIN) in the same rounds as the first row, beside the same bare server. */
+async function minimalBesideBaseline(home: string, bare: Served, rounds: number): Promise<string> {
+  const minimal = await startKmsPluginProcess(join(home, 'kms-minimal.sock'), [], {}, MINIMAL_PLUGIN)
+  const client = clientOf(minimal)
+  try {
+    const encrypted: EncryptResponse = await call(client, 'Encrypt', { plaintext: SEED, uid: 'bench' })
+    const decrypt = { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
+    await calls(client, 'Decrypt', 500, 16, () => decrypt)
+    const result = await besideBaseline({ client, process: minimal }, bare, rounds, (served) => calls(served, 'Decrypt', 4000, 16, () => decrypt))
+    return (
+      `- The simplest audited plugin (bench/kms-plugin-minimal.ts: a Map of DEKs, a chained JSON line a call, no policy, key versions, checkpoints or metrics), ` +
+      `the first row's calls beside the same bare server: ${round2(result.plugin.perSecond / result.bare.perSecond)} × bare ` +
+      `(rounds ${Math.min(...result.roundRatios)}–${Math.max(...result.roundRatios)}), p99 ${result.plugin.p99Ms} against ${result.bare.p99Ms} ms, ` +
+      `CPU ${result.plugin.cpuUsPerCall} against ${result.bare.cpuUsPerCall} µs a call`
+    )
+  } finally {
+    client.close()
+    await minimal.stop()
+  }
+}
+
 export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string> {
   const { home, kms, quick } = bench
   const grants = [{ principals: ['kube-apiserver@*'], keys: ['kubernetes*'], operations: ['wrap', 'unwrap'], issuer: KMS_PLUGIN_ISSUER }]
@@ -134,7 +155,7 @@ export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string>
 
   // Cached DEKs (L1 hits) on the local keyring, beside the bare server.
   const plugin = await startKmsPluginProcess(join(home, 'kms-plugin.sock'), ['--alias', 'kubernetes'], env)
-  const bare = await startKmsPluginProcess(join(home, 'kms-bare.sock'), [], {}, true)
+  const bare = await startKmsPluginProcess(join(home, 'kms-bare.sock'), [], {}, BARE_PLUGIN)
   const pluginClient = clientOf(plugin)
   const bareClient = clientOf(bare)
   try {
@@ -159,6 +180,7 @@ export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string>
       await besideBaseline(served, bareServed, rounds, (client) => calls(client, 'Status', 200, 1, () => ({}))),
       '',
     )
+    facts.push(await minimalBesideBaseline(home, bareServed, rounds))
   } finally {
     pluginClient.close()
     bareClient.close()

@@ -63,14 +63,19 @@ async function startHttpServer(script: string, environment: NodeJS.ProcessEnv): 
   return handle(child, url, performance.now() - started)
 }
 
+/** The KMS plugin's floor: a bare gRPC server of the same API. */
+export const BARE_PLUGIN = 'bench/kms-plugin-baseline.ts'
+/** The simplest audited plugin, to set beside keywrap's. */
+export const MINIMAL_PLUGIN = 'bench/kms-plugin-minimal.ts'
+
 /**
- * `keywrap kms-plugin ARGS` from dist/ (compiled, as the image runs it), or with `baseline` the bare
- * gRPC server; each ready once it listens on `socket`. Stdout (the audit trail) drained by a `cat`.
+ * `keywrap kms-plugin ARGS` from dist/ (compiled, as the image runs it), or `script` (BARE_PLUGIN,
+ * MINIMAL_PLUGIN) with tsx; each ready once it listens on `socket`. Stdout (the audit trail) drained by a `cat`.
  */
-export async function startKmsPluginProcess(socket: string, args: string[], env: Record<string, string>, baseline = false): Promise<BenchProcess> {
+export async function startKmsPluginProcess(socket: string, args: string[], env: Record<string, string>, script?: string): Promise<BenchProcess> {
   const started = performance.now()
   const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
-  const command = baseline ? ['--import', 'tsx', 'bench/kms-plugin-baseline.ts', socket] : ['dist/src/cli/main.js', 'kms-plugin', '--listen', socket, ...args]
+  const command = script ? ['--import', 'tsx', script, socket] : ['dist/src/cli/main.js', 'kms-plugin', '--listen', socket, ...args]
   const child = spawn(process.execPath, command, { cwd: ROOT, env: await keywrapEnvironment(env), stdio: ['ignore', drain.stdin!, 'pipe'] })
   drain.stdin!.destroy()
   await waitFor(child, /listening on unix:\/\/\S+()/)
