@@ -4,7 +4,7 @@
  * median and range over rounds of its process CPU time per request and of requests/s. CPU per request
  * holds still on a busy machine where requests/s does not.
  *
- *   npm run build && node --import tsx bench/http-cpu.ts [DIST_DIR ...]    (default: dist)
+ *   npm run build && node --import tsx bench/http-cpu.ts [DIST_DIR | SCRIPT.ts ...]    (default: dist)
  *   ROUNDS=8 SECONDS=3 SCENARIO=unwrap|generate
  *
  * A/B of a change: build the other version into a directory inside the repository (so that its imports

@@ -32,8 +32,12 @@ export async function keywrapEnvironment(env: Record<string, string>): Promise<N
   return { ...process.env, NODE_ENV: 'development', PORT: '0', NODE_OPTIONS: nodeOptions, ...env }
 }
 
-/** `dist`: another build's output directory inside the repository, for an A/B (bench/http-cpu.ts). */
+/**
+ * `dist`: another build's output directory inside the repository, for an A/B (bench/http-cpu.ts); or a
+ * server script of its own (bench/minimal-service.ts), run with tsx.
+ */
 export async function startKeywrap(env: Record<string, string>, dist = 'dist'): Promise<BenchProcess> {
+  if (dist.endsWith('.ts')) return startHttpServer(dist, await keywrapEnvironment(env), ['--import', 'tsx'])
   return startHttpServer(`${dist}/src/server.js`, await keywrapEnvironment(env))
 }
 
@@ -42,10 +46,10 @@ export async function startBareForColdStart(): Promise<BenchProcess> {
   return startHttpServer('bench/bare-start-server.mjs', await keywrapEnvironment({}))
 }
 
-async function startHttpServer(script: string, environment: NodeJS.ProcessEnv): Promise<BenchProcess> {
+async function startHttpServer(script: string, environment: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchProcess> {
   const started = performance.now()
   const drain = spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] })
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: ROOT,
     env: environment,
     stdio: ['ignore', drain.stdin!, 'pipe'],

@@ -191,6 +191,24 @@ async function fixedRateLatency(context: Context, scenario: string, keywrap: Ben
   )
 }
 
+/**
+ * The two target rows served by the simplest audited key service (bench/minimal-service.ts), measured
+ * the same way beside the same baseline: what the targets leave for everything keywrap does besides.
+ */
+async function minimalServiceScenarios(context: Context): Promise<void> {
+  const { rows, token } = context
+  const minimal = await startKeywrap({ KEYWRAP_HOME: context.home }, 'bench/minimal-service.ts')
+  try {
+    const generated = await post(minimal, '/v1/keys/default:generateDataKey', token, {})
+    const unwrap = { path: '/v1/keys/default:unwrap', body: { wrappedKey: generated.wrappedKey }, token }
+    rows.push(await targetScenario(context, 'unwrap, L1 hit: the simplest audited service (bench/minimal-service.ts)', minimal, unwrap))
+    const generate = { path: '/v1/keys/default:generateDataKey', body: {}, token }
+    rows.push(await targetScenario(context, 'generateDataKey: the simplest audited service', minimal, generate))
+  } finally {
+    await minimal.stop()
+  }
+}
+
 async function localScenarios(context: Context): Promise<void> {
   const { rows, facts, token, baseline } = context
   const keywrap = await withKeywrap(context, {}, async (keywrap) => {
@@ -199,6 +217,7 @@ async function localScenarios(context: Context): Promise<void> {
     rows.push(await load('baseline: bare Fastify, same body sizes', baseline, { path: '/v1/keys/default:unwrap', body: unwrapBody }, DURATION_SECONDS))
     rows.push(await targetScenario(context, 'unwrap, L1 hit', keywrap, { path: '/v1/keys/default:unwrap', body: unwrapBody, token }))
     rows.push(await targetScenario(context, 'generateDataKey, local KEK', keywrap, { path: '/v1/keys/default:generateDataKey', body: {}, token }))
+    await minimalServiceScenarios(context)
     await fixedRateLatency(context, 'unwrap, L1 hit', keywrap, { path: '/v1/keys/default:unwrap', body: unwrapBody, token })
     if (!quick) await fixedRateLatency(context, 'generateDataKey, local KEK', keywrap, { path: '/v1/keys/default:generateDataKey', body: {}, token })
     rows.push(await load('rewrap, no-op (already primary)', keywrap, { path: '/v1/keys/default:rewrap', body: unwrapBody, token }, DURATION_SECONDS))
@@ -428,7 +447,7 @@ async function report(context: Context): Promise<void> {
     `autocannon with 50 connections, ${DURATION_SECONDS} s per scenario after 1 s of warm-up, on the same machine; ` +
     (quick
       ? 'every ratio is to the first baseline row'
-      : `the rows with targets (L1 hit, generate, L2 hit) alternate with their own baseline runs in ${SLICES} slices of ${SLICE_SECONDS} s, ABBA (ratio of the totals, and the lowest and highest ratio of a slice to its baseline slice; p50 the median slice's, p99 the worst slice's, and the baseline's worst slice beside it)`)
+      : `the rows with targets (L1 hit, generate, L2 hit) and the simplest audited service's alternate with their own baseline runs in ${SLICES} slices of ${SLICE_SECONDS} s, ABBA (ratio of the totals, and the lowest and highest ratio of a slice to its baseline slice; p50 the median slice's, p99 the worst slice's, and the baseline's worst slice beside it)`)
   const table = [
     '| scenario | req/s | baseline req/s | × baseline | × per slice | p50 ms | p99 ms | baseline p99 ms | server CPU µs/req | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
