@@ -109,7 +109,7 @@ export class GroupCommitSink<Item> implements AuditSink {
     this.sink = options.sink
     this.writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS
     this.batchWindowMs = options.batchWindowMs ?? 0
-    this.turn = options.batchWithinTurn ? new TurnWindow() : undefined
+    this.turn = options.batchWithinTurn ? new TurnWindow(() => this.flush()) : undefined
     this.maxBatchEntries = options.maxBatchEntries ?? 500
     this.metrics = options.metrics
     if (!(this.writeTimeoutMs > 0)) throw new RangeError('writeTimeoutMs must be positive')
@@ -181,7 +181,7 @@ export class GroupCommitSink<Item> implements AuditSink {
       return
     }
     if (!now && !this.refusing && this.turn && this.queue.length < this.maxBatchEntries) {
-      this.turn.wait(() => this.flush())
+      this.turn.wait()
       return
     }
     this.flush()
