@@ -47,6 +47,9 @@ const REASON = /^[\x20-\x7e]{1,256}$/
 
 const USER_AGENT = 'keywrap-client/0.1.0'
 
+/** How long one attempt may take when `timeoutMs` is not given. */
+export const DEFAULT_TIMEOUT_MS = 10_000
+
 export class KeywrapClient {
   readonly #baseUrl: string
   readonly #token: TokenSource
@@ -62,7 +65,7 @@ export class KeywrapClient {
       throw new TypeError('token must be a non-empty string or a function returning one')
     }
     this.#token = options.token
-    this.#timeoutMs = options.timeoutMs ?? 10_000
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     if (!(this.#timeoutMs > 0)) throw new RangeError('timeoutMs must be more than 0')
     this.#retry = new RetryPolicy(options.retry)
     if (options.reason !== undefined && (typeof options.reason !== 'string' || !REASON.test(options.reason))) {

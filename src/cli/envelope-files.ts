@@ -9,12 +9,13 @@ import { read } from 'node:fs'
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { KeywrapClient, type ByteSink, type ByteSource } from '../../client/src/index.js'
+import { DEFAULT_TIMEOUT_MS } from '../../client/src/keywrap-client.js'
 import { EXIT, MAX_TIMEOUT_SECONDS, positiveNumber, UsageError } from './command.js'
 import { ProgressBar } from './progress-bar.js'
 import { SERVICE_TARGET_OPTIONS, serviceTarget, type ServiceTargetArguments } from './service-target.js'
 
 /** Seconds one call to the service may take by default: the client package's own default. */
-const DEFAULT_TIMEOUT_SECONDS = 10
+const DEFAULT_TIMEOUT_SECONDS = DEFAULT_TIMEOUT_MS / 1000
 
 export const ENVELOPE_OPTIONS = {
   in: { type: 'string' },
