@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path'
 import { credentials } from '@grpc/grpc-js'
 import { KMS_PLUGIN_ISSUER } from '../src/config/config.js'
 import { KeyManagementServiceClient } from '../src/kms-plugin/kms-v2-api.js'
+import { cachedDecryptRequest, type Client } from './kms-plugin.js'
 import { BARE_PLUGIN, keywrapEnvironment, ROOT, startKmsPluginProcess } from './processes.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 8)
@@ -25,7 +26,6 @@ const CALLS = Number(process.env.CALLS ?? 4000)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16)
 const builds = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['dist']
 
-type Client = Record<string, (request: unknown, callback: (error: Error | null, response: any) => void) => void> & { close(): void }
 interface Server {
   readonly name: string
   readonly pid: number
@@ -102,12 +102,8 @@ servers.push({ name: 'bare', pid: bare.pid, client: clientOf(bare.url), stop: ()
 try {
   // The builds share one home (one keyring), so one ciphertext serves them all; the bare server answers
   // anything; a server script of its own (.ts) decrypts what it encrypted itself.
-  const requestFor = async (server: Server) => {
-    const encrypted = await call(server.name.endsWith('.ts') ? server.client : servers[0]!.client, 'Encrypt', { plaintext: Buffer.alloc(32, 7), uid: 'bench' })
-    return { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
-  }
   const requests = new Map<Server, unknown>()
-  for (const server of servers) requests.set(server, await requestFor(server))
+  for (const server of servers) requests.set(server, await cachedDecryptRequest(server.name.endsWith('.ts') ? server.client : servers[0]!.client))
   // Warm each (connection, JIT) before measuring.
   for (const server of servers) await run(server.client, 2000, requests.get(server))
   const results = new Map(servers.map((server) => [server, { cpuUs: [] as number[], perSecond: [] as number[], clientCpuUs: [] as number[] }]))

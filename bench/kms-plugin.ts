@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { credentials, type ServiceError } from '@grpc/grpc-js'
 import { KMS_PLUGIN_ISSUER } from '../src/config/config.js'
-import { KeyManagementServiceClient, type EncryptResponse } from '../src/kms-plugin/kms-v2-api.js'
+import { KeyManagementServiceClient, type DecryptRequest, type EncryptResponse } from '../src/kms-plugin/kms-v2-api.js'
 import type { KmsStandIn } from '../test/support/kms-stand-in.js'
 import { BARE_PLUGIN, kmsClientAlone, MINIMAL_PLUGIN, startKmsPluginProcess, type BenchProcess } from './processes.js'
 
@@ -29,7 +29,7 @@ interface Calls {
   readonly cpuUsPerCall?: number
 }
 
-type Client = Record<string, (request: unknown, callback: (error: ServiceError | null, response: any) => void) => void> & { close(): void }
+export type Client = Record<string, (request: unknown, callback: (error: ServiceError | null, response: any) => void) => void> & { close(): void }
 
 function clientOf(process: BenchProcess): Client {
   return new KeyManagementServiceClient(process.url, credentials.createInsecure()) as unknown as Client
@@ -113,13 +113,18 @@ async function besideBaseline(
 
 const SEED = Buffer.alloc(32, 7)
 
+/** A Decrypt of a DEK the server behind `encryptWith` has just encrypted (cached from then on). */
+export async function cachedDecryptRequest(encryptWith: Client): Promise<DecryptRequest> {
+  const encrypted: EncryptResponse = await call(encryptWith, 'Encrypt', { plaintext: SEED, uid: 'bench' })
+  return { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
+}
+
 /** The simplest audited plugin (MINIMAL_PLUGIN) in the same rounds as the first row, beside the same bare server. */
 async function minimalBesideBaseline(home: string, bare: Served, rounds: number): Promise<string> {
   const minimal = await startKmsPluginProcess(join(home, 'kms-minimal.sock'), [], {}, MINIMAL_PLUGIN)
   const client = clientOf(minimal)
   try {
-    const encrypted: EncryptResponse = await call(client, 'Encrypt', { plaintext: SEED, uid: 'bench' })
-    const decrypt = { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
+    const decrypt = await cachedDecryptRequest(client)
     await calls(client, 'Decrypt', 500, 16, () => decrypt)
     const result = await besideBaseline({ client, process: minimal }, bare, rounds, (served) => calls(served, 'Decrypt', 4000, 16, () => decrypt))
     return (
@@ -159,8 +164,7 @@ export async function kmsPluginScenarios(bench: KmsPluginBench): Promise<string>
   const pluginClient = clientOf(plugin)
   const bareClient = clientOf(bare)
   try {
-    const encrypted: EncryptResponse = await call(pluginClient, 'Encrypt', { plaintext: SEED, uid: 'bench' })
-    const decrypt = { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, annotations: encrypted.annotations, uid: 'bench-decrypt' }
+    const decrypt = await cachedDecryptRequest(pluginClient)
     const served = { client: pluginClient, process: plugin }
     const bareServed = { client: bareClient, process: bare }
     // Warm both (connections, JIT) before measuring.
